@@ -1,6 +1,7 @@
 // npm run kafka:start | kafka:stop | kafka:status  (options: --nodes 3 --port 9092 --version 4.4.0 --fresh)
+// `ensure` (used by npm test and npm start): start a local broker only when nothing answers at KAFKA_BROKERS.
 import { parseArgs } from 'node:util';
-import { describeCluster, pidOf, startCluster, stopCluster, type ClusterOptions } from './cluster.ts';
+import { describeCluster, pidOf, portAnswers, startCluster, stopCluster, type ClusterOptions } from './cluster.ts';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -29,6 +30,21 @@ switch (command) {
     console.error(`${started ? 'started' : 'reusing'} Kafka ${cluster.version} at ${cluster.brokers.join(',')} (data and logs: ${cluster.dir})`);
     break;
   }
+  case 'ensure': {
+    const first = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',')[0]!.trim();
+    const [host, port] = [first.slice(0, first.lastIndexOf(':')), Number(first.slice(first.lastIndexOf(':') + 1))];
+    if (await portAnswers(port, host === 'localhost' ? '127.0.0.1' : host)) {
+      console.error(`Kafka answers at ${first}; using it`);
+      break;
+    }
+    if (!['127.0.0.1', 'localhost', '::1'].includes(host)) {
+      console.error(`nothing answers at KAFKA_BROKERS=${process.env.KAFKA_BROKERS}, and it is not a local address to start a broker on`);
+      process.exit(1);
+    }
+    const { cluster } = await startCluster({ ...opts, basePort: port });
+    console.error(`started Kafka ${cluster.version} at ${cluster.brokers.join(',')} (logs: ${cluster.dir}); stop it with npm run kafka:stop`);
+    break;
+  }
   case 'stop':
     await stopCluster(c);
     console.error(`stopped ${c.name}`);
@@ -37,6 +53,6 @@ switch (command) {
     for (let id = 1; id <= c.nodes; id++) console.log(`node ${id}: ${pidOf(c, id) ? `running (pid ${pidOf(c, id)})` : 'stopped'}`);
     break;
   default:
-    console.error(`unknown command ${command}; use start, stop or status`);
+    console.error(`unknown command ${command}; use start, stop, status or ensure`);
     process.exit(2);
 }

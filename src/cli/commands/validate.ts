@@ -1,0 +1,14 @@
+import type { Command } from 'commander';
+import { loadTopologyOrExit } from '../load-or-exit.ts';
+
+export function registerValidate(program: Command): void {
+  program
+    .command('validate')
+    .description('check a topology file without connecting to Kafka; exit 1 listing every problem with file:line:col')
+    .argument('<file>', 'topology.yaml')
+    .option('--no-check-modules', 'do not check that module files exist')
+    .action((file: string, opts: { checkModules: boolean }) => {
+      const { topology } = loadTopologyOrExit(file, { checkModules: opts.checkModules });
+      console.log(`${file}: valid (app ${topology.app}, ${topology.processors.length} processors, ${Object.keys(topology.topics).length} topics)`);
+    });
+}

@@ -1,0 +1,48 @@
+/** Builds a kafkajs client from the topology's `kafka:` section; the only place credentials are read. */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Kafka, logLevel, type KafkaConfig, type SASLOptions } from 'kafkajs';
+import type { Topology } from '../topology/schema.ts';
+import type { Logger } from '../processors/types.ts';
+
+export function brokerList(brokers: string | string[]): string[] {
+  return (Array.isArray(brokers) ? brokers : brokers.split(','))
+    .map((b) => b.trim())
+    .filter(Boolean);
+}
+
+/** kafkajs logs through our structured logger; its ERROR lines for retried responses are debug noise for us. */
+function logCreator(log: Logger | undefined) {
+  return () =>
+    ({ level, log: entry }: { level: number; log: { message: string; [k: string]: unknown } }) => {
+      if (!log) return;
+      const { message, timestamp: _t, logger: _l, ...fields } = entry;
+      const f = { event: 'kafkajs', ...fields };
+      if (level === logLevel.ERROR || level === logLevel.WARN) log.debug(f, message);
+      else log.debug(f, message);
+    };
+}
+
+export function createKafka(t: Pick<Topology, 'app' | 'kafka'>, opts: { baseDir?: string; log?: Logger; clientIdSuffix?: string } = {}): Kafka {
+  const k = t.kafka;
+  const config: KafkaConfig = {
+    clientId: `${k.clientId ?? t.app}${opts.clientIdSuffix ?? ''}`,
+    brokers: brokerList(k.brokers),
+    connectionTimeout: k.connectionTimeoutMs,
+    requestTimeout: k.requestTimeoutMs,
+    logLevel: opts.log ? logLevel.INFO : logLevel.NOTHING,
+    logCreator: logCreator(opts.log),
+    retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 5000 },
+  };
+  if (k.ssl === true) config.ssl = true;
+  else if (k.ssl) {
+    const file = (p: string | undefined) => (p ? readFileSync(resolve(opts.baseDir ?? '.', p), 'utf8') : undefined);
+    const ssl: Record<string, unknown> = { rejectUnauthorized: k.ssl.rejectUnauthorized };
+    if (k.ssl.ca) ssl.ca = [file(k.ssl.ca)];
+    if (k.ssl.cert) ssl.cert = file(k.ssl.cert);
+    if (k.ssl.key) ssl.key = file(k.ssl.key);
+    config.ssl = ssl;
+  }
+  if (k.sasl) config.sasl = { mechanism: k.sasl.mechanism, username: k.sasl.username, password: k.sasl.password } as SASLOptions;
+  return new Kafka(config);
+}

@@ -1,0 +1,143 @@
+/**
+ * Checks that need the whole document: references to topics, stores and modules, duplicate names,
+ * co-partitioning of a processor's inputs, and derived internal topic names that collide with declared ones.
+ */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { ConfigProblem } from '../errors.ts';
+import type { Locator, PathSegment } from './load.ts';
+import { inputsOf, internalTopics } from './names.ts';
+import type { Topology } from './schema.ts';
+import { closest } from './suggest.ts';
+
+export interface CrossCheckOptions {
+  baseDir: string;
+  checkModules: boolean;
+}
+
+/** Resolves a module path relative to the topology's folder, trying .ts and .js when no extension is given. */
+export function resolveModulePath(baseDir: string, path: string): string | undefined {
+  const abs = resolve(baseDir, path);
+  for (const candidate of [abs, `${abs}.ts`, `${abs}.js`, `${abs}.mjs`]) if (existsSync(candidate)) return candidate;
+  return undefined;
+}
+
+export function crossCheck(t: Topology, loc: Locator, opts: CrossCheckOptions): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const aliases = Object.keys(t.topics);
+  const byName = new Map(Object.entries(t.topics).map(([alias, d]) => [d.name, alias]));
+
+  const topicRef = (path: PathSegment[], alias: string | undefined) => {
+    if (alias === undefined || t.topics[alias]) return;
+    const asName = byName.get(alias);
+    const guess = asName ?? closest(alias, aliases);
+    problems.push(
+      loc.problem(
+        path,
+        `topic "${alias}" is not declared under topics:`,
+        asName
+          ? `"${alias}" is the name of the topic declared as "${asName}"; refer to it by its alias "${asName}"`
+          : guess
+            ? `did you mean "${guess}"?`
+            : `declare it under topics: or use one of: ${aliases.join(', ')}`,
+      ),
+    );
+  };
+  const moduleRef = (path: PathSegment[], mod: string | undefined) => {
+    if (!mod || !opts.checkModules) return;
+    if (!resolveModulePath(opts.baseDir, mod)) {
+      problems.push(loc.problem(path, `module "${mod}" not found (resolved against ${opts.baseDir})`, 'paths are relative to the topology file'));
+    }
+  };
+
+  // duplicate topic names under different aliases
+  const seenTopic = new Map<string, string>();
+  for (const [alias, d] of Object.entries(t.topics)) {
+    const other = seenTopic.get(d.name);
+    if (other) problems.push(loc.problem(['topics', alias, 'name'], `topic name "${d.name}" is also declared as "${other}"`, 'declare each topic once'));
+    seenTopic.set(d.name, alias);
+  }
+
+  const seenProcessor = new Map<string, number>();
+  t.processors.forEach((p, i) => {
+    if (!p) return; // failed the schema; already reported
+    const at = (...rest: PathSegment[]): PathSegment[] => ['processors', i, ...rest];
+    const first = seenProcessor.get(p.name);
+    if (first !== undefined) {
+      problems.push(loc.problem(at('name'), `processor name "${p.name}" is already used by processors[${first}]`, 'give each processor a unique name'));
+    } else seenProcessor.set(p.name, i);
+
+    const inputs = inputsOf(p);
+    inputs.forEach((alias, j) => topicRef(Array.isArray(p.input) ? at('input', j) : at('input'), alias));
+    const counts = new Map<number, string[]>();
+    for (const alias of inputs) {
+      const d = t.topics[alias];
+      if (!d?.partitions) continue;
+      counts.set(d.partitions, [...(counts.get(d.partitions) ?? []), alias]);
+    }
+    if (counts.size > 1) {
+      const detail = [...counts].map(([n, as]) => `${as.join(', ')}: ${n}`).join('; ');
+      problems.push(
+        loc.problem(at('input'), `input topics are not co-partitioned (${detail})`, 'give every input of a processor the same partition count'),
+      );
+    }
+
+    p.steps.forEach((step, j) => {
+      if ('route' in step) {
+        for (const [key, alias] of Object.entries(step.route.to)) topicRef(at('steps', j, 'route', 'to', key), alias);
+        topicRef(at('steps', j, 'route', 'default'), step.route.default);
+      }
+    });
+
+    switch (p.type) {
+      case 'custom':
+        moduleRef(at('module'), p.module);
+        p.stores.forEach((s, j) => {
+          if (!t.stores[s]) {
+            const guess = closest(s, Object.keys(t.stores));
+            problems.push(
+              loc.problem(at('stores', j), `store "${s}" is not declared under stores:`, guess ? `did you mean "${guess}"?` : 'declare it under stores:'),
+            );
+          }
+        });
+        p.outputs.forEach((alias, j) => topicRef(at('outputs', j), alias));
+        break;
+      case 'aggregate':
+        moduleRef(at('module'), p.module);
+        topicRef(at('output', 'events'), p.output.events);
+        topicRef(at('output', 'replies'), p.output.replies);
+        if (typeof p.partitioning === 'object') moduleRef(at('partitioning', 'module'), p.partitioning.module);
+        if (!p.module && !p.commands) problems.push(loc.problem(at(), 'an aggregate needs a decider `module:` or declarative `commands:`'));
+        if (p.module && p.commands) problems.push(loc.problem(at('commands'), 'give either `module:` or `commands:`, not both'));
+        if (p.commands && !p.evolve) problems.push(loc.problem(at('commands'), 'declarative `commands:` need `evolve:` rules to rebuild state'));
+        break;
+      case 'projection':
+        moduleRef(at('module'), p.module);
+        topicRef(at('output'), p.output);
+        if (!p.module && !p.on) problems.push(loc.problem(at(), 'a projection needs `on:` rules or a `module:`'));
+        if (p.module && p.on) problems.push(loc.problem(at('on'), 'give either `on:` or `module:`, not both'));
+        break;
+    }
+  });
+
+  t.upcasters.forEach((u, i) => {
+    if (u.toVersion <= u.fromVersion) {
+      problems.push(loc.problem(['upcasters', i, 'toVersion'], `toVersion (${u.toVersion}) must be above fromVersion (${u.fromVersion})`));
+    }
+    moduleRef(['upcasters', i, 'module'], u.module);
+  });
+
+  if (t.http.token !== undefined && t.http.token.length < 16) {
+    problems.push(loc.problem(['http', 'token'], 'the bearer token is shorter than 16 characters', 'use a long random token, e.g. from ${HTTP_TOKEN}'));
+  }
+
+  for (const it of internalTopics(t)) {
+    const alias = byName.get(it.name);
+    if (alias) {
+      problems.push(
+        loc.problem(['topics', alias, 'name'], `topic "${it.name}" collides with the ${it.purpose} topic foldstream derives for processor "${it.processor}"`, 'rename the topic or the processor'),
+      );
+    }
+  }
+  return problems;
+}

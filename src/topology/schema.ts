@@ -1,0 +1,290 @@
+/**
+ * The topology schema, defined once: it gives the TypeScript types (z.infer), the validation (with paths that
+ * load.ts turns into file:line:col) and the JSON Schema that editors use (`foldstream schema`).
+ * Every option has a default where one makes sense and a one-line description.
+ */
+import { z } from 'zod';
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const name = (what: string) =>
+  z.string().regex(NAME, `${what} may contain letters, digits, '.', '_' and '-', and must start with a letter or digit`);
+
+const positiveInt = () => z.number().int().positive();
+const nonNegativeInt = () => z.number().int().nonnegative();
+
+export const KafkaSchema = z
+  .strictObject({
+    brokers: z
+      .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+      .describe('bootstrap brokers: "host:port,host:port" or a list'),
+    clientId: z.string().optional().describe('client id sent to the brokers; defaults to the app name'),
+    ssl: z
+      .union([
+        z.boolean(),
+        z.strictObject({
+          ca: z.string().optional().describe('path of a PEM file with the CA certificates'),
+          cert: z.string().optional().describe('path of a PEM client certificate'),
+          key: z.string().optional().describe('path of the PEM private key of the client certificate'),
+          rejectUnauthorized: z.boolean().default(true).describe('verify the broker certificate'),
+        }),
+      ])
+      .optional()
+      .describe('TLS to the brokers; true for the system CAs'),
+    sasl: z
+      .strictObject({
+        mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).describe('SASL mechanism'),
+        username: z.string().describe('user name; use ${ENV_VAR} so secrets stay out of the file'),
+        password: z.string().describe('password; use ${ENV_VAR} so secrets stay out of the file'),
+      })
+      .optional()
+      .describe('SASL authentication; never logged'),
+    connectionTimeoutMs: positiveInt().default(3000).describe('time to establish a broker connection'),
+    requestTimeoutMs: positiveInt().default(30000).describe('time to wait for a broker response'),
+  })
+  .describe('how to reach the Kafka cluster');
+
+export const RetrySchema = z
+  .strictObject({
+    attempts: nonNegativeInt().default(3).describe('retries of a throwing handler before the error policy applies'),
+    initialBackoffMs: positiveInt().default(100).describe('first retry delay; doubles each retry'),
+    maxBackoffMs: positiveInt().default(5000).describe('largest retry delay'),
+  })
+  .describe('retries of a handler that throws (not a domain error), keeping partition order');
+
+export const ProcessingSchema = z
+  .strictObject({
+    guarantee: z
+      .enum(['exactly_once', 'at_least_once'])
+      .default('exactly_once')
+      .describe('exactly_once: transactions per task; at_least_once: no transactions, outputs may repeat after a crash'),
+    commitIntervalMs: positiveInt()
+      .default(100)
+      .describe('longest time a transaction stays open while a fetched batch is processed'),
+    maxBufferedRecords: positiveInt()
+      .default(1000)
+      .describe('records processed in one transaction before it commits'),
+    stateDir: z.string().default('./state').describe('folder of the LevelDB state stores, relative to the topology file'),
+    cacheSize: nonNegativeInt().default(10000).describe('entries of the LRU read cache in front of each store (0: none)'),
+    sessionTimeoutMs: positiveInt().default(30000).describe('consumer group session timeout'),
+    heartbeatIntervalMs: positiveInt().default(3000).describe('consumer group heartbeat interval'),
+    rebalanceTimeoutMs: positiveInt().default(60000).describe('time members have to rejoin during a rebalance'),
+    transactionTimeoutMs: positiveInt().default(60000).describe('broker aborts a transaction left open longer than this'),
+    stateCleanupDelayMs: nonNegativeInt()
+      .default(600000)
+      .describe('state of a task this instance no longer owns is deleted after this delay'),
+    maxRecordBytes: positiveInt().default(1048576).describe('larger input records go to the dead-letter topic'),
+    partitionsConsumedConcurrently: positiveInt().default(4).describe('tasks of one processor that process at once'),
+    retry: RetrySchema.default({ attempts: 3, initialBackoffMs: 100, maxBackoffMs: 5000 }),
+  })
+  .describe('processing guarantees, commit cadence and state');
+
+export const HttpSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('serve /metrics, /healthz, /readyz and the query API'),
+    port: z.number().int().min(0).max(65535).default(9464).describe('port (0: any free port)'),
+    host: z.string().default('0.0.0.0').describe('bind address'),
+    token: z.string().optional().describe('bearer token required on every route but /healthz and /readyz'),
+  })
+  .describe('the HTTP endpoint Prometheus scrapes');
+
+export const CodecSchema = z.enum(['json', 'msgpack', 'string', 'raw']).describe('how record values are encoded');
+
+export const TopicSchema = z
+  .strictObject({
+    name: z.string().min(1).describe('topic name on the broker'),
+    partitions: positiveInt().default(12).describe('partition count'),
+    replicationFactor: positiveInt().default(1).describe('replicas; production: 3 with min.insync.replicas 2'),
+    config: z
+      .record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
+      .default({})
+      .describe('topic configs, e.g. cleanup.policy: compact'),
+    codec: CodecSchema.default('json'),
+  })
+  .describe('a topic, referred to by its key (the alias) elsewhere in the file');
+
+export const StoreSchema = z
+  .strictObject({
+    changelog: z.boolean().default(true).describe('back the store with a compacted changelog topic (false: a cache that may be lost)'),
+    cacheSize: nonNegativeInt().optional().describe('entries of its LRU read cache; defaults to processing.cacheSize'),
+  })
+  .describe('a key-value store; each processor using it gets its own instance per partition');
+
+/** JSONata expression evaluated over the record's envelope (or value). */
+const expr = (what: string) => z.string().min(1).describe(`JSONata expression: ${what}`);
+
+export const StepSchema = z
+  .union([
+    z.strictObject({ filter: expr('keep the record when true') }),
+    z.strictObject({
+      map: z
+        .record(z.string(), expr('new value of the field'))
+        .describe('set fields of the value (dotted paths) to expressions over the old value'),
+    }),
+    z.strictObject({
+      route: z
+        .strictObject({
+          by: expr('routing key, e.g. eventType').default('eventType'),
+          to: z.record(z.string(), z.string()).describe('routing key value → topic alias'),
+          default: z.string().optional().describe('topic alias for values with no entry; drop them when absent'),
+          continue: z.boolean().default(false).describe('also pass routed records on to the processor'),
+        })
+        .describe('send records to topics by a key (usually the event type)'),
+    }),
+  ])
+  .describe('a stateless step run before the processor: filter, map or route');
+
+export const ErrorPolicySchema = z
+  .strictObject({
+    policy: z
+      .enum(['dlq', 'fail', 'skip'])
+      .default('dlq')
+      .describe('after retries: dead-letter the record, stop the task, or skip it'),
+    retry: RetrySchema.optional(),
+  })
+  .describe('what happens when processor code throws');
+
+const input = z
+  .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+  .describe('topic alias (or aliases) the processor reads; all must have the same partition count');
+
+const common = {
+  name: name('a processor name').describe('unique name; the consumer group is <app>-<name>'),
+  input,
+  steps: z.array(StepSchema).default([]).describe('stateless steps in front of the processor'),
+  onError: ErrorPolicySchema.default({ policy: 'dlq' }),
+  maxEventVersion: z
+    .record(z.string(), positiveInt())
+    .default({})
+    .describe('newest eventVersion supported per event type (after upcasting); newer events go to the dead-letter topic'),
+};
+
+export const CustomProcessorSchema = z
+  .strictObject({
+    ...common,
+    type: z.literal('custom'),
+    module: z.string().min(1).describe('.ts or .js module exporting process(record, ctx), and optionally init(ctx) and punctuate(timestamp, ctx)'),
+    stores: z.array(z.string()).default([]).describe('names of stores (declared under stores:) the module uses'),
+    outputs: z.array(z.string()).default([]).describe('topic aliases the module may forward to'),
+    punctuate: z
+      .strictObject({
+        intervalMs: positiveInt().describe('how often punctuate(timestamp, ctx) runs'),
+        type: z.enum(['stream-time', 'wall-clock']).default('wall-clock').describe('which clock drives it'),
+      })
+      .optional()
+      .describe('call the module export punctuate on a schedule, inside the transaction'),
+    codec: CodecSchema.optional().describe('overrides the input topics codec'),
+  })
+  .describe('a module of your own: process(record, ctx)');
+
+const aggregateRule = z
+  .strictObject({
+    when: expr('precondition over {command, state}; the command is rejected when false').optional(),
+    reject: z.string().optional().describe('reason given when `when` is false'),
+    emit: z
+      .array(
+        z.strictObject({
+          type: z.string().describe('event type'),
+          data: z.record(z.string(), expr('field value over {command, state}')).default({}),
+          eventVersion: positiveInt().default(1),
+        }),
+      )
+      .default([])
+      .describe('events emitted when the command is accepted'),
+  })
+  .describe('a declarative command handler');
+
+export const AggregateProcessorSchema = z
+  .strictObject({
+    ...common,
+    type: z.literal('aggregate'),
+    aggregateType: z.string().min(1).describe('aggregateType stamped on emitted events, e.g. User'),
+    module: z.string().optional().describe('decider module exporting initialState, decide(command, state), evolve(state, event)'),
+    commands: z.record(z.string(), aggregateRule).optional().describe('declarative handlers per command type (instead of a module)'),
+    evolve: z
+      .record(z.string(), z.record(z.string(), expr('new state field over {state, event}')))
+      .optional()
+      .describe('declarative state changes per event type (with `commands:`)'),
+    output: z
+      .strictObject({
+        events: z.string().describe('topic alias for emitted events'),
+        replies: z.string().optional().describe('topic alias for command replies'),
+      })
+      .describe('where events and replies go'),
+    history: z.boolean().default(false).describe('keep every event per aggregate and version for audit and state-as-of queries'),
+    partitioning: z
+      .union([z.enum(['aggregate', 'tenant']), z.strictObject({ module: z.string() })])
+      .default('aggregate')
+      .describe('event keys: aggregateId, tenantId:aggregateId, or a partitioner module'),
+  })
+  .describe('commands in, events out, with optimistic concurrency');
+
+const projectionRule = z
+  .strictObject({
+    set: z.record(z.string(), expr('field value over the event envelope')).optional(),
+    unset: z.array(z.string()).optional().describe('fields to remove'),
+    increment: z.record(z.string(), z.union([z.number(), expr('amount')])).optional(),
+    append: z.record(z.string(), expr('value appended to an array field')).optional(),
+    delete: z.boolean().optional().describe('delete the view (tombstone)'),
+  })
+  .describe('how an event type changes the view');
+
+export const ProjectionProcessorSchema = z
+  .strictObject({
+    ...common,
+    type: z.literal('projection'),
+    output: z.string().describe('topic alias of the view topic (compacted)'),
+    on: z.record(z.string(), projectionRule).optional().describe('declarative rules per event type'),
+    module: z.string().optional().describe('module exporting project(view, event) → view | null (instead of on:)'),
+    groupBy: expr('view key other than the aggregate id; re-keys through an internal repartition topic').optional(),
+    unknownEvents: z.enum(['ignore', 'warn', 'dlq']).default('ignore').describe('what to do with event types that have no rule'),
+  })
+  .describe('events in, a read model out');
+
+export const ProcessorSchema = z.discriminatedUnion('type', [
+  CustomProcessorSchema,
+  AggregateProcessorSchema,
+  ProjectionProcessorSchema,
+]);
+
+export const UpcasterSchema = z
+  .strictObject({
+    eventType: z.string().describe('event type this upcaster lifts'),
+    fromVersion: positiveInt().describe('eventVersion it reads'),
+    toVersion: positiveInt().describe('eventVersion it produces'),
+    set: z.record(z.string(), expr('value of a data field (defaults), over the event')).optional(),
+    rename: z.record(z.string(), z.string()).optional().describe('data field → new name'),
+    remove: z.array(z.string()).optional().describe('data fields to drop'),
+    module: z.string().optional().describe('module exporting upcast(event) → event, instead of the rules above'),
+  })
+  .describe('lifts an old eventVersion of an event type before processors see it');
+
+export const TopologySchema = z
+  .strictObject({
+    $schema: z.string().optional().describe('editor hint; ignored'),
+    app: name('app').describe('application id: consumer groups, transactional ids and internal topics derive from it'),
+    kafka: KafkaSchema,
+    processing: ProcessingSchema.default(ProcessingSchema.parse({})),
+    http: HttpSchema.default(HttpSchema.parse({})),
+    topics: z.record(name('a topic alias'), TopicSchema).describe('topics by alias'),
+    stores: z.record(name('a store name'), StoreSchema).default({}).describe('stores processors may use'),
+    upcasters: z.array(UpcasterSchema).default([]).describe('event upcasters applied before every processor'),
+    processors: z.array(ProcessorSchema).min(1).describe('the processors of this app'),
+  })
+  .describe('a foldstream topology');
+
+export type Topology = z.infer<typeof TopologySchema>;
+export type TopologyInput = z.input<typeof TopologySchema>;
+export type TopicDecl = z.infer<typeof TopicSchema>;
+export type StoreDecl = z.infer<typeof StoreSchema>;
+export type ProcessorDecl = z.infer<typeof ProcessorSchema>;
+export type CustomProcessorDecl = z.infer<typeof CustomProcessorSchema>;
+export type AggregateProcessorDecl = z.infer<typeof AggregateProcessorSchema>;
+export type ProjectionProcessorDecl = z.infer<typeof ProjectionProcessorSchema>;
+export type StepDecl = z.infer<typeof StepSchema>;
+export type UpcasterDecl = z.infer<typeof UpcasterSchema>;
+export type Codec = z.infer<typeof CodecSchema>;
+export type RetryDecl = z.infer<typeof RetrySchema>;
+
+export function topologyJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(TopologySchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+}

@@ -1,0 +1,103 @@
+/** Test helpers for the real broker that `npm test` starts (or the one at KAFKA_BROKERS). */
+import { randomBytes } from 'node:crypto';
+import { Kafka, logLevel, type Admin, type ITopicConfig } from 'kafkajs';
+
+export const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((s) => s.trim());
+
+export function kafka(clientId = 'foldstream-test'): Kafka {
+  return new Kafka({ brokers: BROKERS, clientId, logLevel: logLevel.NOTHING, retry: { retries: 10 } });
+}
+
+/** A name no other test (or earlier run) uses. */
+export function unique(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+}
+
+export async function withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T> {
+  const admin = kafka('foldstream-test-admin').admin();
+  await admin.connect();
+  try {
+    return await fn(admin);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export async function createTopics(topics: ITopicConfig[]): Promise<void> {
+  await withAdmin((a) => a.createTopics({ topics, waitForLeaders: true }));
+}
+
+export async function deleteTopics(names: string[]): Promise<void> {
+  await withAdmin(async (a) => {
+    const existing = new Set(await a.listTopics());
+    const mine = names.filter((n) => existing.has(n));
+    if (mine.length) await a.deleteTopics({ topics: mine });
+  });
+}
+
+export interface ReadRecord {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: string | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+  timestamp: number;
+}
+
+/**
+ * Reads every record of the topics up to their current end, with read_committed (default) or read_uncommitted.
+ * Uses a fresh consumer group and stops when each partition reached the end offset seen at the start.
+ */
+export async function readAll(topics: string[], opts: { readUncommitted?: boolean; timeoutMs?: number } = {}): Promise<ReadRecord[]> {
+  const k = kafka('foldstream-test-reader');
+  const ends = new Map<string, bigint>();
+  await withAdmin(async (a) => {
+    for (const t of topics) {
+      for (const p of await a.fetchTopicOffsets(t)) ends.set(`${t}:${p.partition}`, BigInt(p.high));
+    }
+  });
+  const pending = new Set([...ends].filter(([, end]) => end > 0n).map(([k]) => k));
+  const out: ReadRecord[] = [];
+  if (pending.size === 0) return out;
+  const consumer = k.consumer({ groupId: unique('reader'), readUncommitted: opts.readUncommitted ?? false, maxWaitTimeInMs: 200 });
+  await consumer.connect();
+  for (const t of topics) await consumer.subscribe({ topic: t, fromBeginning: true });
+  let finish!: () => void;
+  const done = new Promise<void>((r) => (finish = r));
+  const check = (topic: string, partition: number, lastOffset: string) => {
+    const key = `${topic}:${partition}`;
+    if (pending.has(key) && BigInt(lastOffset) + 1n >= ends.get(key)!) {
+      pending.delete(key);
+      if (pending.size === 0) finish();
+    }
+  };
+  consumer.on(consumer.events.END_BATCH_PROCESS, (e) => check(e.payload.topic, e.payload.partition, e.payload.lastOffset));
+  await consumer.run({
+    eachBatch: async ({ batch }) => {
+      for (const m of batch.messages) {
+        if (BigInt(m.offset) >= ends.get(`${batch.topic}:${batch.partition}`)!) continue;
+        const headers: Record<string, string> = {};
+        for (const [hk, hv] of Object.entries(m.headers ?? {})) if (hv !== undefined) headers[hk] = String(hv);
+        out.push({
+          topic: batch.topic,
+          partition: batch.partition,
+          offset: m.offset,
+          key: m.key ? m.key.toString() : null,
+          value: m.value,
+          headers,
+          timestamp: Number(m.timestamp),
+        });
+      }
+    },
+  });
+  const timeout = new Promise<void>((_, reject) =>
+    setTimeout(() => reject(new Error(`readAll timed out; still waiting for ${[...pending].join(', ')}`)), opts.timeoutMs ?? 60_000).unref(),
+  );
+  try {
+    await Promise.race([done, timeout]);
+  } finally {
+    await consumer.disconnect();
+  }
+  return out;
+}
