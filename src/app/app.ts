@@ -1,0 +1,149 @@
+/**
+ * The only place that knows every part: from a validated topology it provisions topics, builds the processors,
+ * starts one runner per processor, and serves metrics and health. `foldstream run` and the tests use it.
+ */
+import { isAbsolute, resolve } from 'node:path';
+import type { Kafka } from 'kafkajs';
+import { Registry } from 'prom-client';
+import { FoldstreamError } from '../errors.ts';
+import { HttpServer } from '../http/server.ts';
+import { checkTopics, createTopics, formatDrift, planTopics } from '../kafka/admin.ts';
+import { createKafka } from '../kafka/client.ts';
+import { createOffsetsAdmin } from '../kafka/offsets-admin.ts';
+import type { OffsetsAdmin } from '../kafka/types.ts';
+import { createLogger } from '../log.ts';
+import { buildProcessorSpecs } from '../processors/build.ts';
+import type { Logger } from '../processors/types.ts';
+import { RuntimeMetrics } from '../runtime/metrics.ts';
+import { ProcessorRunner } from '../runtime/processor-runner.ts';
+import { TopicRegistry } from '../runtime/topic-registry.ts';
+import { instanceId, lockStateDir } from '../state/state-dir.ts';
+import type { LoadedTopology } from '../topology/load.ts';
+
+export interface AppOptions {
+  log?: Logger;
+  /** a registry of your own (tests); by default a fresh one with Node's default metrics */
+  registry?: Registry;
+  /** override processing.stateDir */
+  stateDir?: string;
+  /** override http.port (0: any free port) */
+  httpPort?: number;
+  /** create missing declared and internal topics (default true) */
+  createTopics?: boolean;
+}
+
+export class App {
+  readonly log: Logger;
+  readonly registry: Registry;
+  readonly metrics: RuntimeMetrics;
+  readonly stateDir: string;
+  private readonly kafka: Kafka;
+  private admin: OffsetsAdmin | undefined;
+  private runners: ProcessorRunner[] = [];
+  private http: HttpServer | undefined;
+  private unlock: (() => void) | undefined;
+  private started = false;
+  httpPort: number | undefined;
+
+  constructor(
+    readonly loaded: LoadedTopology,
+    private readonly opts: AppOptions = {},
+  ) {
+    const t = loaded.topology;
+    this.log = opts.log ?? createLogger({ app: t.app });
+    this.registry = opts.registry ?? new Registry();
+    this.metrics = new RuntimeMetrics(this.registry, { defaultMetrics: opts.registry === undefined });
+    const dir = opts.stateDir ?? t.processing.stateDir;
+    this.stateDir = isAbsolute(dir) ? dir : resolve(loaded.baseDir, dir);
+    this.kafka = createKafka(t, { baseDir: loaded.baseDir, log: this.log });
+  }
+
+  get ready(): boolean {
+    return this.started && this.runners.every((r) => r.ready);
+  }
+
+  readiness(): { ready: boolean; detail: Record<string, unknown> } {
+    return {
+      ready: this.ready,
+      detail: { processors: Object.fromEntries(this.runners.map((r) => [r.name, { ready: r.ready, tasks: r.taskStates() }])) },
+    };
+  }
+
+  /** Verifies (and creates) topics; a partition count that differs from the declaration stops the start. */
+  private async provisionTopics(): Promise<void> {
+    const plan = planTopics(this.loaded.topology);
+    if (this.opts.createTopics ?? true) {
+      const { created } = await createTopics(this.kafka, plan);
+      for (const name of created) this.log.info({ event: 'topic.created', topic: name });
+    }
+    const { drifts } = await checkTopics(this.kafka, plan);
+    const isFatal = (d: (typeof drifts)[number]) => d.kind === 'missing' || d.kind === 'partitions';
+    const fatal = drifts.filter(isFatal);
+    for (const d of drifts) if (!isFatal(d)) this.log.warn({ event: 'topic.drift', topic: d.topic, detail: formatDrift(d) });
+    if (fatal.length) {
+      throw new FoldstreamError('TOPIC_MISMATCH', `topics differ from the topology:\n${fatal.map(formatDrift).join('\n')}`, {
+        hint: 'tasks pair partition p of every input with partition p of each changelog, so counts must match',
+      });
+    }
+  }
+
+  async start(): Promise<void> {
+    const t = this.loaded.topology;
+    this.unlock = lockStateDir(this.stateDir, t.app);
+    try {
+      const specs = await buildProcessorSpecs(this.loaded);
+      await this.provisionTopics();
+      this.admin = createOffsetsAdmin(this.kafka);
+      const topics = new TopicRegistry(t);
+      const id = instanceId(this.stateDir, t.app);
+      this.log.info({ event: 'app.starting', instanceId: id, stateDir: this.stateDir, guarantee: t.processing.guarantee, processors: specs.map((s) => s.name) });
+      this.runners = specs.map(
+        (spec) =>
+          new ProcessorRunner({
+            topology: t,
+            spec,
+            kafka: this.kafka,
+            admin: this.admin!,
+            topics,
+            stateDir: this.stateDir,
+            instanceId: id,
+            metrics: this.metrics,
+            log: this.log,
+          }),
+      );
+      if (t.http.enabled) {
+        this.http = new HttpServer({
+          host: t.http.host,
+          port: this.opts.httpPort ?? t.http.port,
+          token: t.http.token,
+          registry: this.registry,
+          readiness: () => this.readiness(),
+          log: this.log,
+        });
+        this.httpPort = await this.http.listen();
+        this.log.info({ event: 'http.listening', host: t.http.host, port: this.httpPort });
+      }
+      for (const r of this.runners) await r.start();
+      this.started = true;
+      this.log.info({ event: 'app.started' });
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+  }
+
+  /** Drains: each runner stops consuming (its batch in progress commits), closes tasks, producers and stores. */
+  async stop(): Promise<void> {
+    this.log.info({ event: 'app.stopping' });
+    this.started = false;
+    await Promise.all(this.runners.map((r) => r.stop()));
+    this.runners = [];
+    await this.http?.close();
+    this.http = undefined;
+    await this.admin?.close();
+    this.admin = undefined;
+    this.unlock?.();
+    this.unlock = undefined;
+    this.log.info({ event: 'app.stopped' });
+  }
+}

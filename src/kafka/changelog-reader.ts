@@ -1,0 +1,177 @@
+/**
+ * Reads changelog partitions for restores, read_committed, from a checkpoint to the end.
+ *
+ * kafkajs has no assign(): its consumers always join a group, and a group member cannot tell when it has reached
+ * the end of a partition whose tail is control records or aborted writes (kafkajs skips those batches without
+ * calling eachBatch). So restores fetch directly: kafkajs's own cluster and broker fetch (the same code its
+ * consumer uses, including its decoding and aborted-transaction filtering), one partition at a time, until the
+ * offset reaches the partition's last stable offset as the first fetch reported it. This uses kafkajs internals;
+ * kafkajs is pinned (2.2.4, its final release) and test/integration/state-restore tests cover it.
+ *
+ * Restores run after the task's InitProducerId, when no transaction of the task can still be pending, so the last
+ * stable offset is the end of everything the task ever committed.
+ */
+import { createRequire } from 'node:module';
+import type { Kafka } from 'kafkajs';
+import type { Logger } from '../processors/types.ts';
+import type { FetchedRecord, PartitionReader } from './types.ts';
+
+const require = createRequire(import.meta.url);
+
+interface RawMessage {
+  offset: string;
+  timestamp: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers?: Record<string, Buffer | string | undefined>;
+}
+
+interface KafkaJsBatch {
+  messages: RawMessage[];
+  rawMessages: RawMessage[];
+  highWatermark: string;
+  isEmptyIncludingFiltered(): boolean;
+  lastOffset(): string;
+}
+
+type BatchCtor = new (topic: string, fetchedOffset: string, partitionData: unknown) => KafkaJsBatch;
+
+interface KafkaJsBroker {
+  fetch(req: {
+    replicaId: number;
+    isolationLevel: number;
+    maxWaitTime: number;
+    minBytes: number;
+    maxBytes: number;
+    topics: { topic: string; partitions: { partition: number; fetchOffset: string; maxBytes: number }[] }[];
+  }): Promise<{ responses: { topicName: string; partitions: (Record<string, unknown> & { partition: number; lastStableOffset: string })[] }[] }>;
+}
+
+interface KafkaJsCluster {
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  addTargetTopic(topic: string): Promise<void>;
+  refreshMetadata(): Promise<void>;
+  findLeaderForPartitions(topic: string, partitions: number[]): Record<string, number[]>;
+  findBroker(opts: { nodeId: string }): Promise<KafkaJsBroker>;
+}
+
+const Batch = require('kafkajs/src/consumer/batch') as BatchCtor;
+const READ_COMMITTED = 1;
+const RETRIABLE = new Set([
+  'NOT_LEADER_FOR_PARTITION',
+  'NOT_LEADER_OR_FOLLOWER',
+  'LEADER_NOT_AVAILABLE',
+  'UNKNOWN_TOPIC_OR_PARTITION',
+  'FENCED_LEADER_EPOCH',
+  'UNKNOWN_LEADER_EPOCH',
+  'REPLICA_NOT_AVAILABLE',
+  'KAFKA_STORAGE_ERROR',
+  'OFFSET_NOT_AVAILABLE',
+]);
+
+function createCluster(kafka: Kafka): KafkaJsCluster {
+  const symbol = Object.getOwnPropertySymbols(kafka).find((s) => s.description === 'private:Kafka:createCluster');
+  if (!symbol) throw new Error('kafkajs internals changed: cannot create a cluster for changelog restores (pin kafkajs 2.2.4)');
+  const create = (kafka as unknown as Record<symbol, (o: object) => KafkaJsCluster>)[symbol]!;
+  return create({ allowAutoTopicCreation: false, isolationLevel: READ_COMMITTED, metadataMaxAge: 300000 });
+}
+
+export class ChangelogReader implements PartitionReader {
+  private readonly cluster: KafkaJsCluster;
+  private connected: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(
+    kafka: Kafka,
+    private readonly log: Logger,
+    private readonly maxBytes = 4 << 20,
+  ) {
+    this.cluster = createCluster(kafka);
+  }
+
+  private connect(): Promise<void> {
+    this.connected ??= this.cluster.connect();
+    return this.connected;
+  }
+
+  /** One fetch of one partition; retries leadership changes and broker restarts. */
+  private async fetchOnce(topic: string, partition: number, offset: bigint): Promise<{ batch: KafkaJsBatch; lastStable: bigint }> {
+    let attempt = 0;
+    for (;;) {
+      if (this.closed) throw new Error('changelog reader closed');
+      try {
+        await this.connect();
+        await this.cluster.addTargetTopic(topic);
+        const leaders = this.cluster.findLeaderForPartitions(topic, [partition]);
+        const nodeId = Object.keys(leaders)[0];
+        if (nodeId === undefined) throw Object.assign(new Error(`no leader for ${topic}-${partition}`), { type: 'LEADER_NOT_AVAILABLE' });
+        const broker = await this.cluster.findBroker({ nodeId });
+        const { responses } = await broker.fetch({
+          replicaId: -1,
+          isolationLevel: READ_COMMITTED,
+          maxWaitTime: 100,
+          minBytes: 1,
+          maxBytes: this.maxBytes,
+          topics: [{ topic, partitions: [{ partition, fetchOffset: offset.toString(), maxBytes: this.maxBytes }] }],
+        });
+        const data = responses.find((r) => r.topicName === topic)?.partitions.find((p) => p.partition === partition);
+        if (!data) throw Object.assign(new Error(`no fetch response for ${topic}-${partition}`), { type: 'UNKNOWN_TOPIC_OR_PARTITION' });
+        return { batch: new Batch(topic, offset.toString(), data), lastStable: BigInt(data.lastStableOffset) };
+      } catch (e) {
+        const type = (e as { type?: string }).type ?? '';
+        const retriable = RETRIABLE.has(type) || (e as { name?: string }).name?.startsWith('KafkaJSConnection') || (e as { retriable?: boolean }).retriable;
+        if (!retriable || attempt >= 20) throw e;
+        attempt++;
+        this.log.debug({ event: 'restore.fetch_retry', topic, partition, error: (e as Error).message, attempt });
+        await this.cluster.refreshMetadata().catch(() => undefined);
+        await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 2000)));
+      }
+    }
+  }
+
+  /**
+   * Reads [fromOffset, end) where end is the last stable offset seen by the first fetch, calling onRecords for each
+   * fetched chunk in order. Returns the end offset (the store's new checkpoint).
+   */
+  async read(topic: string, partition: number, fromOffset: bigint, onRecords: (records: FetchedRecord[]) => Promise<void>): Promise<bigint> {
+    let next = fromOffset;
+    let end: bigint | undefined;
+    let idle = 0;
+    while (end === undefined || next < end) {
+      const { batch, lastStable } = await this.fetchOnce(topic, partition, next);
+      end ??= lastStable;
+      if (next >= end) break;
+      const records: FetchedRecord[] = [];
+      for (const m of batch.messages) {
+        const o = BigInt(m.offset);
+        if (o < next || o >= end) continue;
+        records.push({
+          topic,
+          partition,
+          offset: m.offset,
+          timestamp: Number(m.timestamp),
+          key: m.key ?? null,
+          value: m.value ?? null,
+          headers: m.headers ?? {},
+        });
+      }
+      if (records.length) await onRecords(records);
+      // Progress past everything fetched, including control records and aborted writes.
+      const raw = batch.rawMessages;
+      const lastRaw = raw.length ? raw.reduce((max, m) => (BigInt(m.offset) > max ? BigInt(m.offset) : max), -1n) : -1n;
+      if (lastRaw + 1n > next) {
+        next = lastRaw + 1n;
+        idle = 0;
+      } else if (++idle > 200) {
+        throw new Error(`restore of ${topic}-${partition} made no progress at offset ${next} (end ${end})`);
+      }
+    }
+    return end > fromOffset ? end : fromOffset;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.connected) await this.cluster.disconnect().catch(() => undefined);
+  }
+}

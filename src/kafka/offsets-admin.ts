@@ -1,0 +1,49 @@
+/** End offsets and committed group offsets, through one shared kafkajs admin client. */
+import type { Admin, Kafka } from 'kafkajs';
+import type { OffsetsAdmin } from './types.ts';
+
+class KafkaJsOffsetsAdmin implements OffsetsAdmin {
+  private readonly admin: Admin;
+  private connected: Promise<void> | undefined;
+
+  constructor(kafka: Kafka) {
+    this.admin = kafka.admin({ retry: { retries: 8 } });
+  }
+
+  private connect(): Promise<void> {
+    this.connected ??= this.admin.connect();
+    return this.connected;
+  }
+
+  async endOffsets(topic: string): Promise<Map<number, bigint>> {
+    await this.connect();
+    const res = await this.admin.fetchTopicOffsets(topic);
+    return new Map(res.map((p) => [p.partition, BigInt(p.high)]));
+  }
+
+  async committedOffsets(groupId: string, topic: string): Promise<Map<number, bigint>> {
+    await this.connect();
+    const res = await this.admin.fetchOffsets({ groupId, topics: [topic] });
+    const out = new Map<number, bigint>();
+    for (const p of res[0]?.partitions ?? []) if (BigInt(p.offset) >= 0n) out.set(p.partition, BigInt(p.offset));
+    return out;
+  }
+
+  async partitionCount(topic: string): Promise<number | undefined> {
+    await this.connect();
+    try {
+      const md = await this.admin.fetchTopicMetadata({ topics: [topic] });
+      return md.topics[0]?.partitions.length;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.connected) await this.admin.disconnect();
+  }
+}
+
+export function createOffsetsAdmin(kafka: Kafka): OffsetsAdmin {
+  return new KafkaJsOffsetsAdmin(kafka);
+}

@@ -1,0 +1,82 @@
+/**
+ * The small interfaces the runtime uses to talk to Kafka. kafkajs implements them in this folder; another client
+ * (for example one with KIP-447 support) can be added as a second implementation without touching runtime/.
+ */
+
+export type RecordHeaders = Record<string, string | Buffer>;
+
+export interface FetchedRecord {
+  topic: string;
+  partition: number;
+  offset: string;
+  timestamp: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, Buffer | string | undefined>;
+}
+
+export interface FetchedBatch {
+  topic: string;
+  partition: number;
+  /** the offset the fetch asked for: where the consumer's position was */
+  fetchedOffset: string;
+  highWatermark: string;
+  records: FetchedRecord[];
+}
+
+/** What a batch handler may do with the consumer while it holds the batch. */
+export interface BatchControl {
+  /** Heartbeats when due; throws when the group is rebalancing (then return soon). */
+  heartbeat(): Promise<void>;
+  /** Moves the consumer past `offset` (after the transaction that consumed it committed). */
+  resolveOffset(offset: string): void;
+  /** The consumer is stopping, or the partition was sought: stop early. */
+  shouldStop(): boolean;
+}
+
+export interface OutgoingRecord {
+  topic: string;
+  partition: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers?: RecordHeaders;
+  /** ms since the epoch */
+  timestamp?: number;
+}
+
+export interface TopicPartitionOffset {
+  topic: string;
+  partition: number;
+  offset: string;
+}
+
+/** One task's producer: transactional under exactly_once, idempotent (no transactions) under at_least_once. */
+export interface TaskProducer {
+  readonly transactional: boolean;
+  /** Connects and runs InitProducerId: fences zombies and completes or aborts their open transaction. */
+  init(): Promise<void>;
+  begin(): Promise<void>;
+  readonly inTransaction: boolean;
+  /** Sends records; returns, per "topic:partition", the offset after the last record sent. */
+  send(records: OutgoingRecord[]): Promise<Map<string, bigint>>;
+  /** Adds consumed offsets (next offset to read) to the transaction. */
+  sendOffsets(groupId: string, offsets: TopicPartitionOffset[]): Promise<void>;
+  commit(): Promise<void>;
+  abort(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Reads one partition of a (changelog) topic, read_committed, from an offset to its end; returns the end offset. */
+export interface PartitionReader {
+  read(topic: string, partition: number, fromOffset: bigint, onRecords: (records: FetchedRecord[]) => Promise<void>): Promise<bigint>;
+  close(): Promise<void>;
+}
+
+export interface OffsetsAdmin {
+  /** High watermark (offset after the last record) per partition. */
+  endOffsets(topic: string): Promise<Map<number, bigint>>;
+  /** Committed offsets of a group per partition of a topic (absent: none). */
+  committedOffsets(groupId: string, topic: string): Promise<Map<number, bigint>>;
+  partitionCount(topic: string): Promise<number | undefined>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,50 @@
+/**
+ * A processor as the runtime and the test driver run it: built once from its topology declaration by
+ * processors/build.ts, then instantiated per task. Kind-specific work before the processor (envelope checks,
+ * upcasting, stateless steps) is a list of stages, so one record handler serves every kind.
+ */
+import type { ErrorCode } from '../errors.ts';
+import type { Codec, RetryDecl } from '../topology/schema.ts';
+import type { InputRecord, Processor, ProcessorContext, PunctuationType } from './types.ts';
+
+export interface StoreSpec {
+  name: string;
+  /** changelog topic name, absent when the store is not changelogged */
+  changelog: string | undefined;
+  cacheSize: number;
+}
+
+/** Why a record goes to the dead-letter topic instead of the processor. */
+export interface Rejection {
+  code: ErrorCode;
+  message: string;
+}
+
+export type StageResult = { record: InputRecord } | { drop: true; reason?: string } | { reject: Rejection };
+
+/** Runs before the processor; may transform, drop (counted, not dead-lettered) or reject (dead-lettered) a record. */
+export type Stage = (record: InputRecord, ctx: ProcessorContext) => StageResult | Promise<StageResult>;
+
+export interface ErrorPolicy {
+  policy: 'dlq' | 'fail' | 'skip';
+  retry: RetryDecl;
+}
+
+export interface ProcessorSpec {
+  name: string;
+  type: string;
+  /** input topic names with their codecs */
+  inputs: { topic: string; codec: Codec }[];
+  /** whether a null key is a bad record (event and command processors) */
+  requireKey: boolean;
+  stages: Stage[];
+  stores: StoreSpec[];
+  /** topic names the processor may forward to; undefined allows any declared topic */
+  outputs: Set<string> | undefined;
+  errorPolicy: ErrorPolicy;
+  dlqTopic: string;
+  maxRecordBytes: number;
+  /** module-level punctuation (custom processors) */
+  punctuate?: { intervalMs: number; type: PunctuationType; fn: (timestamp: number, ctx: ProcessorContext) => void | Promise<void> };
+  create(partition: number): Processor;
+}

@@ -1,0 +1,48 @@
+/**
+ * The runtime's Prometheus metrics (prefix foldstream_), registered on an injected registry so tests and several
+ * apps in one process do not collide. Names, types and labels are documented in docs/metrics.md.
+ */
+import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const E2E_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+
+export class RuntimeMetrics {
+  readonly recordsConsumed: Counter<'processor' | 'topic'>;
+  readonly recordsProduced: Counter<'processor' | 'topic'>;
+  readonly recordOutcomes: Counter<'processor' | 'outcome' | 'code'>;
+  readonly dlqRecords: Counter<'processor' | 'code'>;
+  readonly processingLatency: Histogram<'processor'>;
+  readonly transactions: Counter<'processor' | 'result'>;
+  readonly commitLatency: Histogram<'processor'>;
+  readonly consumerLag: Gauge<'processor' | 'topic' | 'partition'>;
+  readonly restoreRecords: Counter<'processor' | 'store'>;
+  readonly restoreRemaining: Gauge<'processor' | 'store' | 'partition'>;
+  readonly rebalances: Counter<'processor'>;
+  readonly assignedTasks: Gauge<'processor'>;
+  readonly tasksByState: Gauge<'processor' | 'state'>;
+  readonly endToEndLatency: Histogram<'processor'>;
+  readonly punctuations: Counter<'processor' | 'type'>;
+  readonly taskReinitialisations: Counter<'processor' | 'reason'>;
+
+  constructor(readonly registry: Registry, opts: { defaultMetrics?: boolean } = {}) {
+    const r = [registry];
+    this.recordsConsumed = new Counter({ name: 'foldstream_records_consumed_total', help: 'Input records read and processed (committed or not)', labelNames: ['processor', 'topic'], registers: r });
+    this.recordsProduced = new Counter({ name: 'foldstream_records_produced_total', help: 'Records written in committed transactions (outputs, dead letters, changelogs)', labelNames: ['processor', 'topic'], registers: r });
+    this.recordOutcomes = new Counter({ name: 'foldstream_record_outcomes_total', help: 'What happened to input records: processed, dropped by a step, dead_lettered, skipped, retried', labelNames: ['processor', 'outcome', 'code'], registers: r });
+    this.dlqRecords = new Counter({ name: 'foldstream_dlq_records_total', help: 'Records sent to the dead-letter topic, by error code', labelNames: ['processor', 'code'], registers: r });
+    this.processingLatency = new Histogram({ name: 'foldstream_processing_latency_seconds', help: 'Time to handle one input record (decode, stages, processor)', labelNames: ['processor'], buckets: LATENCY_BUCKETS, registers: r });
+    this.transactions = new Counter({ name: 'foldstream_transactions_total', help: 'Transactions by result: committed or aborted', labelNames: ['processor', 'result'], registers: r });
+    this.commitLatency = new Histogram({ name: 'foldstream_commit_latency_seconds', help: 'Time to send outputs, offsets and commit one transaction', labelNames: ['processor'], buckets: LATENCY_BUCKETS, registers: r });
+    this.consumerLag = new Gauge({ name: 'foldstream_consumer_lag', help: 'Records between the committed position and the end of each input partition', labelNames: ['processor', 'topic', 'partition'], registers: r });
+    this.restoreRecords = new Counter({ name: 'foldstream_restore_records_total', help: 'Changelog records applied while restoring stores', labelNames: ['processor', 'store'], registers: r });
+    this.restoreRemaining = new Gauge({ name: 'foldstream_restore_remaining_records', help: 'Changelog records left to restore, per store and partition', labelNames: ['processor', 'store', 'partition'], registers: r });
+    this.rebalances = new Counter({ name: 'foldstream_rebalances_total', help: 'Consumer group rebalances seen by this instance', labelNames: ['processor'], registers: r });
+    this.assignedTasks = new Gauge({ name: 'foldstream_assigned_tasks', help: 'Tasks (partitions) assigned to this instance', labelNames: ['processor'], registers: r });
+    this.tasksByState = new Gauge({ name: 'foldstream_tasks', help: 'Tasks of this instance by state (initializing, restoring, running, fenced, failed)', labelNames: ['processor', 'state'], registers: r });
+    this.endToEndLatency = new Histogram({ name: 'foldstream_end_to_end_latency_seconds', help: 'Commit time minus input record timestamp', labelNames: ['processor'], buckets: E2E_BUCKETS, registers: r });
+    this.punctuations = new Counter({ name: 'foldstream_punctuations_total', help: 'Punctuations run, by clock', labelNames: ['processor', 'type'], registers: r });
+    this.taskReinitialisations = new Counter({ name: 'foldstream_task_reinitialisations_total', help: 'Tasks re-initialised after fencing, a failed transaction or a corrupt store', labelNames: ['processor', 'reason'], registers: r });
+    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  }
+}

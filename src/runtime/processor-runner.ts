@@ -1,0 +1,199 @@
+/**
+ * Runs one processor on this instance: its consumer group, its tasks (created and closed as the group assigns
+ * partitions), wall-clock punctuation, and the cleanup of state folders of tasks it no longer owns.
+ */
+import type { Kafka } from 'kafkajs';
+import { ChangelogReader } from '../kafka/changelog-reader.ts';
+import { GroupConsumer } from '../kafka/group-consumer.ts';
+import { createTaskProducer } from '../kafka/task-producer.ts';
+import type { FetchedBatch, BatchControl, OffsetsAdmin } from '../kafka/types.ts';
+import type { ProcessorSpec } from '../processors/spec.ts';
+import type { Logger } from '../processors/types.ts';
+import { LevelDbStore } from '../state/leveldb-store.ts';
+import { StateDirJanitor, taskDir } from '../state/state-dir.ts';
+import { groupId, transactionalId } from '../topology/names.ts';
+import type { Topology } from '../topology/schema.ts';
+import type { RuntimeMetrics } from './metrics.ts';
+import { Task, type TaskState } from './task.ts';
+import type { TopicRegistry } from './topic-registry.ts';
+import { join } from 'node:path';
+
+export interface ProcessorRunnerOptions {
+  topology: Topology;
+  spec: ProcessorSpec;
+  kafka: Kafka;
+  admin: OffsetsAdmin;
+  topics: TopicRegistry;
+  stateDir: string;
+  instanceId: string;
+  metrics: RuntimeMetrics;
+  log: Logger;
+}
+
+const TASK_STATES: TaskState[] = ['initializing', 'restoring', 'running', 'fenced', 'failed'];
+
+export class ProcessorRunner {
+  private readonly tasks = new Map<number, Task>();
+  private readonly consumer: GroupConsumer;
+  private readonly reader: ChangelogReader;
+  private readonly janitor: StateDirJanitor;
+  private readonly groupId: string;
+  private punctuationTimer: NodeJS.Timeout | undefined;
+  private generation = 0;
+  private joined = false;
+  private stopped = false;
+
+  constructor(private readonly o: ProcessorRunnerOptions) {
+    const t = o.topology;
+    this.groupId = groupId(t.app, o.spec.name);
+    this.reader = new ChangelogReader(o.kafka, o.log);
+    this.janitor = new StateDirJanitor(join(o.stateDir, t.app, o.spec.name), t.processing.stateCleanupDelayMs, () => new Set(this.tasks.keys()), o.log);
+    this.consumer = new GroupConsumer(o.kafka, {
+      groupId: this.groupId,
+      topics: o.spec.inputs.map((i) => i.topic),
+      readCommitted: true,
+      sessionTimeoutMs: t.processing.sessionTimeoutMs,
+      heartbeatIntervalMs: t.processing.heartbeatIntervalMs,
+      rebalanceTimeoutMs: t.processing.rebalanceTimeoutMs,
+      partitionsConsumedConcurrently: t.processing.partitionsConsumedConcurrently,
+      userData: () => ({ instanceId: o.instanceId, owned: [...this.tasks.keys()] }),
+      onAssigned: (tasks) => void this.assign(tasks),
+      onRebalancing: () => {
+        this.generation++;
+        o.metrics.rebalances.inc({ processor: o.spec.name });
+      },
+      onBatch: (batch, ctl) => this.onBatch(batch, ctl),
+      log: o.log,
+    });
+  }
+
+  get name(): string {
+    return this.o.spec.name;
+  }
+
+  /** Joined its group and every assigned task is running. */
+  get ready(): boolean {
+    return this.joined && [...this.tasks.values()].every((t) => t.ready);
+  }
+
+  taskStates(): Record<number, TaskState> {
+    return Object.fromEntries([...this.tasks].map(([p, t]) => [p, t.state]));
+  }
+
+  async start(): Promise<void> {
+    this.janitor.start();
+    await this.consumer.start();
+    this.punctuationTimer = setInterval(() => {
+      const now = Date.now();
+      for (const t of this.tasks.values()) void t.punctuateWallClock(now);
+    }, 50);
+    this.punctuationTimer.unref();
+  }
+
+  private async onBatch(batch: FetchedBatch, ctl: BatchControl): Promise<void> {
+    const task = this.tasks.get(batch.partition);
+    if (!task) {
+      // A batch for a partition we have not (or no longer) assigned: leave it unresolved.
+      this.consumer.pause([batch.partition]);
+      return;
+    }
+    await task.processBatch(batch, ctl);
+  }
+
+  private async assign(partitions: number[]): Promise<void> {
+    if (this.stopped) return;
+    this.joined = true;
+    this.generation++;
+    const next = new Set(partitions);
+    const revoked = [...this.tasks.keys()].filter((p) => !next.has(p));
+    for (const p of revoked) {
+      const task = this.tasks.get(p)!;
+      this.tasks.delete(p);
+      this.consumer.pause([p]);
+      void task.close().then(() => this.janitor.released(p));
+    }
+    for (const p of partitions) {
+      const existing = this.tasks.get(p);
+      if (existing) {
+        // still ours after the rebalance: a fenced task can safely take its work back now
+        if (existing.state === 'fenced') existing.reinitialize();
+        continue;
+      }
+      this.janitor.claimed(p);
+      const task = this.createTask(p);
+      this.tasks.set(p, task);
+      this.consumer.pause([p]);
+      void task.start();
+    }
+    this.o.metrics.assignedTasks.set({ processor: this.name }, this.tasks.size);
+    this.refreshStateGauge();
+  }
+
+  private createTask(partition: number): Task {
+    const { topology: t, spec, kafka } = this.o;
+    const exactlyOnce = t.processing.guarantee === 'exactly_once';
+    const log = this.o.log;
+    return new Task({
+      app: t.app,
+      spec,
+      groupId: this.groupId,
+      partition,
+      exactlyOnce,
+      commitIntervalMs: t.processing.commitIntervalMs,
+      maxBufferedRecords: t.processing.maxBufferedRecords,
+      taskDir: taskDir(this.o.stateDir, t.app, spec.name, partition),
+      topics: this.o.topics,
+      createProducer: () =>
+        createTaskProducer(kafka, {
+          ...(exactlyOnce ? { transactionalId: transactionalId(t.app, spec.name, partition) } : {}),
+          transactionTimeoutMs: t.processing.transactionTimeoutMs,
+        }),
+      openStore: (_s, dir) => LevelDbStore.open(_s.name, dir),
+      destroyStore: (dir) => LevelDbStore.destroy(dir),
+      reader: this.reader,
+      admin: this.o.admin,
+      consumer: {
+        seek: (topic, p, offset) => this.consumer.seek(topic, p, offset),
+        pause: (ps) => this.consumer.pause(ps),
+        resume: (ps) => this.consumer.resume(ps),
+        commitOffsets: (offsets) => this.consumer.commitOffsets(offsets),
+      },
+      metrics: this.o.metrics,
+      log,
+      now: Date.now,
+      onStateChange: (task, _from, to) => {
+        this.refreshStateGauge();
+        if (to === 'fenced') this.afterFencing(task);
+      },
+    });
+  }
+
+  /**
+   * A fenced task is re-initialised only if no rebalance took it away within a session timeout: a zombie learns
+   * from its next heartbeat that it lost the task, and must not fence the new owner back.
+   */
+  private afterFencing(task: Task): void {
+    const generation = this.generation;
+    setTimeout(() => {
+      if (this.stopped || this.tasks.get(task.partition) !== task || task.state !== 'fenced') return;
+      if (this.generation === generation) task.reinitialize();
+    }, this.o.topology.processing.sessionTimeoutMs).unref();
+  }
+
+  private refreshStateGauge(): void {
+    const counts = Object.fromEntries(TASK_STATES.map((s) => [s, 0])) as Record<TaskState, number>;
+    for (const t of this.tasks.values()) if (t.state in counts) counts[t.state]++;
+    for (const s of TASK_STATES) this.o.metrics.tasksByState.set({ processor: this.name, state: s }, counts[s]);
+  }
+
+  /** Stops consuming (the batch in progress commits), then closes every task. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.punctuationTimer) clearInterval(this.punctuationTimer);
+    this.janitor.stop();
+    await this.consumer.stop().catch((e: Error) => this.o.log.warn({ event: 'consumer.stop_failed', error: e.message }));
+    await Promise.all([...this.tasks.values()].map((t) => t.close()));
+    this.tasks.clear();
+    await this.reader.close();
+  }
+}

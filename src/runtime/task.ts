@@ -1,0 +1,534 @@
+/**
+ * One task: one processor × one input partition. The unit of ordering, state, transactions and fencing.
+ * The exactly-once protocol of DESIGN §4 lives here, step by step:
+ *   1. init     — a producer with transactionalId <app>-<processor>-<partition>; InitProducerId fences zombies and
+ *                 completes or aborts their open transaction;
+ *   2. restore  — only then open the stores and replay each changelog from the store's checkpoint to its end;
+ *   3. position — the input position restored with the stores (offset markers), or the group's committed offset
+ *                 read after step 1; batches below it are dropped, a batch past it makes the consumer seek back;
+ *   4. process  — one transaction at a time: outputs, changelog records, an offset marker, sendOffsets, commit;
+ *                 only after the commit, the store writes, checkpoint and position go to LevelDB together;
+ *   5. fenced or failed — drop the buffer, throw the producer away, re-initialise (fenced: only if still owned);
+ *   6. close    — on revoke or shutdown.
+ * A transaction never outlives the batch that opened it: kafkajs has no revoke callback and re-fetches records
+ * that are not resolved, so each batch ends with a commit (and a large batch commits every commitIntervalMs or
+ * maxBufferedRecords records).
+ */
+import { join } from 'node:path';
+import { FoldstreamError, errorMessage } from '../errors.ts';
+import { isFencingError, isRebalanceError } from '../kafka/errors.ts';
+import type { BatchControl, FetchedBatch, FetchedRecord, OffsetsAdmin, OutgoingRecord, PartitionReader, TaskProducer, TopicPartitionOffset } from '../kafka/types.ts';
+import type { ProcessorSpec, StoreSpec } from '../processors/spec.ts';
+import type { Logger, Processor } from '../processors/types.ts';
+import { BufferedStore } from '../state/buffered-store.ts';
+import { decodeChangelogRecord, laterPosition, positionRecord } from '../state/changelog.ts';
+import type { CommittedStore, StoreWrite, TaskPosition } from '../state/committed-store.ts';
+import { StoreCorruptError } from '../state/leveldb-store.ts';
+import type { RuntimeMetrics } from './metrics.ts';
+import { Mutex } from './mutex.ts';
+import { PunctuationSchedule } from './punctuation.ts';
+import { RecordHandler, TaskFailedError } from './record-handler.ts';
+import { TaskContext } from './task-context.ts';
+import type { TopicRegistry } from './topic-registry.ts';
+
+export type TaskState = 'created' | 'initializing' | 'restoring' | 'running' | 'fenced' | 'failed' | 'closed';
+
+/** What a task needs from the processor runner that owns it. */
+export interface TaskEnv {
+  app: string;
+  spec: ProcessorSpec;
+  groupId: string;
+  partition: number;
+  exactlyOnce: boolean;
+  commitIntervalMs: number;
+  maxBufferedRecords: number;
+  /** folder of this task's stores: <stateDir>/<app>/<processor>/<partition> */
+  taskDir: string;
+  topics: TopicRegistry;
+  createProducer(): TaskProducer;
+  openStore(store: StoreSpec, dir: string): Promise<CommittedStore>;
+  destroyStore(dir: string): Promise<void>;
+  reader: PartitionReader;
+  admin: OffsetsAdmin;
+  consumer: {
+    seek(topic: string, partition: number, offset: string): void;
+    pause(partitions: number[]): void;
+    resume(partitions: number[]): void;
+    commitOffsets(offsets: TopicPartitionOffset[]): Promise<void>;
+  };
+  metrics: RuntimeMetrics;
+  log: Logger;
+  now(): number;
+  onStateChange(task: Task, from: TaskState, to: TaskState): void;
+}
+
+interface OpenStore {
+  spec: StoreSpec;
+  committed: CommittedStore;
+  buffered: BufferedStore;
+}
+
+/** Output records sent in one send() call; more are sent at commit. */
+const FLUSH_RECORDS = 500;
+
+export class Task {
+  state: TaskState = 'created';
+  private producer: TaskProducer | undefined;
+  private stores = new Map<string, OpenStore>();
+  private position: TaskPosition = { offsets: {}, streamTime: -1 };
+  private ctx: TaskContext | undefined;
+  private handler: RecordHandler | undefined;
+  private processor: Processor | undefined;
+  private readonly schedule = new PunctuationSchedule();
+  private readonly lock = new Mutex();
+  /** last offset consumed per topic in the open transaction */
+  private consumed = new Map<string, { last: bigint; timestamps: number[] }>();
+  private txStartedAt = 0;
+  private txRecords = 0;
+  private sentCounts = new Map<string, number>();
+  private heartbeat: (() => Promise<void>) | undefined;
+  private initAttempt = 0;
+  private readonly log: Logger;
+
+  constructor(private readonly env: TaskEnv) {
+    this.log = env.log;
+  }
+
+  get partition(): number {
+    return this.env.partition;
+  }
+
+  get ready(): boolean {
+    return this.state === 'running';
+  }
+
+  /** A method, not a field read, because close() can happen during any await. */
+  private isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  private setState(to: TaskState): void {
+    const from = this.state;
+    if (from === to) return;
+    this.state = to;
+    this.env.onStateChange(this, from, to);
+  }
+
+  /** Steps 1-3, retried with backoff until it works or the task is closed. */
+  async start(): Promise<void> {
+    for (;;) {
+      if (this.isClosed()) return;
+      this.setState('initializing');
+      try {
+        await this.initialize();
+        this.initAttempt = 0;
+        // closed while initialising: nothing else will release what initialize() opened
+        if (this.isClosed()) await this.lock.run(() => this.release());
+        return;
+      } catch (e) {
+        await this.release();
+        if (this.isClosed()) return;
+        const corrupt = e instanceof StoreCorruptError;
+        if (corrupt) {
+          this.log.warn({ event: 'store.wiped', processor: this.env.spec.name, partition: this.partition, store: e.store, reason: errorMessage(e.cause ?? e) });
+          await this.env.destroyStore(join(this.env.taskDir, e.store));
+        }
+        const delay = corrupt ? 0 : Math.min(200 * 2 ** this.initAttempt++, 10_000);
+        this.log.warn({ event: 'task.init_failed', processor: this.env.spec.name, partition: this.partition, error: errorMessage(e), retryInMs: delay });
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  private async initialize(): Promise<void> {
+    const { spec, partition } = this.env;
+    const t0 = Date.now();
+    // 1. Init: InitProducerId fences any zombie with this transactional id and ends its transaction.
+    this.producer = this.env.createProducer();
+    await this.producer.init();
+    if (this.isClosed()) return;
+
+    // 2. Restore: open the stores only now, and continue each from its checkpoint.
+    this.setState('restoring');
+    let restored = 0;
+    for (const s of spec.stores) {
+      const committed = await this.openOrWipe(s);
+      this.stores.set(s.name, { spec: s, committed, buffered: new BufferedStore(s.name, committed, s.cacheSize) });
+    }
+    for (const s of this.stores.values()) restored += await this.restore(s);
+
+    // 3. Position: from the offset markers restored with the stores, or the group's (now stable) committed offsets.
+    let position: TaskPosition | undefined;
+    for (const s of this.stores.values()) position = laterPosition(position, await s.committed.position());
+    const committedOffsets: Record<string, string> = {};
+    for (const input of spec.inputs) {
+      const c = (await this.env.admin.committedOffsets(this.env.groupId, input.topic)).get(partition);
+      if (c !== undefined) committedOffsets[input.topic] = c.toString();
+    }
+    const fromGroup: TaskPosition = { offsets: committedOffsets, streamTime: -1 };
+    if (position) {
+      for (const [t, o] of Object.entries(committedOffsets)) {
+        const mine = position.offsets[t];
+        if (mine !== undefined && BigInt(o) > BigInt(mine)) {
+          this.log.warn({ event: 'task.position_behind_group', processor: spec.name, partition, topic: t, store: mine, group: o });
+        }
+      }
+    }
+    this.position = laterPosition(position, fromGroup) ?? fromGroup;
+
+    // The processor, its context and its record handler for this task.
+    const ctx = new TaskContext({
+      app: this.env.app,
+      processor: spec.name,
+      partition,
+      stores: new Map([...this.stores].map(([n, s]) => [n, s.buffered])),
+      topics: this.env.topics,
+      allowedOutputs: spec.outputs,
+      schedule: this.schedule,
+      log: this.log,
+      now: this.env.now,
+    });
+    ctx.streamTime = this.position.streamTime;
+    this.ctx = ctx;
+    this.processor = spec.create(partition);
+    this.handler = new RecordHandler({
+      spec,
+      processor: this.processor,
+      ctx,
+      observer: {
+        outcome: (outcome, code) => {
+          this.env.metrics.recordOutcomes.inc({ processor: spec.name, outcome, code: code ?? '' });
+          if (outcome === 'dead_lettered') this.env.metrics.dlqRecords.inc({ processor: spec.name, code: code ?? '' });
+        },
+      },
+      sleep: (ms) => this.sleepWithHeartbeat(ms),
+    });
+    this.schedule.clear();
+    if (spec.punctuate) {
+      const p = spec.punctuate;
+      ctx.schedule(p.intervalMs, p.type, (ts) => p.fn(ts, ctx));
+    }
+    await this.processor.init?.(ctx);
+    if (this.isClosed()) return;
+    this.setState('running');
+    this.env.consumer.resume([partition]);
+    this.log.info({
+      event: 'task.running',
+      processor: spec.name,
+      partition,
+      restoredRecords: restored,
+      position: this.position.offsets,
+      ms: Date.now() - t0,
+    });
+  }
+
+  private async openOrWipe(s: StoreSpec): Promise<CommittedStore> {
+    const dir = join(this.env.taskDir, s.name);
+    try {
+      return await this.env.openStore(s, dir);
+    } catch (e) {
+      if (!(e instanceof FoldstreamError && e.code === 'STORE_CORRUPT')) throw e;
+      this.log.warn({ event: 'store.wiped', processor: this.env.spec.name, partition: this.partition, store: s.name, reason: errorMessage(e.cause ?? e) });
+      this.env.metrics.taskReinitialisations.inc({ processor: this.env.spec.name, reason: 'store_corrupt' });
+      await this.env.destroyStore(dir);
+      return this.env.openStore(s, dir);
+    }
+  }
+
+  /** Replays the store's changelog from its checkpoint to the end; returns the records applied. */
+  private async restore(s: OpenStore): Promise<number> {
+    const changelog = s.spec.changelog;
+    if (!changelog) return 0;
+    const { spec, partition } = this.env;
+    const labels = { processor: spec.name, store: s.spec.name };
+    let from = BigInt((await s.committed.checkpoint()) ?? '0');
+    const end = (await this.env.admin.endOffsets(changelog)).get(partition) ?? 0n;
+    if (from > end) {
+      this.log.warn({ event: 'store.checkpoint_ahead_of_changelog', ...labels, partition, checkpoint: String(from), end: String(end) });
+      await s.committed.wipe();
+      from = 0n;
+    }
+    let applied = 0;
+    this.env.metrics.restoreRemaining.set({ ...labels, partition: String(partition) }, Number(end - from));
+    const final = await this.env.reader.read(changelog, partition, from, async (records) => {
+      const writes = new Map<string, Buffer | null>();
+      let position: TaskPosition | undefined;
+      for (const r of records) {
+        const d = decodeChangelogRecord(r.key, r.value);
+        if (!d) continue;
+        if (d.kind === 'position') position = d.position;
+        else writes.set(d.key, d.value);
+      }
+      const last = BigInt(records[records.length - 1]!.offset) + 1n;
+      const meta: { checkpoint: string; position?: TaskPosition } = { checkpoint: last.toString() };
+      if (position) meta.position = position;
+      await s.committed.apply([...writes].map(([key, value]) => ({ key, value })), meta);
+      applied += records.length;
+      this.env.metrics.restoreRecords.inc(labels, records.length);
+      this.env.metrics.restoreRemaining.set({ ...labels, partition: String(partition) }, Number(end > last ? end - last : 0n));
+    });
+    if (final > from) await s.committed.apply([], { checkpoint: final.toString() });
+    this.env.metrics.restoreRemaining.set({ ...labels, partition: String(partition) }, 0);
+    s.buffered.invalidateCache();
+    if (applied) this.log.info({ event: 'store.restored', ...labels, partition, from: String(from), to: String(final), records: applied });
+    return applied;
+  }
+
+  /** Step 4 for one fetched batch. Never throws. */
+  processBatch(batch: FetchedBatch, ctl: BatchControl): Promise<void> {
+    return this.lock.run(async () => {
+      if (this.state !== 'running') {
+        this.env.consumer.pause([this.partition]);
+        return;
+      }
+      const records = this.admit(batch);
+      if (!records) return;
+      this.heartbeat = () => ctl.heartbeat();
+      try {
+        await this.processRecords(batch, records, ctl);
+      } catch (e) {
+        await this.onFailure(e, batch.topic);
+      } finally {
+        this.heartbeat = undefined;
+      }
+    });
+  }
+
+  /** Step 3 applied to a batch: drop what is below the position, seek back when the batch starts past it. */
+  private admit(batch: FetchedBatch): FetchedRecord[] | undefined {
+    const pos = this.position.offsets[batch.topic];
+    if (pos === undefined) return batch.records;
+    const position = BigInt(pos);
+    const fetched = BigInt(batch.fetchedOffset);
+    if (fetched > position) {
+      this.log.warn({ event: 'task.seek_back', processor: this.env.spec.name, topic: batch.topic, partition: batch.partition, fetched: batch.fetchedOffset, position: pos });
+      this.env.consumer.seek(batch.topic, batch.partition, pos);
+      return undefined;
+    }
+    const records = fetched === position ? batch.records : batch.records.filter((r) => BigInt(r.offset) >= position);
+    if (records.length === 0) {
+      this.env.consumer.seek(batch.topic, batch.partition, pos);
+      return undefined;
+    }
+    return records;
+  }
+
+  private async processRecords(batch: FetchedBatch, records: FetchedRecord[], ctl: BatchControl): Promise<void> {
+    const { spec, metrics } = this.env;
+    const ctx = this.ctx!;
+    let rebalancing = false;
+    let sinceHeartbeat = 0;
+    this.txStartedAt = Date.now();
+    for (const record of records) {
+      if (ctl.shouldStop() || rebalancing) break;
+      const started = performance.now();
+      try {
+        await this.handler!.handle(record);
+      } catch (e) {
+        if (!(e instanceof TaskFailedError)) throw e;
+        // Policy `fail`: keep what was processed before this record, then stop the task.
+        await this.commit(ctl);
+        this.log.error({ event: 'task.failed', processor: spec.name, partition: this.partition, error: e.message });
+        this.setState('failed');
+        this.env.consumer.pause([this.partition]);
+        return;
+      }
+      metrics.processingLatency.observe({ processor: spec.name }, (performance.now() - started) / 1000);
+      metrics.recordsConsumed.inc({ processor: spec.name, topic: batch.topic });
+      const c = this.consumed.get(record.topic) ?? { last: -1n, timestamps: [] };
+      c.last = BigInt(record.offset);
+      c.timestamps.push(record.timestamp);
+      this.consumed.set(record.topic, c);
+      this.txRecords++;
+      if (record.timestamp > ctx.streamTime) {
+        ctx.streamTime = record.timestamp;
+        await this.schedule.fire('stream-time', ctx.streamTime, (p, at) => this.runPunctuator(p.fn, at, 'stream-time'));
+      }
+      if (ctx.outputs.length >= FLUSH_RECORDS) await this.flushOutputs();
+      if (this.txRecords >= this.env.maxBufferedRecords || Date.now() - this.txStartedAt >= this.env.commitIntervalMs) {
+        await this.commit(ctl);
+        this.txStartedAt = Date.now();
+      }
+      if (++sinceHeartbeat >= 100) {
+        sinceHeartbeat = 0;
+        try {
+          await ctl.heartbeat();
+        } catch (e) {
+          if (!isRebalanceError(e)) throw e;
+          rebalancing = true; // commit what we have and hand the batch back quickly
+        }
+      }
+    }
+    await this.commit(ctl);
+    const lastOffset = this.position.offsets[batch.topic];
+    if (lastOffset !== undefined) {
+      metrics.consumerLag.set({ processor: spec.name, topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(lastOffset))));
+    }
+  }
+
+  private async runPunctuator(fn: (ts: number) => void | Promise<void>, at: number, type: 'stream-time' | 'wall-clock'): Promise<void> {
+    const ctx = this.ctx!;
+    ctx.savepoint();
+    try {
+      await fn(at);
+      ctx.release();
+      this.env.metrics.punctuations.inc({ processor: this.env.spec.name, type });
+    } catch (e) {
+      ctx.rollback();
+      this.log.error({ event: 'punctuation.failed', processor: this.env.spec.name, partition: this.partition, type, error: errorMessage(e) });
+    }
+  }
+
+  /** Wall-clock punctuations, in a transaction of their own. Never throws. */
+  punctuateWallClock(now: number): Promise<void> {
+    if (this.state !== 'running' || !this.schedule.hasWallClock) return Promise.resolve();
+    return this.lock.run(async () => {
+      if (this.state !== 'running') return;
+      try {
+        const fired = await this.schedule.fire('wall-clock', now, (p, at) => this.runPunctuator(p.fn, at, 'wall-clock'));
+        if (fired) await this.commit(undefined);
+      } catch (e) {
+        await this.onFailure(e, undefined);
+      }
+    });
+  }
+
+  private async ensureTransaction(): Promise<void> {
+    if (this.env.exactlyOnce && !this.producer!.inTransaction) await this.producer!.begin();
+  }
+
+  /** Sends outputs so far inside the open transaction (keeps memory bounded in large batches). */
+  private async flushOutputs(): Promise<void> {
+    const outputs = this.ctx!.drainOutputs();
+    if (!outputs.length) return;
+    await this.ensureTransaction();
+    await this.producer!.send(outputs);
+    this.countSent(outputs);
+  }
+
+  private countSent(records: OutgoingRecord[]): void {
+    for (const r of records) this.sentCounts.set(r.topic, (this.sentCounts.get(r.topic) ?? 0) + 1);
+  }
+
+  /** Ends the transaction: outputs, changelog and marker, offsets, commit; then LevelDB. */
+  private async commit(ctl: BatchControl | undefined): Promise<void> {
+    const ctx = this.ctx!;
+    const producer = this.producer!;
+    if (!ctx.dirty && this.consumed.size === 0 && !producer.inTransaction) return;
+    const { spec, partition, metrics } = this.env;
+    const t0 = performance.now();
+    const position: TaskPosition = { offsets: { ...this.position.offsets }, streamTime: ctx.streamTime };
+    for (const [topic, c] of this.consumed) position.offsets[topic] = (c.last + 1n).toString();
+
+    const writes = new Map<string, StoreWrite[]>();
+    const changelog: OutgoingRecord[] = [];
+    for (const s of this.stores.values()) {
+      const w = s.buffered.writes();
+      writes.set(s.spec.name, w);
+      if (!s.spec.changelog) continue;
+      for (const x of w) changelog.push({ topic: s.spec.changelog, partition, key: Buffer.from(x.key, 'utf8'), value: x.value });
+      const marker = positionRecord(position);
+      changelog.push({ topic: s.spec.changelog, partition, key: marker.key, value: marker.value, headers: marker.headers! });
+    }
+    const outputs = ctx.drainOutputs();
+    const all = [...outputs, ...changelog];
+    const offsets: TopicPartitionOffset[] = [...this.consumed].map(([topic, c]) => ({ topic, partition, offset: (c.last + 1n).toString() }));
+
+    await this.ensureTransaction();
+    const ends = await producer.send(all);
+    if (this.env.exactlyOnce) {
+      if (offsets.length) await producer.sendOffsets(this.env.groupId, offsets);
+      await producer.commit();
+    }
+    // Committed: now, and only now, the state goes to LevelDB with its checkpoint and position.
+    this.countSent(all);
+    for (const s of this.stores.values()) {
+      const checkpoint = s.spec.changelog ? ends.get(`${s.spec.changelog}:${partition}`) : undefined;
+      const meta: { checkpoint?: string; position: TaskPosition } = { position };
+      if (checkpoint !== undefined) meta.checkpoint = checkpoint.toString();
+      await s.committed.apply(writes.get(s.spec.name) ?? [], meta);
+      s.buffered.committedWrites();
+    }
+    this.position = position;
+    if (!this.env.exactlyOnce && offsets.length) await this.env.consumer.commitOffsets(offsets);
+    const now = Date.now();
+    for (const [topic, c] of this.consumed) {
+      ctl?.resolveOffset(c.last.toString());
+      for (const ts of c.timestamps) metrics.endToEndLatency.observe({ processor: spec.name }, Math.max(0, now - ts) / 1000);
+      void topic;
+    }
+    for (const [topic, n] of this.sentCounts) metrics.recordsProduced.inc({ processor: spec.name, topic }, n);
+    metrics.transactions.inc({ processor: spec.name, result: 'committed' });
+    metrics.commitLatency.observe({ processor: spec.name }, (performance.now() - t0) / 1000);
+    this.consumed = new Map();
+    this.sentCounts = new Map();
+    this.txRecords = 0;
+  }
+
+  /** Step 5. The transaction is lost; nothing of it reached LevelDB. */
+  private async onFailure(e: unknown, topic: string | undefined): Promise<void> {
+    const { spec, metrics, partition } = this.env;
+    const fenced = isFencingError(e);
+    const reason = fenced ? 'fenced' : e instanceof StoreCorruptError ? 'store_corrupt' : 'transaction_failed';
+    this.log.warn({ event: fenced ? 'task.fenced' : 'task.transaction_failed', processor: spec.name, partition, error: errorMessage(e) });
+    metrics.transactions.inc({ processor: spec.name, result: 'aborted' });
+    metrics.taskReinitialisations.inc({ processor: spec.name, reason });
+    const corruptStore = e instanceof StoreCorruptError ? this.stores.get(e.store) : undefined;
+    const seekTo = { ...this.position.offsets };
+    await this.release();
+    if (corruptStore) await this.env.destroyStore(join(this.env.taskDir, corruptStore.spec.name));
+    for (const [t, o] of Object.entries(seekTo)) if (!topic || t === topic) this.env.consumer.seek(t, partition, o);
+    this.env.consumer.pause([partition]);
+    if (fenced) {
+      // Another instance may own this task now; the runner re-initialises it only if this instance still does.
+      this.setState('fenced');
+      return;
+    }
+    void this.start();
+  }
+
+  /** Drops the open transaction, the producer and the stores (their files stay). */
+  private async release(): Promise<void> {
+    this.ctx?.discard();
+    this.consumed = new Map();
+    this.sentCounts = new Map();
+    this.txRecords = 0;
+    this.schedule.clear();
+    const producer = this.producer;
+    this.producer = undefined;
+    if (producer) {
+      if (producer.inTransaction) await producer.abort().catch(() => undefined);
+      await producer.close().catch(() => undefined);
+    }
+    try {
+      await this.processor?.close?.();
+    } catch (e) {
+      this.log.warn({ event: 'processor.close_failed', processor: this.env.spec.name, error: errorMessage(e) });
+    }
+    this.processor = undefined;
+    this.handler = undefined;
+    for (const s of this.stores.values()) await s.committed.close().catch(() => undefined);
+    this.stores = new Map();
+  }
+
+  /** Re-initialise after fencing, when the runner knows this instance still owns the task. */
+  reinitialize(): void {
+    if (this.state === 'fenced' || this.state === 'failed') void this.start();
+  }
+
+  private async sleepWithHeartbeat(ms: number): Promise<void> {
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      await new Promise((r) => setTimeout(r, Math.min(1000, until - Date.now())));
+      await this.heartbeat?.().catch(() => undefined);
+    }
+  }
+
+  /** Step 6: revoke or shutdown. Commits nothing (no transaction outlives its batch); closes everything. */
+  async close(): Promise<void> {
+    const was = this.state;
+    this.setState('closed');
+    await this.lock.run(() => this.release());
+    this.log.info({ event: 'task.closed', processor: this.env.spec.name, partition: this.partition, was });
+  }
+}

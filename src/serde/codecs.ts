@@ -1,0 +1,53 @@
+/** Value codecs of topics: json (default), msgpack, string, raw (Buffer as is). */
+import { Packr } from 'msgpackr';
+import type { Codec } from '../topology/schema.ts';
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true, int64AsType: 'number' });
+
+export class DecodeError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'DecodeError';
+  }
+}
+
+export function encode(codec: Codec, value: unknown): Buffer | null {
+  if (value === null || value === undefined) return null;
+  if (Buffer.isBuffer(value)) return value;
+  switch (codec) {
+    case 'json':
+      return Buffer.from(JSON.stringify(value), 'utf8');
+    case 'msgpack':
+      return packr.pack(value);
+    case 'string':
+      return Buffer.from(typeof value === 'string' ? value : JSON.stringify(value), 'utf8');
+    case 'raw':
+      throw new TypeError('a topic with codec raw takes Buffer values');
+  }
+}
+
+/** Decodes a record value; throws DecodeError with the reason when the bytes are not valid for the codec. */
+export function decode(codec: Codec, bytes: Buffer | null): unknown {
+  if (bytes === null) return null;
+  switch (codec) {
+    case 'json': {
+      const text = bytes.toString('utf8');
+      if (!Buffer.from(text, 'utf8').equals(bytes)) throw new DecodeError('value is not valid UTF-8');
+      try {
+        return JSON.parse(text);
+      } catch (e) {
+        throw new DecodeError(`value is not JSON: ${(e as Error).message}`, { cause: e });
+      }
+    }
+    case 'msgpack':
+      try {
+        return packr.unpack(bytes);
+      } catch (e) {
+        throw new DecodeError(`value is not msgpack: ${(e as Error).message}`, { cause: e });
+      }
+    case 'string':
+      return bytes.toString('utf8');
+    case 'raw':
+      return bytes;
+  }
+}
