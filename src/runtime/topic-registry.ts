@@ -20,7 +20,9 @@ export class TopicRegistry {
       if (!this.byKey.has(d.name)) this.byKey.set(d.name, info);
     }
     for (const it of internalTopics(topology)) {
-      if (!this.byKey.has(it.name)) this.byKey.set(it.name, { alias: undefined, name: it.name, partitions: it.partitions, codec: 'msgpack' });
+      // dead letters keep the original bytes; changelogs hold msgpack store values; repartition records are JSON
+      const codec: Codec = it.purpose === 'dlq' ? 'raw' : it.purpose === 'changelog' ? 'msgpack' : 'json';
+      if (!this.byKey.has(it.name)) this.byKey.set(it.name, { alias: undefined, name: it.name, partitions: it.partitions, codec });
     }
   }
 
