@@ -1,0 +1,305 @@
+/**
+ * Topic provisioning for a loaded topology: the declared topics plus the internal ones foldstream derives
+ * (changelogs, dead-letter, repartition). `createTopics` makes what is missing; `checkTopics` reports how the broker
+ * differs from the declarations. Both open their own admin connection and always close it.
+ */
+import kafkajs, { type Admin, type ITopicConfig, type Kafka } from 'kafkajs';
+import { FoldstreamError } from '../errors.ts';
+import { internalTopics, type InternalTopicPurpose } from '../topology/names.ts';
+import type { Topology } from '../topology/schema.ts';
+
+// kafkajs is CommonJS and Node cannot see this enum as a named export
+const { ConfigResourceTypes } = kafkajs;
+
+export interface PlannedTopic {
+  name: string;
+  partitions: number;
+  replicationFactor: number;
+  /** topic configs as the broker reports them: strings */
+  config: Record<string, string>;
+  purpose: 'declared' | InternalTopicPurpose;
+  /** where it comes from, for messages: `topics.events`, `changelog of processor counter, store totals` */
+  about: string;
+}
+
+export type TopicDrift =
+  | { kind: 'missing'; topic: string; about: string }
+  | { kind: 'partitions'; topic: string; about: string; expected: number; actual: number }
+  | { kind: 'replication-factor'; topic: string; about: string; expected: number; actual: number }
+  | { kind: 'config'; topic: string; about: string; config: string; expected: string; actual: string | undefined };
+
+export interface DriftReport {
+  /** names of every planned topic, in plan order */
+  checked: string[];
+  drifts: TopicDrift[];
+}
+
+export interface CreateResult {
+  created: string[];
+  /** planned topics that were already there (their drift, if any, is for checkTopics to report) */
+  existing: string[];
+}
+
+const PURPOSE_TEXT: Record<InternalTopicPurpose, string> = {
+  changelog: 'changelog',
+  dlq: 'dead-letter topic',
+  repartition: 'repartition topic',
+};
+
+/** Every topic the topology needs: declared ones first (in file order), then the internal ones. */
+export function planTopics(t: Topology): PlannedTopic[] {
+  const declared = Object.entries(t.topics).map(
+    ([alias, d]): PlannedTopic => ({
+      name: d.name,
+      partitions: d.partitions,
+      replicationFactor: d.replicationFactor,
+      config: Object.fromEntries(Object.entries(d.config).map(([k, v]) => [k, String(v)])),
+      purpose: 'declared',
+      about: `topics.${alias}`,
+    }),
+  );
+  const internal = internalTopics(t).map(
+    (it): PlannedTopic => ({
+      name: it.name,
+      partitions: it.partitions,
+      replicationFactor: it.replicationFactor,
+      config: { ...it.config },
+      purpose: it.purpose,
+      about: `${PURPOSE_TEXT[it.purpose]} of processor ${it.processor}${it.store ? `, store ${it.store}` : ''}`,
+    }),
+  );
+  return [...declared, ...internal];
+}
+
+/** Creates the planned topics that do not exist yet and waits for their partition leaders. Safe to run again. */
+export async function createTopics(kafka: Kafka, plan: readonly PlannedTopic[], opts: { timeoutMs?: number } = {}): Promise<CreateResult> {
+  return withAdmin(kafka, 'create topics', async (admin) => {
+    const present = new Set(await admin.listTopics());
+    const missing = plan.filter((p) => !present.has(p.name));
+    const existing = plan.filter((p) => present.has(p.name)).map((p) => p.name);
+    if (missing.length === 0) return { created: [], existing };
+    try {
+      // false means another client created them between listTopics and here: they exist, which is all we want
+      await admin.createTopics({ topics: missing.map(toTopicConfig), waitForLeaders: true, timeout: opts.timeoutMs ?? 30_000 });
+    } catch (e) {
+      throw await creationError(admin, missing, e);
+    }
+    return { created: missing.map((p) => p.name), existing };
+  });
+}
+
+/** Compares the broker's topics with the plan: missing topics, partition counts, replication factors, declared configs. */
+export async function checkTopics(kafka: Kafka, plan: readonly PlannedTopic[]): Promise<DriftReport> {
+  return withAdmin(kafka, 'check topics', async (admin) => {
+    const present = new Set(await admin.listTopics());
+    const found = plan.filter((p) => present.has(p.name));
+    const metadata = new Map<string, { partitions: number; replicationFactor: number }>();
+    if (found.length) {
+      const { topics } = await admin.fetchTopicMetadata({ topics: found.map((p) => p.name) });
+      for (const t of topics) {
+        metadata.set(t.name, { partitions: t.partitions.length, replicationFactor: Math.max(0, ...t.partitions.map((p) => p.replicas.length)) });
+      }
+    }
+    const withConfig = found.filter((p) => Object.keys(p.config).length > 0);
+    const brokerConfig = new Map<string, Map<string, string | undefined>>();
+    if (withConfig.length) {
+      const { resources } = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: withConfig.map((p) => ({ type: ConfigResourceTypes.TOPIC, name: p.name, configNames: Object.keys(p.config) })),
+      });
+      for (const r of resources) {
+        // kafkajs types configValue as string; sensitive configs come back null
+        brokerConfig.set(r.resourceName, new Map(r.configEntries.map((c) => [c.configName, c.configValue ?? undefined])));
+      }
+    }
+
+    const drifts: TopicDrift[] = [];
+    for (const p of plan) {
+      const base = { topic: p.name, about: p.about };
+      const meta = metadata.get(p.name);
+      if (!present.has(p.name) || !meta) {
+        drifts.push({ kind: 'missing', ...base });
+        continue;
+      }
+      if (meta.partitions !== p.partitions) drifts.push({ kind: 'partitions', ...base, expected: p.partitions, actual: meta.partitions });
+      if (meta.replicationFactor !== p.replicationFactor) {
+        drifts.push({ kind: 'replication-factor', ...base, expected: p.replicationFactor, actual: meta.replicationFactor });
+      }
+      const actual = brokerConfig.get(p.name);
+      for (const [config, expected] of Object.entries(p.config)) {
+        const value = actual?.get(config);
+        if (value === undefined || normalizeConfig(value) !== normalizeConfig(expected)) {
+          drifts.push({ kind: 'config', ...base, config, expected, actual: value });
+        }
+      }
+    }
+    return { checked: plan.map((p) => p.name), drifts };
+  });
+}
+
+/** One line per drift: what differs and what to do about it. */
+export function formatDrift(d: TopicDrift): string {
+  const where = `topic "${d.topic}" (${d.about})`;
+  switch (d.kind) {
+    case 'missing':
+      return `${where} does not exist; create it with \`foldstream topics <topology.yaml> --create\``;
+    case 'partitions':
+      return d.actual < d.expected
+        ? `${where} has ${d.actual} partitions, declared ${d.expected}; adding partitions moves keys to other partitions and breaks ` +
+            `state and co-partitioning, so prefer a new topic (or declare ${d.actual}); to add them anyway: ` +
+            `kafka-topics.sh --alter --topic ${d.topic} --partitions ${d.expected}`
+        : `${where} has ${d.actual} partitions, declared ${d.expected}; Kafka cannot remove partitions: declare ${d.actual} or recreate the topic`;
+    case 'replication-factor':
+      return `${where} has replication factor ${d.actual}, declared ${d.expected}; declare ${d.actual}, or change it with kafka-reassign-partitions.sh`;
+    case 'config':
+      return d.actual === undefined
+        ? `${where} config ${d.config}: the broker reports no such config (declared "${d.expected}"); check its spelling against Kafka's topic configs`
+        : `${where} config ${d.config} is "${d.actual}" on the broker, declared "${d.expected}"; set it with ` +
+            `kafka-configs.sh --alter --entity-type topics --entity-name ${d.topic} --add-config ${d.config}=${d.expected}, or change the declaration`;
+  }
+}
+
+function toTopicConfig(p: PlannedTopic): ITopicConfig {
+  return {
+    topic: p.name,
+    numPartitions: p.partitions,
+    replicationFactor: p.replicationFactor,
+    configEntries: Object.entries(p.config).map(([name, value]) => ({ name, value })),
+  };
+}
+
+/** Kafka trims list values ("compact, delete"); compare them the way the broker stores them. */
+function normalizeConfig(value: string): string {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .join(',');
+}
+
+async function withAdmin<T>(kafka: Kafka, what: string, fn: (admin: Admin) => Promise<T>): Promise<T> {
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    return await fn(admin);
+  } catch (e) {
+    throw toFoldstreamError(e, what);
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+interface KafkaJsErrorLike {
+  name: string;
+  message: string;
+  type?: string;
+  topic?: string;
+  cause?: unknown;
+  errors?: unknown[];
+}
+
+function asKafkaJsError(e: unknown): KafkaJsErrorLike | undefined {
+  return e instanceof Error ? (e as KafkaJsErrorLike) : undefined;
+}
+
+/** The innermost error kafkajs wrapped (retries-exceeded errors carry the last failure as their cause). */
+function rootCause(e: unknown): KafkaJsErrorLike | undefined {
+  let cur = asKafkaJsError(e);
+  for (let guard = 0; cur && guard < 10; guard++) {
+    const next = asKafkaJsError(cur.cause);
+    if (!next || next === cur) break;
+    cur = next;
+  }
+  return cur;
+}
+
+const UNREACHABLE_HINT =
+  'Check that kafka.brokers in the topology points at a running cluster and that this machine can reach it; ' +
+  'for the local development broker run `npm run kafka:start`';
+
+/** Maps what kafkajs throws to the catalogue: the cluster cannot be used (KAFKA_UNAVAILABLE) unless it is already ours. */
+export function toFoldstreamError(e: unknown, what: string): FoldstreamError {
+  if (e instanceof FoldstreamError) return e;
+  const root = rootCause(e);
+  const detail = root?.message ?? String(e);
+  const type = root?.type ?? '';
+  if (root?.name === 'KafkaJSSASLAuthenticationError') {
+    return new FoldstreamError('KAFKA_UNAVAILABLE', `could not ${what}: SASL authentication failed (${detail})`, {
+      cause: e,
+      hint: 'Check kafka.sasl: mechanism, user name and password (set them through ${ENV_VAR}s)',
+    });
+  }
+  if (type.endsWith('_AUTHORIZATION_FAILED')) {
+    return new FoldstreamError('KAFKA_UNAVAILABLE', `could not ${what}: the broker refused it (${type})`, {
+      cause: e,
+      hint: 'Grant this client the ACLs it needs (Describe, DescribeConfigs and Create on the topics), or ask the cluster admin to create them',
+    });
+  }
+  return new FoldstreamError('KAFKA_UNAVAILABLE', `could not ${what}: ${detail}`, { cause: e, hint: UNREACHABLE_HINT, canRetry: true });
+}
+
+/**
+ * CreateTopics answers per topic with a bare error code (kafkajs drops the broker's message), so for an invalid
+ * config we ask the broker again, one config at a time and validate-only, to name the config that is wrong.
+ */
+async function creationError(admin: Admin, missing: readonly PlannedTopic[], e: unknown): Promise<FoldstreamError> {
+  const failures = (asKafkaJsError(e)?.name === 'KafkaJSAggregateError' ? (asKafkaJsError(e)?.errors ?? []) : [e])
+    .map(asKafkaJsError)
+    .filter((f): f is KafkaJsErrorLike => f !== undefined && typeof f.type === 'string' && f.type !== 'TOPIC_ALREADY_EXISTS');
+  const topicFailures = failures.filter((f) => f.topic !== undefined && f.type !== undefined && !f.type.endsWith('_AUTHORIZATION_FAILED'));
+  if (topicFailures.length === 0 || topicFailures.length !== failures.length) return toFoldstreamError(e, 'create topics');
+
+  const lines: string[] = [];
+  for (const f of topicFailures) {
+    const p = missing.find((m) => m.name === f.topic);
+    const where = `topic "${f.topic}"${p ? ` (${p.about})` : ''}`;
+    switch (f.type) {
+      case 'INVALID_REPLICATION_FACTOR': {
+        const brokers = await admin
+          .describeCluster()
+          .then((c) => c.brokers.length)
+          .catch(() => undefined);
+        lines.push(
+          `${where}: replication factor ${p?.replicationFactor} is invalid` +
+            (brokers === undefined ? '' : ` on a cluster of ${brokers} broker${brokers === 1 ? '' : 's'}`) +
+            '; declare a replicationFactor no larger than the number of brokers',
+        );
+        break;
+      }
+      case 'INVALID_CONFIG': {
+        const bad = p ? await invalidConfigs(admin, p) : [];
+        lines.push(
+          bad.length
+            ? `${where}: the broker rejects ${bad.map((c) => `${c}: "${p?.config[c]}"`).join(', ')}; fix the name or value under its config`
+            : `${where}: the broker rejects its config; check each name and value under its config against Kafka's topic configs`,
+        );
+        break;
+      }
+      case 'INVALID_PARTITIONS':
+        lines.push(`${where}: ${p?.partitions} partitions is not allowed by the broker; declare a positive partition count`);
+        break;
+      default:
+        lines.push(`${where}: ${f.type} (${f.message}); fix its declaration`);
+    }
+  }
+  return new FoldstreamError('TOPIC_MISMATCH', `could not create ${topicFailures.length === 1 ? 'a topic' : 'topics'}:\n${lines.join('\n')}`, {
+    cause: e,
+    hint: 'Topics not listed here were created; fix the declarations and run `foldstream topics <topology.yaml> --create` again',
+  });
+}
+
+async function invalidConfigs(admin: Admin, p: PlannedTopic): Promise<string[]> {
+  const bad: string[] = [];
+  for (const [name, value] of Object.entries(p.config)) {
+    try {
+      await admin.createTopics({
+        validateOnly: true,
+        waitForLeaders: false,
+        topics: [{ topic: p.name, numPartitions: p.partitions, replicationFactor: p.replicationFactor, configEntries: [{ name, value }] }],
+      });
+    } catch (e) {
+      const errors = asKafkaJsError(e)?.errors ?? [e];
+      if (errors.some((x) => asKafkaJsError(x)?.type === 'INVALID_CONFIG')) bad.push(name);
+    }
+  }
+  return bad;
+}

@@ -1,0 +1,118 @@
+/**
+ * `foldstream describe`: the topology as a newcomer (or an operator reading ACLs and dashboards) needs to see it, with
+ * every name foldstream derives (consumer groups, transactional ids, changelog, dead-letter and repartition topics)
+ * taken from names.ts, so this text and the running app never disagree.
+ */
+import { changelogTopic, dlqTopic, groupId, inputsOf, repartitionTopic, storesOf, transactionalId } from './names.ts';
+import type { ProcessorDecl, Topology } from './schema.ts';
+
+/** Topic aliases a processor writes to: its declared outputs and the targets of its route steps, in file order. */
+export function outputsOf(p: ProcessorDecl): string[] {
+  const out: string[] = [];
+  const add = (alias: string | undefined) => {
+    if (alias !== undefined && !out.includes(alias)) out.push(alias);
+  };
+  for (const step of p.steps) {
+    if ('route' in step) {
+      Object.values(step.route.to).forEach(add);
+      add(step.route.default);
+    }
+  }
+  switch (p.type) {
+    case 'custom':
+      p.outputs.forEach(add);
+      break;
+    case 'aggregate':
+      add(p.output.events);
+      add(p.output.replies);
+      break;
+    case 'projection':
+      add(p.output);
+      break;
+  }
+  return out;
+}
+
+function topicText(t: Topology, alias: string): string {
+  const d = t.topics[alias];
+  return d ? `${alias} → ${d.name} (${d.partitions} partition${d.partitions === 1 ? '' : 's'})` : `${alias} (not declared)`;
+}
+
+function configText(config: Record<string, string | number | boolean>): string {
+  const entries = Object.entries(config);
+  return entries.length ? entries.map(([k, v]) => `${k}=${String(v)}`).join(', ') : '-';
+}
+
+function table(rows: string[][], indent: string): string[] {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows.map((r) => indent + r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '));
+}
+
+function stepText(step: ProcessorDecl['steps'][number]): string {
+  if ('filter' in step) return `filter ${step.filter}`;
+  if ('map' in step) return `map ${Object.keys(step.map).join(', ')}`;
+  const to = Object.entries(step.route.to).map(([k, alias]) => `${k} → ${alias}`);
+  if (step.route.default) to.push(`otherwise → ${step.route.default}`);
+  return `route by ${step.route.by}: ${to.join(', ')}${step.route.continue ? ' (and continue)' : ''}`;
+}
+
+function transactionalText(t: Topology, p: ProcessorDecl): string {
+  if (t.processing.guarantee !== 'exactly_once') return `none (${t.processing.guarantee})`;
+  const partitions = t.topics[inputsOf(p)[0]!]?.partitions ?? 1;
+  const last = transactionalId(t.app, p.name, partitions - 1);
+  const scheme = `${t.app}-${p.name}-<partition>`;
+  return partitions === 1 ? `${scheme} (${last})` : `${scheme} (${transactionalId(t.app, p.name, 0)} … ${last})`;
+}
+
+/** Plain text, one block for the app and its topics and one per processor. */
+export function describeTopology(t: Topology): string {
+  const lines: string[] = [];
+  const brokers = Array.isArray(t.kafka.brokers) ? t.kafka.brokers.join(',') : t.kafka.brokers;
+  lines.push(`app ${t.app}`);
+  lines.push(
+    ...table(
+      [
+        ['brokers', brokers],
+        ['guarantee', `${t.processing.guarantee}, commit every ${t.processing.commitIntervalMs} ms`],
+        ['state', t.processing.stateDir],
+        ['http', t.http.enabled ? `${t.http.host}:${t.http.port}` : 'disabled'],
+      ],
+      '  ',
+    ),
+  );
+  lines.push('', 'topics');
+  lines.push(
+    ...table(
+      Object.entries(t.topics).map(([alias, d]) => [alias, d.name, `${d.partitions} partitions`, `rf ${d.replicationFactor}`, d.codec, configText(d.config)]),
+      '  ',
+    ),
+  );
+  if (t.upcasters.length) {
+    lines.push('', 'upcasters');
+    lines.push(...table(t.upcasters.map((u) => [u.eventType, `v${u.fromVersion} → v${u.toVersion}`, u.module ?? 'rules']), '  '));
+  }
+
+  for (const p of t.processors) {
+    const rows: string[][] = [];
+    if (p.type === 'aggregate') rows.push(['aggregate type', p.aggregateType]);
+    if (p.module) rows.push(['module', p.module]);
+    inputsOf(p).forEach((alias, i) => rows.push([i === 0 ? 'inputs' : '', topicText(t, alias)]));
+    const outputs = outputsOf(p);
+    if (outputs.length === 0) rows.push(['outputs', '-']);
+    outputs.forEach((alias, i) => rows.push([i === 0 ? 'outputs' : '', topicText(t, alias)]));
+    const stores = storesOf(t, p);
+    if (stores.length === 0) rows.push(['stores', '-']);
+    stores.forEach((s, i) =>
+      rows.push([i === 0 ? 'stores' : '', `${s.name} → ${s.changelog ? `changelog ${changelogTopic(t.app, p.name, s.name)}` : 'no changelog (local cache)'}`]),
+    );
+    if (p.type === 'projection' && p.groupBy) rows.push(['repartition', `${repartitionTopic(t.app, p.name)} (by ${p.groupBy})`]);
+    rows.push(['dead-letter', dlqTopic(t.app, p.name)]);
+    rows.push(['consumer group', groupId(t.app, p.name)]);
+    rows.push(['transactional id', transactionalText(t, p)]);
+    p.steps.forEach((s, i) => rows.push([i === 0 ? 'steps' : '', stepText(s)]));
+    rows.push(['on error', `${p.onError.policy} after ${(p.onError.retry ?? t.processing.retry).attempts} retries`]);
+    lines.push('', `processor ${p.name} (${p.type})`, ...table(rows, '  '));
+  }
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,142 @@
+// Loading topology.yaml: every problem at its file:line:col, env interpolation, the JSON Schema and derived names.
+import test, { type ExecutionContext } from 'ava';
+import { join } from 'node:path';
+import { ConfigError, type ConfigProblem } from '../../src/errors.ts';
+import { loadTopology, parseTopology } from '../../src/topology/load.ts';
+import { changelogTopic, dlqTopic, groupId, internalTopics, repartitionTopic, transactionalId } from '../../src/topology/names.ts';
+import { topologyJsonSchema } from '../../src/topology/schema.ts';
+import { FIXTURES } from '../helpers/cli.ts';
+
+function problemsOf(t: ExecutionContext, fn: () => unknown): ConfigProblem[] {
+  const e = t.throws(fn, { instanceOf: ConfigError });
+  return e?.problems ?? [];
+}
+
+test('lists every mistake in a topology at once, each with the line and column of the YAML node it is about', (t) => {
+  const file = join(FIXTURES, 'mistakes.yaml');
+  const problems = problemsOf(t, () => loadTopology(file));
+  const expected: [string, string, RegExp][] = [
+    ['4:3', 'kafka.clientID', /unknown key "clientID"; did you mean "clientId"\?/],
+    ['6:14', 'processing.guarantee', /expected one of "exactly_once", "at_least_once", got string "exactly-once"; did you mean "exactly_once"\?/],
+    ['16:12', 'processors[0].input', /topic "evnts" is not declared under topics:; did you mean "events"\?/],
+    ['18:14', 'processors[0].stores[0]', /store "ledger" is not declared under stores:/],
+    ['20:11', 'processors[1].name', /processor name "counter" is already used by processors\[0\]/],
+    ['22:12', 'processors[1].input', /input topics are not co-partitioned \(events: 3; commands: 6\)/],
+    ['23:13', 'processors[1].module', /module "\.\/modules\/missing\.ts" not found/],
+    ['24:15', 'processors[1].outputs[0]', /"demo-counts" is the name of the topic declared as "counts"; refer to it by its alias "counts"/],
+  ];
+  t.deepEqual(
+    problems.map((p) => `${p.line}:${p.col} ${p.path}`),
+    expected.map(([at, path]) => `${at} ${path}`),
+  );
+  for (const [i, [, , message]] of expected.entries()) {
+    const p = problems[i]!;
+    t.regex(`${p.message}; ${p.suggestion ?? ''}`, message);
+    t.is(p.file, file);
+  }
+});
+
+// Block style on purpose: in a flow mapping ({ a: ${X} }) YAML reads `{` of `${` as a nested mapping.
+const interpolated = `app: \${APP}
+kafka:
+  brokers: \${BROKERS:-127.0.0.1:9092}
+  clientId: "\${CLIENT_ID:-4711}"
+  connectionTimeoutMs: \${CONNECT_MS:-2500}
+processing:
+  stateDir: \${STATE_DIR:-./state}
+topics:
+  events:
+    name: \${APP}-events
+    partitions: \${PARTITIONS}
+    config:
+      retention.ms: "\${RETENTION:--1}"
+  view:
+    name: "\${APP}-view"
+    partitions: \${PARTITIONS}
+processors:
+  - { name: v, type: projection, input: events, output: view, on: { X: { delete: true } } }
+`;
+
+test('interpolates ${VAR} and ${VAR:-default}: plain scalars take the type of their value, quoted ones stay strings', (t) => {
+  const { topology } = parseTopology(interpolated, 'inline.yaml', { env: { APP: 'shop', PARTITIONS: '6', STATE_DIR: '' }, checkModules: false });
+  t.is(topology.app, 'shop');
+  t.is(topology.kafka.brokers, '127.0.0.1:9092');
+  // quoted: a string even though the default looks like a number (clientId must be a string)
+  t.is(topology.kafka.clientId, '4711');
+  // plain: numbers, from a default and from the environment
+  t.is(topology.kafka.connectionTimeoutMs, 2500);
+  t.is(topology.topics.events?.partitions, 6);
+  // inside a longer string the variable is spliced in
+  t.is(topology.topics.events?.name, 'shop-events');
+  t.is(topology.topics.view?.name, 'shop-view');
+  t.deepEqual(topology.topics.events?.config, { 'retention.ms': '-1' });
+  // an empty variable counts as unset, so the default applies
+  t.is(topology.processing.stateDir, './state');
+});
+
+test('an unset variable with no default is a problem at the position of its scalar', (t) => {
+  const problems = problemsOf(t, () => parseTopology(interpolated, 'inline.yaml', { env: { APP: 'shop' }, checkModules: false }));
+  const missing = problems.filter((p) => p.message.includes('PARTITIONS'));
+  t.deepEqual(
+    missing.map((p) => `${p.line}:${p.col} ${p.message}`),
+    ['11:17 environment variable PARTITIONS is not set', '16:17 environment variable PARTITIONS is not set'],
+  );
+  t.regex(missing[0]?.suggestion ?? '', /\$\{PARTITIONS:-value\}/);
+});
+
+test('the exported JSON Schema describes the file: required sections, three processor types, defaults, no unknown keys', (t) => {
+  const schema = topologyJsonSchema() as {
+    $schema: string;
+    required: string[];
+    additionalProperties: boolean;
+    properties: Record<string, any>;
+  };
+  t.regex(schema.$schema, /json-schema\.org/);
+  t.deepEqual([...schema.required].sort(), ['app', 'kafka', 'processors', 'topics']);
+  t.false(schema.additionalProperties, 'a misspelt top-level key must be flagged by editors');
+  t.truthy(schema.properties.$schema, 'the $schema key is allowed so editors can be pointed at the schema');
+
+  const branches: any[] = schema.properties.processors.items.oneOf;
+  t.deepEqual(
+    branches.map((b) => b.properties.type.const),
+    ['custom', 'aggregate', 'projection'],
+  );
+  for (const b of branches) t.false(b.additionalProperties);
+  t.true(branches[0].required.includes('module'));
+
+  const topic = schema.properties.topics.additionalProperties.properties;
+  t.is(topic.partitions.default, 12);
+  t.is(topic.replicationFactor.default, 1);
+  t.is(topic.codec.default, 'json');
+  const guarantee = schema.properties.processing.properties.guarantee;
+  t.is(guarantee.default, 'exactly_once');
+  t.deepEqual(guarantee.enum, ['exactly_once', 'at_least_once']);
+  t.is(typeof guarantee.description, 'string');
+});
+
+test('internal topic names, consumer groups and transactional ids follow DESIGN §1 and §4', (t) => {
+  const { topology } = loadTopology(join(FIXTURES, 'rich.yaml'));
+  t.is(groupId('shop', 'users'), 'shop-users');
+  t.is(transactionalId('shop', 'users', 3), 'shop-users-3');
+  t.is(changelogTopic('shop', 'users', 'state'), 'shop-users-state-changelog');
+  t.is(dlqTopic('shop', 'users'), 'shop-users-dlq');
+  t.is(repartitionTopic('shop', 'email-index'), 'shop-email-index-repartition');
+
+  const internal = internalTopics(topology);
+  t.deepEqual(
+    internal.map((it) => `${it.purpose} ${it.name}`),
+    [
+      'changelog shop-users-state-changelog',
+      'changelog shop-users-commands-changelog',
+      'dlq shop-users-dlq',
+      'changelog shop-email-index-view-changelog',
+      'dlq shop-email-index-dlq',
+      'repartition shop-email-index-repartition',
+      // scratch is declared `changelog: false`: no topic
+      'changelog shop-auditor-seen-changelog',
+      'dlq shop-auditor-dlq',
+    ],
+  );
+  for (const it of internal) t.is(it.partitions, 4, `${it.name} is sized like its processor's input`);
+  for (const it of internal.filter((i) => i.purpose === 'changelog')) t.is(it.config['cleanup.policy'], 'compact');
+});
