@@ -8,7 +8,7 @@ import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Docume
 import type { z } from 'zod';
 import { ConfigError, type ConfigProblem } from '../errors.ts';
 import { crossCheck } from './cross-check.ts';
-import { interpolateDocument } from './interpolate.ts';
+import { interpolateDocument, maskReferences } from './interpolate.ts';
 import { HttpSchema, ProcessingSchema, ProcessorSchema, StoreSchema, TopicSchema, TopologySchema, UpcasterSchema, type Topology } from './schema.ts';
 import { closest } from './suggest.ts';
 
@@ -216,7 +216,8 @@ export interface ParseOptions {
 export function parseTopology(text: string, file: string, opts: ParseOptions = {}): LoadedTopology {
   const abs = resolve(file);
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const masked = maskReferences(text);
+  const doc = parseDocument(masked.text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const loc = new Locator(abs, doc, lines);
   const problems: ConfigProblem[] = [];
   for (const e of doc.errors) {
@@ -225,7 +226,7 @@ export function parseTopology(text: string, file: string, opts: ParseOptions = {
   }
   if (problems.length) throw new ConfigError(problems);
 
-  for (const m of interpolateDocument(doc, opts.env ?? process.env)) {
+  for (const m of interpolateDocument(doc, opts.env ?? process.env, masked.refs)) {
     const { line, col } = loc.position(m.range[0]);
     problems.push({
       file: abs,

@@ -286,5 +286,6 @@ export type Codec = z.infer<typeof CodecSchema>;
 export type RetryDecl = z.infer<typeof RetrySchema>;
 
 export function topologyJsonSchema(): Record<string, unknown> {
-  return z.toJSONSchema(TopologySchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  // draft-07: what the YAML language server and most editors support fully
+  return z.toJSONSchema(TopologySchema, { io: 'input', unrepresentable: 'any', target: 'draft-7' }) as Record<string, unknown>;
 }

@@ -36,7 +36,6 @@ test('lists every mistake in a topology at once, each with the line and column o
   }
 });
 
-// Block style on purpose: in a flow mapping ({ a: ${X} }) YAML reads `{` of `${` as a nested mapping.
 const interpolated = `app: \${APP}
 kafka:
   brokers: \${BROKERS:-127.0.0.1:9092}
@@ -139,4 +138,22 @@ test('internal topic names, consumer groups and transactional ids follow DESIGN 
   );
   for (const it of internal) t.is(it.partitions, 4, `${it.name} is sized like its processor's input`);
   for (const it of internal.filter((i) => i.purpose === 'changelog')) t.is(it.config['cleanup.policy'], 'compact');
+});
+
+test('interpolates references inside flow mappings, and positions after them on the same line stay exact', (t) => {
+  const yaml = [
+    'app: flow',
+    'kafka: { brokers: "${BROKERS:-127.0.0.1:9092}" }',
+    'topics:',
+    '  events: { name: events, partitions: ${P:-6}, replicationFactor: ${RF:-1}, config: { retention.ms: "-1" } }',
+    '  bad: { name: bad, partitions: ${P:-6}, replicationFactr: 1 }',
+    'processors:',
+    '  - { name: c, type: custom, input: events, module: ./noop.ts }',
+  ].join('\n');
+  const problems = problemsOf(t, () => parseTopology(yaml, '/tmp/flow.yaml', { env: {}, checkModules: false }));
+  t.deepEqual(problems.map((p) => `${p.line}:${p.col} ${p.path}`), ['5:42 topics.bad.replicationFactr']);
+  const ok = parseTopology(yaml.replace('replicationFactr', 'replicationFactor'), '/tmp/flow.yaml', { env: { RF: '3' }, checkModules: false });
+  t.is(ok.topology.topics.events!.partitions, 6);
+  t.is(ok.topology.topics.events!.replicationFactor, 3);
+  t.is(ok.topology.kafka.brokers, '127.0.0.1:9092');
 });
