@@ -81,6 +81,7 @@ export class ChangelogReader implements PartitionReader {
   private readonly cluster: KafkaJsCluster;
   private connected: Promise<void> | undefined;
   private closed = false;
+  private fetchChain: Promise<unknown> = Promise.resolve();
 
   constructor(
     kafka: Kafka,
@@ -95,8 +96,18 @@ export class ChangelogReader implements PartitionReader {
     return this.connected;
   }
 
-  /** One fetch of one partition; retries leadership changes and broker restarts. */
-  private async fetchOnce(topic: string, partition: number, offset: bigint): Promise<{ batch: KafkaJsBatch; lastStable: bigint }> {
+  /**
+   * One fetch of one partition; retries leadership changes and broker restarts. Fetches are serialised: kafkajs
+   * connects a broker's fetch connection lazily, and concurrent first fetches each open a socket on the same
+   * connection object, orphaning all but one (found as leaked sockets after close).
+   */
+  private fetchOnce(topic: string, partition: number, offset: bigint): Promise<{ batch: KafkaJsBatch; lastStable: bigint }> {
+    const result = this.fetchChain.then(() => this.fetchUnlocked(topic, partition, offset));
+    this.fetchChain = result.catch(() => undefined);
+    return result;
+  }
+
+  private async fetchUnlocked(topic: string, partition: number, offset: bigint): Promise<{ batch: KafkaJsBatch; lastStable: bigint }> {
     let attempt = 0;
     for (;;) {
       if (this.closed) throw new Error('changelog reader closed');
