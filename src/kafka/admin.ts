@@ -74,18 +74,41 @@ export function planTopics(t: Topology): PlannedTopic[] {
 /** Creates the planned topics that do not exist yet and waits for their partition leaders. Safe to run again. */
 export async function createTopics(kafka: Kafka, plan: readonly PlannedTopic[], opts: { timeoutMs?: number } = {}): Promise<CreateResult> {
   return withAdmin(kafka, 'create topics', async (admin) => {
-    const present = new Set(await admin.listTopics());
-    const missing = plan.filter((p) => !present.has(p.name));
-    const existing = plan.filter((p) => present.has(p.name)).map((p) => p.name);
+    const initiallyPresent = new Set(await admin.listTopics());
+    const missing = plan.filter((p) => !initiallyPresent.has(p.name));
+    const existing = plan.filter((p) => initiallyPresent.has(p.name)).map((p) => p.name);
     if (missing.length === 0) return { created: [], existing };
-    try {
-      // false means another client created them between listTopics and here: they exist, which is all we want
-      await admin.createTopics({ topics: missing.map(toTopicConfig), waitForLeaders: true, timeout: opts.timeoutMs ?? 30_000 });
-    } catch (e) {
-      throw await creationError(admin, missing, e);
+    for (let attempt = 0; ; attempt++) {
+      const present = attempt === 0 ? initiallyPresent : new Set(await admin.listTopics());
+      const todo = missing.filter((p) => !present.has(p.name));
+      try {
+        // false means another client created them between listTopics and here: they exist, which is all we want
+        if (todo.length) await admin.createTopics({ topics: todo.map(toTopicConfig), waitForLeaders: true, timeout: opts.timeoutMs ?? 30_000 });
+        if (attempt > 0) await waitForLeaders(admin, missing.map((p) => p.name));
+        return { created: missing.map((p) => p.name), existing };
+      } catch (e) {
+        // Waiting for leaders of new topics can race metadata propagation (UNKNOWN_TOPIC_OR_PARTITION): retry.
+        if (attempt < 5 && asKafkaJsError(e) && isRetriable(e)) {
+          await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+          continue;
+        }
+        throw await creationError(admin, todo, e);
+      }
     }
-    return { created: missing.map((p) => p.name), existing };
   });
+}
+
+function isRetriable(e: unknown): boolean {
+  const k = asKafkaJsError(e);
+  if (!k) return false;
+  if (k.name === 'KafkaJSAggregateError') return (k.errors ?? []).every(isRetriable);
+  return (e as { retriable?: boolean }).retriable === true || k.type === 'UNKNOWN_TOPIC_OR_PARTITION' || k.type === 'LEADER_NOT_AVAILABLE';
+}
+
+async function waitForLeaders(admin: Admin, topics: string[]): Promise<void> {
+  const { topics: md } = await admin.fetchTopicMetadata({ topics });
+  const leaderless = md.flatMap((t) => t.partitions.filter((p) => p.leader < 0).map((p) => `${t.name}-${p.partitionId}`));
+  if (leaderless.length) throw Object.assign(new Error(`no leader yet for ${leaderless.join(', ')}`), { type: 'LEADER_NOT_AVAILABLE', retriable: true, name: 'KafkaJSProtocolError' });
 }
 
 /** Compares the broker's topics with the plan: missing topics, partition counts, replication factors, declared configs. */

@@ -1,0 +1,85 @@
+// Stores survive restarts: they continue from their checkpoint, and are rebuilt from the changelog when the
+// state directory is gone or a store is corrupt.
+import test from 'ava';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { App } from '../../src/app/app.ts';
+import { loadTopology } from '../../src/topology/load.ts';
+import { changelogState, checkCounts, countingApp, produceCounting, sortedObject, waitForCaughtUp, type CountingApp } from '../helpers/counting-app.ts';
+import { readAll } from '../helpers/kafka.ts';
+import { memoryLogger, type MemoryLogger } from '../helpers/log.ts';
+
+const KEYS = 97;
+
+async function runUntilCaughtUp(c: CountingApp, stateDir: string): Promise<{ log: MemoryLogger; restored: number }> {
+  const log = memoryLogger();
+  const app = new App(loadTopology(c.file), { log, stateDir, httpPort: 0 });
+  await app.start();
+  try {
+    await waitForCaughtUp(`${c.app}-counter`, c.input);
+  } finally {
+    await app.stop();
+  }
+  const restored = log.events('task.running').reduce((sum, e) => sum + Number(e.restoredRecords), 0);
+  return { log, restored };
+}
+
+async function assertExactlyOnce(t: import('ava').ExecutionContext, c: CountingApp, model: Map<string, number>): Promise<void> {
+  const check = checkCounts(await readAll([c.output]));
+  t.deepEqual(check.duplicates, [], 'no output twice');
+  t.deepEqual(check.gaps, [], 'no output lost');
+  t.deepEqual(sortedObject(check.counts), sortedObject(model));
+  t.deepEqual(sortedObject(await changelogState(c.changelog)), sortedObject(model));
+}
+
+test('a clean restart continues from the checkpoint: nothing is restored and the counts go on', async (t) => {
+  const c = await countingApp({ partitions: 6 });
+  const stateDir = c.stateDir('s');
+  const model = await produceCounting(c.input, 3000, KEYS);
+  const first = await runUntilCaughtUp(c, stateDir);
+  t.is(first.restored, 0);
+  await produceCounting(c.input, 1000, KEYS, model);
+  const second = await runUntilCaughtUp(c, stateDir);
+  t.true(second.log.events('task.running').length === 6, 'all six tasks ran');
+  // The checkpoint is written with the data after every commit: a clean stop leaves nothing to replay.
+  t.is(second.restored, 0);
+  await assertExactlyOnce(t, c, model);
+  rmSync(c.dir, { recursive: true, force: true });
+  await c.cleanup();
+});
+
+test('with the state directory deleted, a restart restores every key from the changelog and the counts go on', async (t) => {
+  const c = await countingApp({ partitions: 6 });
+  const stateDir = c.stateDir('s');
+  const model = await produceCounting(c.input, 3000, KEYS);
+  await runUntilCaughtUp(c, stateDir);
+  rmSync(stateDir, { recursive: true, force: true });
+  await produceCounting(c.input, 1000, KEYS, model);
+  const second = await runUntilCaughtUp(c, stateDir);
+  // every key comes back (plus position markers), or the counts below would restart at 1
+  t.true(second.restored >= KEYS, `restored ${second.restored} records`);
+  await assertExactlyOnce(t, c, model);
+  rmSync(c.dir, { recursive: true, force: true });
+  await c.cleanup();
+});
+
+test('a corrupt store is detected, wiped and restored from its changelog, and the counts go on', async (t) => {
+  const c = await countingApp({ partitions: 3 });
+  const stateDir = c.stateDir('s');
+  const model = await produceCounting(c.input, 1500, KEYS);
+  await runUntilCaughtUp(c, stateDir);
+  // Damage partition 1's store: LevelDB cannot open a database whose CURRENT file is garbage.
+  const storeDir = join(stateDir, c.app, 'counter', '1', 'counts');
+  t.true(readdirSync(storeDir).includes('CURRENT'));
+  writeFileSync(join(storeDir, 'CURRENT'), 'garbage without newline');
+  await produceCounting(c.input, 600, KEYS, model);
+  const second = await runUntilCaughtUp(c, stateDir);
+  const wiped = second.log.events('store.wiped');
+  t.is(wiped.length, 1);
+  t.like(wiped[0], { store: 'counts', partition: 1 });
+  const p1 = second.log.events('task.running').find((e) => e.partition === 1);
+  t.true(Number(p1?.restoredRecords) > 0, 'partition 1 was restored from its changelog');
+  await assertExactlyOnce(t, c, model);
+  rmSync(c.dir, { recursive: true, force: true });
+  await c.cleanup();
+});
