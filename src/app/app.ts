@@ -76,7 +76,12 @@ export class App {
       const { created } = await createTopics(this.kafka, plan);
       for (const name of created) this.log.info({ event: 'topic.created', topic: name });
     }
-    const { drifts } = await checkTopics(this.kafka, plan);
+    // New topics can take a moment to appear in every broker's metadata after CreateTopics returns.
+    let { drifts } = await checkTopics(this.kafka, plan);
+    for (let i = 0; i < 20 && drifts.some((d) => d.kind === 'missing'); i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      ({ drifts } = await checkTopics(this.kafka, plan));
+    }
     const isFatal = (d: (typeof drifts)[number]) => d.kind === 'missing' || d.kind === 'partitions';
     const fatal = drifts.filter(isFatal);
     for (const d of drifts) if (!isFatal(d)) this.log.warn({ event: 'topic.drift', topic: d.topic, detail: formatDrift(d) });

@@ -23,8 +23,8 @@ export interface GroupConsumerOptions {
   rebalanceTimeoutMs: number;
   partitionsConsumedConcurrently: number;
   userData: () => MemberUserData;
-  /** after every rebalance: the tasks (partition numbers) this member now owns */
-  onAssigned: (tasks: number[]) => void;
+  /** after every rebalance: the tasks (partition numbers) this member now owns, and its member id */
+  onAssigned: (tasks: number[], memberId: string) => void;
   onRebalancing?: () => void;
   onBatch: (batch: FetchedBatch, ctl: BatchControl) => Promise<void>;
   log: Logger;
@@ -59,7 +59,7 @@ export class GroupConsumer {
       const tasks = new Set<number>();
       for (const t of o.topics) for (const p of assignment[t] ?? []) tasks.add(p);
       o.log.info({ event: 'group.joined', group: o.groupId, member: e.payload.memberId, leader: e.payload.isLeader, tasks: [...tasks].sort((a, b) => a - b) });
-      o.onAssigned([...tasks].sort((a, b) => a - b));
+      o.onAssigned([...tasks].sort((a, b) => a - b), e.payload.memberId);
     });
     consumer.on(consumer.events.REBALANCING, () => {
       o.log.info({ event: 'group.rebalancing', group: o.groupId });
@@ -70,7 +70,7 @@ export class GroupConsumer {
       if (!e.payload.restart && !this.stopping) {
         // kafkajs gave up (non-retriable error): start a fresh consumer so the processor keeps running.
         this.consumer = this.create();
-        o.onAssigned([]);
+        o.onAssigned([], '');
         setTimeout(() => void this.start().catch((err: Error) => o.log.error({ event: 'consumer.restart_failed', error: err.message })), 1000);
       }
     });

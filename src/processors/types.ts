@@ -64,6 +64,18 @@ export interface ForwardOptions {
   timestamp?: number;
 }
 
+/**
+ * Counters processor code may bump, with their labels. The runtime exports each as `foldstream_<name>_total` with a
+ * `processor` label added (docs/metrics.md); processors never see prom-client.
+ */
+export interface ProcessorMetrics {
+  command_outcomes: { outcome: 'accepted' | 'rejected' | 'conflict' | 'duplicate' };
+  projection_events: { outcome: 'applied' | 'already_applied' | 'unknown_type' };
+  upcasts: { event_type: string; from_version: string; to_version: string };
+}
+
+export type ProcessorMetric = keyof ProcessorMetrics;
+
 export interface ProcessorContext {
   readonly app: string;
   readonly processor: string;
@@ -82,6 +94,8 @@ export interface ProcessorContext {
   forward(topic: string, key: string | Buffer | null, value: unknown, options?: ForwardOptions): void;
   /** Runs fn every intervalMs of stream time or wall-clock time, inside the task's transaction. */
   schedule(intervalMs: number, type: PunctuationType, fn: (timestamp: number) => void | Promise<void>): Cancellable;
+  /** Adds one to a counter; counts of a record whose processing is undone (retry, dead letter) are dropped with it. */
+  count<M extends ProcessorMetric>(metric: M, labels: ProcessorMetrics[M]): void;
 }
 
 /** A processor of one task. Built once per task by its kind's factory. */

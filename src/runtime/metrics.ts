@@ -3,6 +3,7 @@
  * apps in one process do not collide. Names, types and labels are documented in docs/metrics.md.
  */
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
+import type { ProcessorMetric } from '../processors/types.ts';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const E2E_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
@@ -24,6 +25,8 @@ export class RuntimeMetrics {
   readonly endToEndLatency: Histogram<'processor'>;
   readonly punctuations: Counter<'processor' | 'type'>;
   readonly taskReinitialisations: Counter<'processor' | 'reason'>;
+  /** counters processor code bumps through ctx.count (see ProcessorMetrics) */
+  readonly processorCounters: Record<ProcessorMetric, Counter<string>>;
 
   constructor(readonly registry: Registry, opts: { defaultMetrics?: boolean } = {}) {
     const r = [registry];
@@ -43,6 +46,16 @@ export class RuntimeMetrics {
     this.endToEndLatency = new Histogram({ name: 'foldstream_end_to_end_latency_seconds', help: 'Commit time minus input record timestamp', labelNames: ['processor'], buckets: E2E_BUCKETS, registers: r });
     this.punctuations = new Counter({ name: 'foldstream_punctuations_total', help: 'Punctuations run, by clock', labelNames: ['processor', 'type'], registers: r });
     this.taskReinitialisations = new Counter({ name: 'foldstream_task_reinitialisations_total', help: 'Tasks re-initialised after fencing, a failed transaction or a corrupt store', labelNames: ['processor', 'reason'], registers: r });
+    this.processorCounters = {
+      command_outcomes: new Counter({ name: 'foldstream_command_outcomes_total', help: 'Commands handled by aggregates: accepted, rejected (domain error), conflict (stale expectedVersion), duplicate (repeated commandId)', labelNames: ['processor', 'outcome'], registers: r }),
+      projection_events: new Counter({ name: 'foldstream_projection_events_total', help: 'Events seen by projections: applied, already_applied (version at or below the view\'s), unknown_type', labelNames: ['processor', 'outcome'], registers: r }),
+      upcasts: new Counter({ name: 'foldstream_upcasts_total', help: 'Events lifted by an upcaster before a processor saw them', labelNames: ['processor', 'event_type', 'from_version', 'to_version'], registers: r }),
+    };
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  }
+
+  /** Where a task's ctx.count goes. */
+  countProcessorMetric(processor: string, metric: ProcessorMetric, labels: Record<string, string>): void {
+    this.processorCounters[metric].inc({ ...labels, processor });
   }
 }

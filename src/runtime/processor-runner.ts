@@ -40,6 +40,8 @@ export class ProcessorRunner {
   private readonly groupId: string;
   private punctuationTimer: NodeJS.Timeout | undefined;
   private generation = 0;
+  private memberId: string | undefined;
+  private readonly closing = new Map<number, Promise<void>>();
   private joined = false;
   private stopped = false;
 
@@ -57,7 +59,7 @@ export class ProcessorRunner {
       rebalanceTimeoutMs: t.processing.rebalanceTimeoutMs,
       partitionsConsumedConcurrently: t.processing.partitionsConsumedConcurrently,
       userData: () => ({ instanceId: o.instanceId, owned: [...this.tasks.keys()] }),
-      onAssigned: (tasks) => void this.assign(tasks),
+      onAssigned: (tasks, memberId) => void this.assign(tasks, memberId),
       onRebalancing: () => {
         this.generation++;
         o.metrics.rebalances.inc({ processor: o.spec.name });
@@ -100,17 +102,25 @@ export class ProcessorRunner {
     await task.processBatch(batch, ctl);
   }
 
-  private async assign(partitions: number[]): Promise<void> {
+  private async assign(partitions: number[], memberId: string): Promise<void> {
     if (this.stopped) return;
     this.joined = true;
     this.generation++;
     const next = new Set(partitions);
-    const revoked = [...this.tasks.keys()].filter((p) => !next.has(p));
+    // A new member id means this instance was out of the group (a zombie whose session expired, or a restarted
+    // consumer): others may have owned its tasks meanwhile, so none of them is kept; they start again from step 1.
+    const rejoined = this.memberId !== undefined && memberId !== this.memberId;
+    this.memberId = memberId;
+    const revoked = [...this.tasks.keys()].filter((p) => rejoined || !next.has(p));
     for (const p of revoked) {
       const task = this.tasks.get(p)!;
       this.tasks.delete(p);
       this.consumer.pause([p]);
-      void task.close().then(() => this.janitor.released(p));
+      const closed = task.close().then(() => {
+        if (this.closing.get(p) === closed) this.closing.delete(p);
+        if (!this.tasks.has(p)) this.janitor.released(p);
+      });
+      this.closing.set(p, closed);
     }
     for (const p of partitions) {
       const existing = this.tasks.get(p);
@@ -123,7 +133,8 @@ export class ProcessorRunner {
       const task = this.createTask(p);
       this.tasks.set(p, task);
       this.consumer.pause([p]);
-      void task.start();
+      // A task of the same partition that is still closing holds the stores' LevelDB locks: start after it.
+      void (this.closing.get(p) ?? Promise.resolve()).then(() => task.start());
     }
     this.o.metrics.assignedTasks.set({ processor: this.name }, this.tasks.size);
     this.refreshStateGauge();

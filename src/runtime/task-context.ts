@@ -12,6 +12,8 @@ import type {
   KeyValueStore,
   Logger,
   ProcessorContext,
+  ProcessorMetric,
+  ProcessorMetrics,
   PunctuationType,
   RecordMeta,
 } from '../processors/types.ts';
@@ -32,6 +34,8 @@ export interface TaskContextOptions {
   log: Logger;
   /** wall-clock source (the test driver controls it) */
   now: () => number;
+  /** receives processor counters (ctx.count) once the record's work is kept; absent: they are dropped */
+  count?: (metric: ProcessorMetric, labels: Record<string, string>) => void;
 }
 
 export class TaskContext implements ProcessorContext {
@@ -44,6 +48,8 @@ export class TaskContext implements ProcessorContext {
   /** records forwarded since the last flush, in order */
   readonly outputs: OutgoingRecord[] = [];
   private savepointAt: number | undefined;
+  /** counts since savepoint(), reported on release() */
+  private pendingCounts: [ProcessorMetric, Record<string, string>][] = [];
 
   constructor(private readonly o: TaskContextOptions) {
     this.app = o.app;
@@ -86,6 +92,12 @@ export class TaskContext implements ProcessorContext {
     this.outputs.push(rec);
   }
 
+  count<M extends ProcessorMetric>(metric: M, labels: ProcessorMetrics[M]): void {
+    if (!this.o.count) return;
+    if (this.savepointAt === undefined) this.o.count(metric, labels);
+    else this.pendingCounts.push([metric, labels]);
+  }
+
   /** Adds an already encoded record (dead letters, internal records). */
   send(record: OutgoingRecord): void {
     this.outputs.push(record);
@@ -98,6 +110,7 @@ export class TaskContext implements ProcessorContext {
   /** Marks the start of one record's work. */
   savepoint(): void {
     this.savepointAt = this.outputs.length;
+    this.pendingCounts = [];
     for (const s of this.o.stores.values()) s.savepoint();
   }
 
@@ -106,10 +119,14 @@ export class TaskContext implements ProcessorContext {
     if (this.savepointAt !== undefined) this.outputs.length = this.savepointAt;
     for (const s of this.o.stores.values()) s.rollback();
     this.savepointAt = undefined;
+    this.pendingCounts = [];
   }
 
   release(): void {
     this.savepointAt = undefined;
+    const counts = this.pendingCounts;
+    this.pendingCounts = [];
+    for (const [metric, labels] of counts) this.o.count?.(metric, labels);
     for (const s of this.o.stores.values()) s.release();
   }
 
@@ -128,6 +145,7 @@ export class TaskContext implements ProcessorContext {
   discard(): void {
     this.outputs.length = 0;
     this.savepointAt = undefined;
+    this.pendingCounts = [];
     for (const s of this.o.stores.values()) s.discard();
   }
 }

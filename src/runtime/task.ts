@@ -15,7 +15,7 @@
  * maxBufferedRecords records).
  */
 import { join } from 'node:path';
-import { FoldstreamError, errorMessage } from '../errors.ts';
+import { errorMessage } from '../errors.ts';
 import { isFencingError, isRebalanceError } from '../kafka/errors.ts';
 import type { BatchControl, FetchedBatch, FetchedRecord, OffsetsAdmin, OutgoingRecord, PartitionReader, TaskProducer, TopicPartitionOffset } from '../kafka/types.ts';
 import type { ProcessorSpec, StoreSpec } from '../processors/spec.ts';
@@ -187,6 +187,7 @@ export class Task {
       schedule: this.schedule,
       log: this.log,
       now: this.env.now,
+      count: (metric, labels) => this.env.metrics.countProcessorMetric(spec.name, metric, labels),
     });
     ctx.streamTime = this.position.streamTime;
     this.ctx = ctx;
@@ -227,7 +228,7 @@ export class Task {
     try {
       return await this.env.openStore(s, dir);
     } catch (e) {
-      if (!(e instanceof FoldstreamError && e.code === 'STORE_CORRUPT')) throw e;
+      if (!(e instanceof StoreCorruptError)) throw e;
       this.log.warn({ event: 'store.wiped', processor: this.env.spec.name, partition: this.partition, store: s.name, reason: errorMessage(e.cause ?? e) });
       this.env.metrics.taskReinitialisations.inc({ processor: this.env.spec.name, reason: 'store_corrupt' });
       await this.env.destroyStore(dir);

@@ -82,6 +82,14 @@ export class LevelDbStore implements CommittedStore {
       await s.meta.get(POSITION);
     } catch (e) {
       await s.db.close().catch(() => undefined);
+      // Held by another handle (a task still closing, or another process): not corruption, never wipe for it.
+      if ((e as { cause?: { code?: string } }).cause?.code === 'LEVEL_LOCKED') {
+        throw new FoldstreamError('STORE_LOCKED', `state store "${name}" at ${dir} is locked by another handle`, {
+          hint: 'another process may use the same processing.stateDir; give each instance its own',
+          cause: e,
+          canRetry: true,
+        });
+      }
       throw storeCorrupt(name, dir, e);
     }
     return s;

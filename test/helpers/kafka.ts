@@ -101,3 +101,36 @@ export async function readAll(topics: string[], opts: { readUncommitted?: boolea
   }
   return out;
 }
+
+/**
+ * End offsets per partition as ListOffsets reports them for an isolation level: read_uncommitted gives the high
+ * watermark, read_committed the last stable offset. (kafkajs's admin.fetchTopicOffsets always asks read_committed,
+ * so its `high` is the last stable offset.) A partition whose two differ has an open transaction.
+ */
+export async function endOffsets(topic: string, isolation: 'read_committed' | 'read_uncommitted'): Promise<Map<number, bigint>> {
+  const k = kafka('end-offsets');
+  const symbol = Object.getOwnPropertySymbols(k).find((s) => s.description === 'private:Kafka:createCluster')!;
+  type Cluster = {
+    connect(): Promise<void>;
+    disconnect(): Promise<void>;
+    addTargetTopic(t: string): Promise<void>;
+    findTopicPartitionMetadata(t: string): { partitionId: number }[];
+    fetchTopicsOffset(q: unknown[]): Promise<{ partitions: { partition: number; offset: string }[] }[]>;
+  };
+  const cluster = (k as unknown as Record<symbol, (o: object) => Cluster>)[symbol]!({ isolationLevel: isolation === 'read_committed' ? 1 : 0 });
+  await cluster.connect();
+  try {
+    await cluster.addTargetTopic(topic);
+    const partitions = cluster.findTopicPartitionMetadata(topic).map((p) => ({ partition: p.partitionId }));
+    const [res] = await cluster.fetchTopicsOffset([{ topic, partitions, fromBeginning: false }]);
+    return new Map((res?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+  } finally {
+    await cluster.disconnect();
+  }
+}
+
+/** Partitions of a topic with a transaction still open (high watermark above the last stable offset). */
+export async function openTransactions(topic: string): Promise<number[]> {
+  const [hw, lso] = await Promise.all([endOffsets(topic, 'read_uncommitted'), endOffsets(topic, 'read_committed')]);
+  return [...hw].filter(([p, h]) => h !== lso.get(p)).map(([p]) => p);
+}
