@@ -471,7 +471,13 @@ export class Task {
     const { spec, metrics, partition } = this.env;
     const fenced = isFencingError(e);
     const reason = fenced ? 'fenced' : e instanceof StoreCorruptError ? 'store_corrupt' : 'transaction_failed';
-    this.log.warn({ event: fenced ? 'task.fenced' : 'task.transaction_failed', processor: spec.name, partition, error: errorMessage(e) });
+    this.log.warn({
+      event: fenced ? 'task.fenced' : 'task.transaction_failed',
+      code: fenced ? 'PRODUCER_FENCED' : reason === 'store_corrupt' ? 'STORE_CORRUPT' : 'TRANSACTION_FAILED',
+      processor: spec.name,
+      partition,
+      error: errorMessage(e),
+    });
     metrics.transactions.inc({ processor: spec.name, result: 'aborted' });
     metrics.taskReinitialisations.inc({ processor: spec.name, reason });
     const corruptStore = e instanceof StoreCorruptError ? this.stores.get(e.store) : undefined;
