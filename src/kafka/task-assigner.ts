@@ -20,26 +20,39 @@ export interface MemberTasks {
   tasks: number[];
 }
 
+const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
 /**
  * Pure assignment: balanced (each member gets ⌊n/m⌋ or ⌈n/m⌉ tasks), and sticky: a member keeps as many of the
- * tasks it owned as its share allows. Members are ordered by instance id so every leader computes the same result.
+ * tasks it owned as its share allows. Members are ordered by instance id (plain code-unit order, not the locale's),
+ * so every leader computes the same result. A task claimed by several members (a zombie came back) belongs to the
+ * first of them; claims beyond the task count or repeated ones are ignored, so they cannot enlarge a share.
  */
 export function assignTasks(taskCount: number, members: { memberId: string; data: MemberUserData }[]): MemberTasks[] {
   if (members.length === 0) return [];
-  const sorted = [...members].sort((a, b) => a.data.instanceId.localeCompare(b.data.instanceId) || a.memberId.localeCompare(b.memberId));
+  const sorted = [...members].sort((a, b) => byString(a.data.instanceId, b.data.instanceId) || byString(a.memberId, b.memberId));
+  const claimedBy = new Map<number, string>();
+  for (const m of sorted) {
+    for (const t of m.data.owned) {
+      if (Number.isInteger(t) && t >= 0 && t < taskCount && !claimedBy.has(t)) claimedBy.set(t, m.memberId);
+    }
+  }
+  const claims = new Map<string, number[]>(sorted.map((m) => [m.memberId, []]));
+  for (const [t, memberId] of [...claimedBy].sort(([a], [b]) => a - b)) claims.get(memberId)!.push(t);
+
+  // The larger shares go to the members that hold the most claims, so fewer tasks move.
   const base = Math.floor(taskCount / sorted.length);
   let extra = taskCount % sorted.length;
-  // Members that owned more get the larger shares first, so fewer tasks move.
-  const byOwned = [...sorted].sort((a, b) => b.data.owned.length - a.data.owned.length);
   const quota = new Map<string, number>();
-  for (const m of byOwned) quota.set(m.memberId, base + (extra-- > 0 ? 1 : 0));
+  for (const m of [...sorted].sort((a, b) => claims.get(b.memberId)!.length - claims.get(a.memberId)!.length)) {
+    quota.set(m.memberId, base + (extra-- > 0 ? 1 : 0));
+  }
 
   const result = new Map<string, number[]>(sorted.map((m) => [m.memberId, []]));
   const taken = new Set<number>();
   for (const m of sorted) {
     const mine = result.get(m.memberId)!;
-    for (const t of [...new Set(m.data.owned)].sort((a, b) => a - b)) {
-      if (t < 0 || t >= taskCount || taken.has(t)) continue;
+    for (const t of claims.get(m.memberId)!) {
       if (mine.length >= quota.get(m.memberId)!) break;
       mine.push(t);
       taken.add(t);

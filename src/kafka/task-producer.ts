@@ -13,6 +13,35 @@ export interface TaskProducerOptions {
   transactionTimeoutMs: number;
 }
 
+/** Below the broker's default message.max.bytes (1 MiB), leaving room for batch and record overhead. */
+const MAX_PARTITION_BATCH_BYTES = 768 * 1024;
+
+function recordBytes(r: OutgoingRecord): number {
+  let n = 64 + (r.key?.length ?? 0) + (r.value?.length ?? 0);
+  for (const [k, v] of Object.entries(r.headers ?? {})) n += k.length + (typeof v === 'string' ? Buffer.byteLength(v) : v.length) + 8;
+  return n;
+}
+
+/** Splits records, in order, into requests where no partition gets more than `limit` bytes (one record always fits). */
+export function chunkByPartitionBytes(records: OutgoingRecord[], limit: number): OutgoingRecord[][] {
+  const chunks: OutgoingRecord[][] = [];
+  let current: OutgoingRecord[] = [];
+  let bytes = new Map<string, number>();
+  for (const r of records) {
+    const key = `${r.topic}:${r.partition}`;
+    const size = recordBytes(r);
+    if (current.length && (bytes.get(key) ?? 0) + size > limit) {
+      chunks.push(current);
+      current = [];
+      bytes = new Map();
+    }
+    current.push(r);
+    bytes.set(key, (bytes.get(key) ?? 0) + size);
+  }
+  if (current.length) chunks.push(current);
+  return chunks;
+}
+
 class KafkaJsTaskProducer implements TaskProducer {
   private readonly producer: Producer;
   private tx: Transaction | undefined;
@@ -47,17 +76,31 @@ class KafkaJsTaskProducer implements TaskProducer {
     if (this.transactional) this.tx = await this.producer.transaction();
   }
 
+  /**
+   * Sends records; kafkajs puts all records of a partition into one record batch, and the broker refuses a batch
+   * above message.max.bytes (1 MiB by default), so records are sent in several requests when a partition's share
+   * would exceed MAX_PARTITION_BATCH_BYTES.
+   */
   async send(records: OutgoingRecord[]): Promise<Map<string, bigint>> {
+    const ends = new Map<string, bigint>();
+    for (const chunk of chunkByPartitionBytes(records, MAX_PARTITION_BATCH_BYTES)) {
+      for (const [key, end] of await this.sendChunk(chunk)) if (end > (ends.get(key) ?? -1n)) ends.set(key, end);
+    }
+    return ends;
+  }
+
+  private async sendChunk(records: OutgoingRecord[]): Promise<Map<string, bigint>> {
     const ends = new Map<string, bigint>();
     if (records.length === 0) return ends;
     const byTopic = new Map<string, OutgoingRecord[]>();
+    const counts = new Map<string, number>();
     for (const r of records) {
       const list = byTopic.get(r.topic);
       if (list) list.push(r);
       else byTopic.set(r.topic, [r]);
+      const key = `${r.topic}:${r.partition}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
     }
-    const counts = new Map<string, number>();
-    for (const r of records) counts.set(`${r.topic}:${r.partition}`, (counts.get(`${r.topic}:${r.partition}`) ?? 0) + 1);
     const topicMessages = [...byTopic].map(([topic, rs]) => ({
       topic,
       messages: rs.map((r) => ({

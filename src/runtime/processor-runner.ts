@@ -42,6 +42,7 @@ export class ProcessorRunner {
   private generation = 0;
   private memberId: string | undefined;
   private readonly closing = new Map<number, Promise<void>>();
+  private janitorStarted = false;
   private joined = false;
   private stopped = false;
 
@@ -83,7 +84,6 @@ export class ProcessorRunner {
   }
 
   async start(): Promise<void> {
-    this.janitor.start();
     await this.consumer.start();
     this.punctuationTimer = setInterval(() => {
       const now = Date.now();
@@ -138,6 +138,11 @@ export class ProcessorRunner {
     }
     this.o.metrics.assignedTasks.set({ processor: this.name }, this.tasks.size);
     this.refreshStateGauge();
+    // Sweep only once the group said which tasks are ours: before that every folder would look unowned.
+    if (!this.janitorStarted) {
+      this.janitorStarted = true;
+      this.janitor.start();
+    }
   }
 
   private createTask(partition: number): Task {

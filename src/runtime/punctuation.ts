@@ -17,9 +17,13 @@ export interface Punctuator {
 export class PunctuationSchedule {
   private readonly punctuators: Punctuator[] = [];
 
+  /**
+   * `now` is the clock's current value; a task that has seen no record yet has no stream time (-1), and then the
+   * first boundary is counted from the first stream time it sees (never from 1970).
+   */
   add(intervalMs: number, type: PunctuationType, fn: Punctuator['fn'], now: number): Cancellable {
     if (!(intervalMs > 0)) throw new RangeError(`punctuation interval must be positive, got ${intervalMs}`);
-    const p: Punctuator = { intervalMs, type, fn, next: alignedAfter(now, intervalMs), cancelled: false };
+    const p: Punctuator = { intervalMs, type, fn, next: now < 0 ? Number.NaN : alignedAfter(now, intervalMs), cancelled: false };
     this.punctuators.push(p);
     return {
       cancel: () => {
@@ -34,17 +38,27 @@ export class PunctuationSchedule {
     return this.punctuators.some((p) => p.type === 'wall-clock');
   }
 
-  /** Calls due punctuators of `type` for `now`, once per crossed interval boundary, in time order. */
+  /**
+   * Calls each due punctuator of `type` once, with the latest interval boundary reached, in boundary order. When the
+   * clock jumps over several boundaries it fires once, not once per boundary (as Kafka Streams does): a record far
+   * in the future must not start a storm of punctuations inside one transaction.
+   */
   async fire(type: PunctuationType, now: number, run: (p: Punctuator, at: number) => Promise<void>): Promise<number> {
+    if (now < 0) return 0;
+    const mine = this.punctuators.filter((p) => p.type === type && !p.cancelled);
+    for (const p of mine) if (Number.isNaN(p.next)) p.next = alignedAfter(now, p.intervalMs);
+    const due = mine
+      .filter((p) => p.next <= now)
+      .map((p) => ({ p, at: Math.floor(now / p.intervalMs) * p.intervalMs }))
+      .sort((a, b) => a.at - b.at);
     let fired = 0;
-    for (;;) {
-      const due = this.punctuators.filter((p) => p.type === type && !p.cancelled && p.next <= now).sort((a, b) => a.next - b.next)[0];
-      if (!due) return fired;
-      const at = due.next;
-      due.next = type === 'wall-clock' ? alignedAfter(now, due.intervalMs) : at + due.intervalMs;
-      await run(due, at);
+    for (const { p, at } of due) {
+      if (p.cancelled) continue;
+      p.next = at + p.intervalMs;
+      await run(p, at);
       fired++;
     }
+    return fired;
   }
 
   clear(): void {
@@ -53,8 +67,7 @@ export class PunctuationSchedule {
   }
 }
 
-/** The first multiple of interval strictly after t (t < 0: the first after 0). */
+/** The first multiple of interval strictly after t. */
 function alignedAfter(t: number, interval: number): number {
-  if (t < 0) return interval;
   return (Math.floor(t / interval) + 1) * interval;
 }

@@ -34,6 +34,8 @@ export interface TaskContextOptions {
   log: Logger;
   /** wall-clock source (the test driver controls it) */
   now: () => number;
+  /** largest output record (key + value bytes); larger ones fail the record (RECORD_TOO_LARGE) instead of the transaction */
+  maxRecordBytes: number;
   /** receives processor counters (ctx.count) once the record's work is kept; absent: they are dropped */
   count?: (metric: ProcessorMetric, labels: Record<string, string>) => void;
 }
@@ -81,11 +83,19 @@ export class TaskContext implements ProcessorContext {
     if (!Number.isInteger(partition) || partition < 0 || partition >= t.partitions) {
       throw new RangeError(`partition ${partition} is outside topic "${t.name}" (${t.partitions} partitions)`);
     }
+    const encoded = encode(t.codec, value);
+    const size = (keyBytes?.length ?? 0) + (encoded?.length ?? 0);
+    if (size > this.o.maxRecordBytes) {
+      // Sent, it would fail the whole transaction on every retry; failing this record lets its policy handle it.
+      throw new FoldstreamError('RECORD_TOO_LARGE', `an output record to "${t.name}" is ${size} bytes; processing.maxRecordBytes is ${this.o.maxRecordBytes}`, {
+        hint: 'keep records small (store large payloads elsewhere and send a reference), or raise maxRecordBytes and the broker message.max.bytes',
+      });
+    }
     const rec: OutgoingRecord = {
       topic: t.name,
       partition,
       key: keyBytes,
-      value: encode(t.codec, value),
+      value: encoded,
       timestamp: options.timestamp ?? this.record?.timestamp ?? this.o.now(),
     };
     if (options.headers) rec.headers = options.headers;

@@ -178,6 +178,7 @@ export class Task {
 
     // The processor, its context and its record handler for this task.
     const ctx = new TaskContext({
+      maxRecordBytes: spec.maxRecordBytes,
       app: this.env.app,
       processor: spec.name,
       partition,

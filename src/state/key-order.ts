@@ -12,18 +12,32 @@ export interface KeyBounds {
   lte?: string;
 }
 
-/** Turns a prefix into bounds; keeps gt/gte/lt/lte. */
+/**
+ * One lower and one upper bound from prefix, gt, gte, lt and lte (the tightest of each side). LevelDB honours only
+ * one bound per side (given gt and gte it uses gte), so the bounds it receives must already be combined.
+ */
 export function rangeBounds(o: RangeOptions): KeyBounds {
-  const b: KeyBounds = {};
-  if (o.gt !== undefined) b.gt = o.gt;
-  if (o.gte !== undefined) b.gte = o.gte;
-  if (o.lt !== undefined) b.lt = o.lt;
-  if (o.lte !== undefined) b.lte = o.lte;
+  let lower: { key: string; inclusive: boolean } | undefined;
+  let upper: { key: string; inclusive: boolean } | undefined;
+  const tighterLower = (key: string, inclusive: boolean) => {
+    const c = lower ? compareKeys(key, lower.key) : 1;
+    if (c > 0 || (c === 0 && !inclusive)) lower = { key, inclusive };
+  };
+  const tighterUpper = (key: string, inclusive: boolean) => {
+    const c = upper ? compareKeys(key, upper.key) : -1;
+    if (c < 0 || (c === 0 && !inclusive)) upper = { key, inclusive };
+  };
+  if (o.gte !== undefined) tighterLower(o.gte, true);
+  if (o.gt !== undefined) tighterLower(o.gt, false);
+  if (o.lte !== undefined) tighterUpper(o.lte, true);
+  if (o.lt !== undefined) tighterUpper(o.lt, false);
   if (o.prefix !== undefined) {
-    if (b.gte === undefined || compareKeys(o.prefix, b.gte) > 0) b.gte = o.prefix;
-    const end = `${o.prefix}\udbff\udfff`;
-    if (b.lte === undefined || compareKeys(end, b.lte) < 0) b.lte = end;
+    tighterLower(o.prefix, true);
+    tighterUpper(`${o.prefix}\udbff\udfff`, true);
   }
+  const b: KeyBounds = {};
+  if (lower) b[lower.inclusive ? 'gte' : 'gt'] = lower.key;
+  if (upper) b[upper.inclusive ? 'lte' : 'lt'] = upper.key;
   return b;
 }
 

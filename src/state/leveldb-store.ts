@@ -6,7 +6,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { Level } from 'level';
 import { FoldstreamError } from '../errors.ts';
 import type { CommittedStore, StoreWrite, TaskPosition } from './committed-store.ts';
-import type { KeyBounds } from './key-order.ts';
+import { inBounds, type KeyBounds } from './key-order.ts';
 import { decodeValue, encodeValue } from './value-codec.ts';
 
 const CHECKPOINT = 'checkpoint';
@@ -118,7 +118,8 @@ export class LevelDbStore implements CommittedStore {
       for (;;) {
         const next = await this.guard(() => it.next());
         if (next === undefined) return;
-        yield next as [string, Buffer];
+        // LevelDB already bounds the scan; checking again costs little and keeps it exact whatever bounds it got
+        if (inBounds(next[0], bounds)) yield next as [string, Buffer];
       }
     } finally {
       await it.close();

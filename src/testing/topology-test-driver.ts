@@ -11,7 +11,7 @@ import { silentLogger } from '../log.ts';
 import type { FetchedRecord, OutgoingRecord } from '../kafka/types.ts';
 import { buildProcessorSpecs } from '../processors/build.ts';
 import type { ProcessorSpec } from '../processors/spec.ts';
-import type { Logger, Processor } from '../processors/types.ts';
+import type { Logger, Processor, ProcessorMetric } from '../processors/types.ts';
 import { PunctuationSchedule } from '../runtime/punctuation.ts';
 import { RecordHandler, TaskFailedError, headersToStrings, type Outcome } from '../runtime/record-handler.ts';
 import { TaskContext } from '../runtime/task-context.ts';
@@ -71,6 +71,8 @@ export class TopologyTestDriver {
   private wallClock: number;
   private readonly pending: FetchedRecord[] = [];
   private delivering = false;
+  /** ctx.count calls kept: processor, metric, labels */
+  private readonly counts: { processor: string; metric: ProcessorMetric; labels: Record<string, string> }[] = [];
 
   private constructor(
     readonly loaded: LoadedTopology,
@@ -109,6 +111,7 @@ export class TopologyTestDriver {
     const stores = new Map(spec.stores.map((s) => [s.name, new BufferedStore(s.name, new MemoryCommittedStore(s.name), s.cacheSize)]));
     const schedule = new PunctuationSchedule();
     const ctx = new TaskContext({
+      maxRecordBytes: spec.maxRecordBytes,
       app: this.loaded.topology.app,
       processor: spec.name,
       partition,
@@ -118,6 +121,7 @@ export class TopologyTestDriver {
       schedule,
       log: this.log,
       now: () => this.wallClock,
+      count: (metric, labels) => this.counts.push({ processor: spec.name, metric, labels }),
     });
     const processor = spec.create(partition);
     const handler = new RecordHandler({ spec, processor, ctx, observer: { outcome: () => undefined }, sleep: async () => undefined });
@@ -316,6 +320,11 @@ export class TopologyTestDriver {
       await this.commit(t);
     }
     await this.deliver();
+  }
+
+  /** How often a processor bumped a counter (ctx.count), over the label sets that match `labels`. */
+  metric(processor: string, metric: ProcessorMetric, labels: Record<string, string> = {}): number {
+    return this.counts.filter((c) => c.processor === processor && c.metric === metric && Object.entries(labels).every(([k, v]) => c.labels[k] === v)).length;
   }
 
   /** Tasks stopped by the `fail` policy, as "processor:partition". */
