@@ -1,62 +1,45 @@
 /**
- * Turns the processors of a validated topology into ProcessorSpecs the runtime and the test driver run.
- * Each kind contributes its stores, its stages in front of the processor, and a per-task factory.
+ * Turns the processors of a validated topology into ProcessorSpecs the runtime and the test driver run. Each kind
+ * contributes its stores, its stages in front of the processor, and a per-task factory. A projection with `groupBy`
+ * becomes two specs (two runtime processors, each with its own consumer group and transactions).
  */
 import type { LoadedTopology } from '../topology/load.ts';
-import { changelogTopic, dlqTopic, inputsOf, storesOf } from '../topology/names.ts';
-import type { ProcessorDecl, Topology } from '../topology/schema.ts';
+import type { CustomProcessorDecl } from '../topology/schema.ts';
+import { buildAggregateSpec } from './aggregate/index.ts';
+import { BuildContext } from './build-context.ts';
 import { customProcessor, loadCustomModule } from './custom.ts';
-import type { ErrorPolicy, ProcessorSpec, StoreSpec } from './spec.ts';
+import { buildProjectionSpecs } from './projection/index.ts';
+import type { ProcessorSpec } from './spec.ts';
+import { stepOutputs, stepStages } from './steps/index.ts';
 
-function storeSpecs(t: Topology, p: ProcessorDecl): StoreSpec[] {
-  return storesOf(t, p).map((s) => ({
-    name: s.name,
-    changelog: s.changelog ? changelogTopic(t.app, p.name, s.name) : undefined,
-    cacheSize: s.cacheSize,
-  }));
-}
-
-function errorPolicy(t: Topology, p: ProcessorDecl): ErrorPolicy {
-  return { policy: p.onError.policy, retry: p.onError.retry ?? t.processing.retry };
-}
-
-function inputs(t: Topology, p: ProcessorDecl, codecOverride?: ProcessorSpec['inputs'][number]['codec']): ProcessorSpec['inputs'] {
-  return inputsOf(p).map((alias) => {
-    const d = t.topics[alias]!;
-    return { topic: d.name, codec: codecOverride ?? d.codec };
-  });
+async function buildCustomSpec(b: BuildContext, p: CustomProcessorDecl): Promise<ProcessorSpec> {
+  const m = await loadCustomModule(b.loaded.baseDir, p);
+  const spec: ProcessorSpec = {
+    ...b.common(p),
+    inputs: b.inputs(p, p.codec),
+    requireKey: false,
+    stages: [...b.eventStages(p, false), ...stepStages(p.steps, p.name)],
+    outputs: p.outputs.length ? b.outputNames([...p.outputs, ...stepOutputs(p.steps)]) : undefined,
+    create: () => customProcessor(m),
+  };
+  if (p.punctuate && m.punctuate) spec.punctuate = { intervalMs: p.punctuate.intervalMs, type: p.punctuate.type, fn: m.punctuate };
+  return spec;
 }
 
 export async function buildProcessorSpecs(loaded: LoadedTopology): Promise<ProcessorSpec[]> {
-  const t = loaded.topology;
+  const b = await BuildContext.create(loaded);
   const specs: ProcessorSpec[] = [];
-  for (const p of t.processors) {
-    const common = {
-      name: p.name,
-      type: p.type,
-      stores: storeSpecs(t, p),
-      errorPolicy: errorPolicy(t, p),
-      dlqTopic: dlqTopic(t.app, p.name),
-      maxRecordBytes: t.processing.maxRecordBytes,
-    };
+  for (const p of loaded.topology.processors) {
     switch (p.type) {
-      case 'custom': {
-        const m = await loadCustomModule(loaded.baseDir, p);
-        const spec: ProcessorSpec = {
-          ...common,
-          inputs: inputs(t, p, p.codec),
-          requireKey: false,
-          stages: [],
-          outputs: p.outputs.length ? new Set(p.outputs.map((a) => t.topics[a]!.name)) : undefined,
-          create: () => customProcessor(m),
-        };
-        if (p.punctuate && m.punctuate) spec.punctuate = { intervalMs: p.punctuate.intervalMs, type: p.punctuate.type, fn: m.punctuate };
-        specs.push(spec);
+      case 'custom':
+        specs.push(await buildCustomSpec(b, p));
         break;
-      }
       case 'aggregate':
+        specs.push(await buildAggregateSpec(b, p));
+        break;
       case 'projection':
-        throw new Error(`processor kind ${p.type} is built by the event-sourcing processors (not yet wired)`);
+        specs.push(...(await buildProjectionSpecs(b, p)));
+        break;
     }
   }
   return specs;

@@ -5,8 +5,9 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { ConfigProblem } from '../errors.ts';
+import { expressionsOf, syntaxError, upcasterExpressions } from './expressions.ts';
 import type { Locator, PathSegment } from './load.ts';
-import { inputsOf, internalTopics } from './names.ts';
+import { inputsOf, internalTopics, stagesOf } from './names.ts';
 import type { Topology } from './schema.ts';
 import { closest } from './suggest.ts';
 
@@ -110,21 +111,73 @@ export function crossCheck(t: Topology, loc: Locator, opts: CrossCheckOptions): 
         if (!p.module && !p.commands) problems.push(loc.problem(at(), 'an aggregate needs a decider `module:` or declarative `commands:`'));
         if (p.module && p.commands) problems.push(loc.problem(at('commands'), 'give either `module:` or `commands:`, not both'));
         if (p.commands && !p.evolve) problems.push(loc.problem(at('commands'), 'declarative `commands:` need `evolve:` rules to rebuild state'));
+        if (p.module && p.evolve) problems.push(loc.problem(at('evolve'), '`evolve:` rules go with declarative `commands:`; a decider module has its own evolve'));
+        if (p.module && p.initialState) problems.push(loc.problem(at('initialState'), '`initialState:` goes with declarative `commands:`; a decider module exports its own'));
         break;
-      case 'projection':
+      case 'projection': {
         moduleRef(at('module'), p.module);
         topicRef(at('output'), p.output);
         if (!p.module && !p.on) problems.push(loc.problem(at(), 'a projection needs `on:` rules or a `module:`'));
         if (p.module && p.on) problems.push(loc.problem(at('on'), 'give either `on:` or `module:`, not both'));
+        if (p.groupBy && typeof p.groupBy === 'object' && 'key' in p.groupBy.aggregate) {
+          problems.push(loc.problem(at('groupBy', 'aggregate', 'key'), '`key` is the group key in every group view; name this field differently'));
+        }
+        // a view topic holds views, not event envelopes: reading one needs inputFormat view
+        if (p.inputFormat === 'envelope') {
+          for (const alias of inputs) {
+            const producer = t.processors.find((q) => q !== p && q?.type === 'projection' && q.output === alias);
+            if (producer) {
+              problems.push(
+                loc.problem(at('input'), `topic "${alias}" is the view topic of projection "${producer.name}", which holds views, not events`, 'set inputFormat: view to chain projections'),
+              );
+            }
+          }
+        }
         break;
+      }
+    }
+    for (const e of expressionsOf(p)) {
+      const error = syntaxError(e.source);
+      if (error) problems.push(loc.problem(at(...e.path), `JSONata expression ${JSON.stringify(e.source)} does not parse: ${error}`));
     }
   });
 
+  // a processor's extra stage (a groupBy projection's group stage) takes a name no processor may have
+  const stages = new Map<string, string>();
+  for (const p of t.processors) {
+    if (!p) continue;
+    for (const s of stagesOf(p)) if (s.stage !== undefined) stages.set(s.name, p.name);
+  }
+  t.processors.forEach((p, i) => {
+    const owner = p ? stages.get(p.name) : undefined;
+    if (owner) {
+      problems.push(
+        loc.problem(['processors', i, 'name'], `processor name "${p!.name}" is the name foldstream derives for the group stage of projection "${owner}"`, 'rename one of them'),
+      );
+    }
+  });
+
+  const upcasterFrom = new Map<string, number>();
   t.upcasters.forEach((u, i) => {
     if (u.toVersion <= u.fromVersion) {
       problems.push(loc.problem(['upcasters', i, 'toVersion'], `toVersion (${u.toVersion}) must be above fromVersion (${u.fromVersion})`));
     }
     moduleRef(['upcasters', i, 'module'], u.module);
+    const rules = (['rename', 'remove', 'defaults', 'set'] as const).filter((r) => u[r] !== undefined);
+    if (u.module && rules.length) {
+      problems.push(loc.problem(['upcasters', i, rules[0]!], `give either \`module:\` or rules (${rules.join(', ')}), not both`));
+    }
+    const id = `${u.eventType}@${u.fromVersion}`;
+    const first = upcasterFrom.get(id);
+    if (first !== undefined) {
+      problems.push(
+        loc.problem(['upcasters', i, 'fromVersion'], `upcasters[${first}] already lifts ${u.eventType} from version ${u.fromVersion}`, 'give each event type and version one upcaster'),
+      );
+    } else upcasterFrom.set(id, i);
+    for (const e of upcasterExpressions(u)) {
+      const error = syntaxError(e.source);
+      if (error) problems.push(loc.problem(['upcasters', i, ...e.path], `JSONata expression ${JSON.stringify(e.source)} does not parse: ${error}`));
+    }
   });
 
   if (t.http.token !== undefined && t.http.token.length < 16) {

@@ -3,7 +3,7 @@
  * every name foldstream derives (consumer groups, transactional ids, changelog, dead-letter and repartition topics)
  * taken from names.ts, so this text and the running app never disagree.
  */
-import { changelogTopic, dlqTopic, groupId, inputsOf, repartitionTopic, storesOf, transactionalId } from './names.ts';
+import { changelogTopic, dlqTopic, groupId, inputsOf, repartitionTopic, stagesOf, storesOf, transactionalId } from './names.ts';
 import type { ProcessorDecl, Topology } from './schema.ts';
 
 /** Topic aliases a processor writes to: its declared outputs and the targets of its route steps, in file order. */
@@ -57,12 +57,29 @@ function stepText(step: ProcessorDecl['steps'][number]): string {
   return `route by ${step.route.by}: ${to.join(', ')}${step.route.continue ? ' (and continue)' : ''}`;
 }
 
-function transactionalText(t: Topology, p: ProcessorDecl): string {
+function transactionalText(t: Topology, p: ProcessorDecl, name = p.name): string {
   if (t.processing.guarantee !== 'exactly_once') return `none (${t.processing.guarantee})`;
   const partitions = t.topics[inputsOf(p)[0]!]?.partitions ?? 1;
-  const last = transactionalId(t.app, p.name, partitions - 1);
-  const scheme = `${t.app}-${p.name}-<partition>`;
-  return partitions === 1 ? `${scheme} (${last})` : `${scheme} (${transactionalId(t.app, p.name, 0)} … ${last})`;
+  const last = transactionalId(t.app, name, partitions - 1);
+  const scheme = `${t.app}-${name}-<partition>`;
+  return partitions === 1 ? `${scheme} (${last})` : `${scheme} (${transactionalId(t.app, name, 0)} … ${last})`;
+}
+
+const groupByKey = (g: NonNullable<Extract<ProcessorDecl, { type: 'projection' }>['groupBy']>) => (typeof g === 'string' ? g : g.key);
+
+/** The group stage of a groupBy projection: a runtime processor of its own, reading the repartition topic. */
+function groupStageLines(t: Topology, p: Extract<ProcessorDecl, { type: 'projection' }>): string[] {
+  const stage = stagesOf(p)[1];
+  if (!stage || !p.groupBy) return [];
+  const rows: string[][] = [];
+  const partitions = t.topics[inputsOf(p)[0]!]?.partitions ?? 1;
+  rows.push(['inputs', `${repartitionTopic(t.app, p.name)} (${partitions} partition${partitions === 1 ? '' : 's'})`]);
+  rows.push(['outputs', topicText(t, p.output)]);
+  storesOf(t, p, stage).forEach((s, i) => rows.push([i === 0 ? 'stores' : '', `${s.name} → changelog ${changelogTopic(t.app, stage.name, s.name)}`]));
+  rows.push(['dead-letter', dlqTopic(t.app, stage.name)]);
+  rows.push(['consumer group', groupId(t.app, stage.name)]);
+  rows.push(['transactional id', transactionalText(t, p, stage.name)]);
+  return ['', `processor ${stage.name} (group stage of ${p.name}, by ${groupByKey(p.groupBy)})`, ...table(rows, '  ')];
 }
 
 /** Plain text, one block for the app and its topics and one per processor. */
@@ -106,13 +123,14 @@ export function describeTopology(t: Topology): string {
     stores.forEach((s, i) =>
       rows.push([i === 0 ? 'stores' : '', `${s.name} → ${s.changelog ? `changelog ${changelogTopic(t.app, p.name, s.name)}` : 'no changelog (local cache)'}`]),
     );
-    if (p.type === 'projection' && p.groupBy) rows.push(['repartition', `${repartitionTopic(t.app, p.name)} (by ${p.groupBy})`]);
+    if (p.type === 'projection' && p.groupBy) rows.push(['repartition', `${repartitionTopic(t.app, p.name)} (by ${groupByKey(p.groupBy)})`]);
     rows.push(['dead-letter', dlqTopic(t.app, p.name)]);
     rows.push(['consumer group', groupId(t.app, p.name)]);
     rows.push(['transactional id', transactionalText(t, p)]);
     p.steps.forEach((s, i) => rows.push([i === 0 ? 'steps' : '', stepText(s)]));
     rows.push(['on error', `${p.onError.policy} after ${(p.onError.retry ?? t.processing.retry).attempts} retries`]);
     lines.push('', `processor ${p.name} (${p.type})`, ...table(rows, '  '));
+    if (p.type === 'projection') lines.push(...groupStageLines(t, p));
   }
   return lines.join('\n') + '\n';
 }

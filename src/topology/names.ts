@@ -10,22 +10,52 @@ export const changelogTopic = (app: string, processor: string, store: string) =>
 export const dlqTopic = (app: string, processor: string) => `${app}-${processor}-dlq`;
 export const repartitionTopic = (app: string, processor: string) => `${app}-${processor}-repartition`;
 
-/** Stores a processor kind keeps for itself, besides the ones it declares. */
-export function builtInStores(p: ProcessorDecl): string[] {
+/** The second stage of a projection with `groupBy`: it folds the repartitioned changes into one view per group. */
+export const GROUP_STAGE = 'group';
+
+/** Runtime name of a processor's extra stage: its consumer group, transactional ids, stores and DLQ derive from it. */
+export const stageName = (processor: string, stage: string) => `${processor}-${stage}`;
+
+/**
+ * One runtime processor: its own consumer group, tasks, transactions, stores and dead-letter topic. Most processors
+ * are one; a projection with `groupBy` is two (the per-aggregate views, then the groups).
+ */
+export interface ProcessorStage {
+  /** runtime name: the processor's, or `<processor>-<stage>` */
+  name: string;
+  /** undefined for the processor's first (or only) stage */
+  stage: string | undefined;
+  /** built-in stores of this stage */
+  stores: string[];
+}
+
+export function stagesOf(p: ProcessorDecl): ProcessorStage[] {
   switch (p.type) {
     case 'aggregate':
-      return p.history ? ['state', 'commands', 'history'] : ['state', 'commands'];
-    case 'projection':
-      return ['view'];
+      return [{ name: p.name, stage: undefined, stores: p.history ? ['state', 'commands', 'history'] : ['state', 'commands'] }];
+    case 'projection': {
+      const first: ProcessorStage = { name: p.name, stage: undefined, stores: ['view'] };
+      return p.groupBy ? [first, { name: stageName(p.name, GROUP_STAGE), stage: GROUP_STAGE, stores: ['groups'] }] : [first];
+    }
     case 'custom':
-      return [];
+      return [{ name: p.name, stage: undefined, stores: [] }];
   }
 }
 
-export function storesOf(t: Topology, p: ProcessorDecl): { name: string; changelog: boolean; cacheSize: number }[] {
-  const declared = p.type === 'custom' ? p.stores : [];
+/** Stores a processor kind keeps for itself (in its first stage), besides the ones it declares. */
+export function builtInStores(p: ProcessorDecl): string[] {
+  return stagesOf(p)[0]!.stores;
+}
+
+/** The stores of one stage of a processor (the first by default): built-in ones, then declared ones. */
+export function storesOf(
+  t: Topology,
+  p: ProcessorDecl,
+  stage: ProcessorStage = stagesOf(p)[0]!,
+): { name: string; changelog: boolean; cacheSize: number }[] {
+  const declared = p.type === 'custom' && stage.stage === undefined ? p.stores : [];
   return [
-    ...builtInStores(p).map((name) => ({ name, changelog: true, cacheSize: t.processing.cacheSize })),
+    ...stage.stores.map((name) => ({ name, changelog: true, cacheSize: t.processing.cacheSize })),
     ...declared.map((name) => {
       const decl = t.stores[name];
       return { name, changelog: decl?.changelog ?? true, cacheSize: decl?.cacheSize ?? t.processing.cacheSize };
@@ -41,7 +71,10 @@ export type InternalTopicPurpose = 'changelog' | 'dlq' | 'repartition';
 
 export interface InternalTopic {
   name: string;
+  /** the declared processor it belongs to */
   processor: string;
+  /** the processor's extra stage it belongs to, if any (see stagesOf) */
+  stage?: string;
   purpose: InternalTopicPurpose;
   store?: string;
   partitions: number;
@@ -58,35 +91,41 @@ export function internalTopics(t: Topology): InternalTopic[] {
     const partitions = first?.partitions ?? 1;
     const replicationFactor = first?.replicationFactor ?? 1;
     const minIsr = replicationFactor >= 3 ? { 'min.insync.replicas': '2' } : {};
-    for (const s of storesOf(t, p)) {
-      if (!s.changelog) continue;
+    for (const stage of stagesOf(p)) {
+      const owner = stage.stage === undefined ? {} : { stage: stage.stage };
+      for (const s of storesOf(t, p, stage)) {
+        if (!s.changelog) continue;
+        out.push({
+          name: changelogTopic(t.app, stage.name, s.name),
+          processor: p.name,
+          ...owner,
+          purpose: 'changelog',
+          store: s.name,
+          partitions,
+          replicationFactor,
+          config: { 'cleanup.policy': 'compact', ...minIsr },
+        });
+      }
       out.push({
-        name: changelogTopic(t.app, p.name, s.name),
+        name: dlqTopic(t.app, stage.name),
         processor: p.name,
-        purpose: 'changelog',
-        store: s.name,
+        ...owner,
+        purpose: 'dlq',
         partitions,
         replicationFactor,
-        config: { 'cleanup.policy': 'compact', ...minIsr },
+        config: { 'retention.ms': '-1', ...minIsr },
       });
-    }
-    out.push({
-      name: dlqTopic(t.app, p.name),
-      processor: p.name,
-      purpose: 'dlq',
-      partitions,
-      replicationFactor,
-      config: { 'retention.ms': '-1', ...minIsr },
-    });
-    if (p.type === 'projection' && p.groupBy) {
-      out.push({
-        name: repartitionTopic(t.app, p.name),
-        processor: p.name,
-        purpose: 'repartition',
-        partitions,
-        replicationFactor,
-        config: { ...minIsr },
-      });
+      // the first stage writes the repartition topic the group stage reads
+      if (stage.stage === undefined && p.type === 'projection' && p.groupBy) {
+        out.push({
+          name: repartitionTopic(t.app, p.name),
+          processor: p.name,
+          purpose: 'repartition',
+          partitions,
+          replicationFactor,
+          config: { ...minIsr },
+        });
+      }
     }
   }
   return out;

@@ -176,22 +176,38 @@ export const CustomProcessorSchema = z
   })
   .describe('a module of your own: process(record, ctx)');
 
-const aggregateRule = z
+const commandRule = z
   .strictObject({
-    when: expr('precondition over {command, state}; the command is rejected when false').optional(),
-    reject: z.string().optional().describe('reason given when `when` is false'),
-    emit: z
+    reject: z
       .array(
         z.strictObject({
-          type: z.string().describe('event type'),
-          data: z.record(z.string(), expr('field value over {command, state}')).default({}),
-          eventVersion: positiveInt().default(1),
+          if: expr('over {command, state, version}: reject the command when true'),
+          reason: z.string().min(1).describe('reason given in the rejected reply'),
+          code: z.string().min(1).default('DOMAIN_REJECTED').describe('code given in the rejected reply'),
         }),
       )
       .default([])
-      .describe('events emitted when the command is accepted'),
+      .describe('rejection rules, checked in order; the first whose `if` is true rejects the command'),
+    emit: z
+      .array(
+        z.strictObject({
+          type: z.string().min(1).describe('event type'),
+          when: expr('over {command, state, version}: emit the event only when true').optional(),
+          data: z
+            .record(z.string(), expr('value of the data field (dotted path) over {command, state, version}'))
+            .default({})
+            .describe('the event data'),
+          eventVersion: positiveInt().default(1).describe('eventVersion stamped on the event'),
+        }),
+      )
+      .default([])
+      .describe('events emitted when no rejection rule matched (none: accepted with no event)'),
   })
   .describe('a declarative command handler');
+
+export const PartitioningSchema = z
+  .union([z.enum(['aggregate', 'tenant']), z.strictObject({ module: z.string().min(1).describe('module exporting partition(key, event, partitions) → number') })])
+  .describe('event keys and partitions: aggregate (key aggregateId), tenant (key tenantId:aggregateId), or a partitioner module (key aggregateId)');
 
 export const AggregateProcessorSchema = z
   .strictObject({
@@ -199,11 +215,12 @@ export const AggregateProcessorSchema = z
     type: z.literal('aggregate'),
     aggregateType: z.string().min(1).describe('aggregateType stamped on emitted events, e.g. User'),
     module: z.string().optional().describe('decider module exporting initialState, decide(command, state), evolve(state, event)'),
-    commands: z.record(z.string(), aggregateRule).optional().describe('declarative handlers per command type (instead of a module)'),
+    commands: z.record(z.string(), commandRule).optional().describe('declarative handlers per command type (instead of a module)'),
     evolve: z
-      .record(z.string(), z.record(z.string(), expr('new state field over {state, event}')))
+      .record(z.string(), z.record(z.string(), expr('new value of the state field (dotted path) over {state, event}')))
       .optional()
       .describe('declarative state changes per event type (with `commands:`)'),
+    initialState: z.record(z.string(), z.unknown()).optional().describe('state of an aggregate with no events (with `commands:`; default {})'),
     output: z
       .strictObject({
         events: z.string().describe('topic alias for emitted events'),
@@ -211,22 +228,36 @@ export const AggregateProcessorSchema = z
       })
       .describe('where events and replies go'),
     history: z.boolean().default(false).describe('keep every event per aggregate and version for audit and state-as-of queries'),
-    partitioning: z
-      .union([z.enum(['aggregate', 'tenant']), z.strictObject({ module: z.string() })])
-      .default('aggregate')
-      .describe('event keys: aggregateId, tenantId:aggregateId, or a partitioner module'),
+    partitioning: PartitioningSchema.default('aggregate'),
   })
   .describe('commands in, events out, with optimistic concurrency');
 
 const projectionRule = z
   .strictObject({
-    set: z.record(z.string(), expr('field value over the event envelope')).optional(),
-    unset: z.array(z.string()).optional().describe('fields to remove'),
-    increment: z.record(z.string(), z.union([z.number(), expr('amount')])).optional(),
-    append: z.record(z.string(), expr('value appended to an array field')).optional(),
+    set: z.record(z.string(), expr('field value over the event envelope ($view: the view before)')).optional().describe('view fields (dotted paths) to set'),
+    unset: z.array(z.string()).optional().describe('view fields to remove'),
+    increment: z.record(z.string(), z.union([z.number(), expr('amount')])).optional().describe('numeric view fields to add to'),
+    append: z.record(z.string(), expr('value appended to an array field')).optional().describe('array view fields to append to'),
     delete: z.boolean().optional().describe('delete the view (tombstone)'),
   })
   .describe('how an event type changes the view');
+
+export const GroupAggregationSchema = z
+  .union([z.literal('count'), z.strictObject({ sum: expr('number over the aggregate\'s view') })])
+  .describe('count: aggregates in the group; { sum: expr }: sum of the expression over their views');
+
+export const GroupBySchema = z
+  .union([
+    expr('group key over the aggregate\'s view (shorthand for { key, aggregate: { count: count } })'),
+    z.strictObject({
+      key: expr('group key over the aggregate\'s view; null or absent leaves the aggregate out of every group'),
+      aggregate: z
+        .record(z.string(), GroupAggregationSchema)
+        .default({ count: 'count' })
+        .describe('fields of each group\'s view besides `key`'),
+    }),
+  ])
+  .describe('re-key: the view becomes one per group of aggregates, through an internal repartition topic and a second stage');
 
 export const ProjectionProcessorSchema = z
   .strictObject({
@@ -235,8 +266,12 @@ export const ProjectionProcessorSchema = z
     output: z.string().describe('topic alias of the view topic (compacted)'),
     on: z.record(z.string(), projectionRule).optional().describe('declarative rules per event type'),
     module: z.string().optional().describe('module exporting project(view, event) → view | null (instead of on:)'),
-    groupBy: expr('view key other than the aggregate id; re-keys through an internal repartition topic').optional(),
+    groupBy: GroupBySchema.optional(),
     unknownEvents: z.enum(['ignore', 'warn', 'dlq']).default('ignore').describe('what to do with event types that have no rule'),
+    inputFormat: z
+      .enum(['envelope', 'view'])
+      .default('envelope')
+      .describe('envelope: event envelopes; view: another projection\'s view topic (chaining), seen as ViewUpdated / ViewDeleted events'),
   })
   .describe('events in, a read model out');
 
@@ -251,9 +286,13 @@ export const UpcasterSchema = z
     eventType: z.string().describe('event type this upcaster lifts'),
     fromVersion: positiveInt().describe('eventVersion it reads'),
     toVersion: positiveInt().describe('eventVersion it produces'),
-    set: z.record(z.string(), expr('value of a data field (defaults), over the event')).optional(),
     rename: z.record(z.string(), z.string()).optional().describe('data field → new name'),
     remove: z.array(z.string()).optional().describe('data fields to drop'),
+    defaults: z
+      .record(z.string(), expr('value of the data field, over the event as read'))
+      .optional()
+      .describe('data fields (dotted paths) to set when they are absent'),
+    set: z.record(z.string(), expr('value of the data field, over the event as read')).optional().describe('data fields (dotted paths) to set'),
     module: z.string().optional().describe('module exporting upcast(event) → event, instead of the rules above'),
   })
   .describe('lifts an old eventVersion of an event type before processors see it');
@@ -280,6 +319,8 @@ export type ProcessorDecl = z.infer<typeof ProcessorSchema>;
 export type CustomProcessorDecl = z.infer<typeof CustomProcessorSchema>;
 export type AggregateProcessorDecl = z.infer<typeof AggregateProcessorSchema>;
 export type ProjectionProcessorDecl = z.infer<typeof ProjectionProcessorSchema>;
+export type GroupByDecl = z.infer<typeof GroupBySchema>;
+export type PartitioningDecl = z.infer<typeof PartitioningSchema>;
 export type StepDecl = z.infer<typeof StepSchema>;
 export type UpcasterDecl = z.infer<typeof UpcasterSchema>;
 export type Codec = z.infer<typeof CodecSchema>;

@@ -74,12 +74,13 @@ test('topics --create makes every declared and internal topic with its partition
 
   const before = await runCli(['topics', file, '--check']);
   t.is(before.code, 1, 'nothing exists yet');
-  t.is(before.stdout.match(/^drift: .* does not exist/gm)?.length, 5);
+  // 2 declared; changelog, DLQ and repartition of by-email; changelog and DLQ of its group stage by-email-group
+  t.is(before.stdout.match(/^drift: .* does not exist/gm)?.length, 7);
 
   const created = await runCli(['topics', file, '--create']);
   t.is(created.code, 0, created.stdout + created.stderr);
-  t.regex(created.stdout, /created 5, 0 existed already/);
-  t.regex(created.stdout, /all 5 topics match the topology/);
+  t.regex(created.stdout, /created 7, 0 existed already/);
+  t.regex(created.stdout, /all 7 topics match the topology/);
 
   const checked = await runCli(['topics', file, '--check']);
   t.is(checked.code, 0, checked.stdout + checked.stderr);
@@ -87,10 +88,10 @@ test('topics --create makes every declared and internal topic with its partition
 
   const again = await runCli(['topics', file, '--create']);
   t.is(again.code, 0, again.stdout + again.stderr);
-  t.regex(again.stdout, /created 0, 5 existed already/);
+  t.regex(again.stdout, /created 0, 7 existed already/);
 
   const state = await withAdmin((a) =>
-    brokerState(a, [`${app}-events`, `${app}-view`, `${app}-by-email-view-changelog`, `${app}-by-email-dlq`, `${app}-by-email-repartition`]),
+    brokerState(a, [`${app}-events`, `${app}-view`, `${app}-by-email-view-changelog`, `${app}-by-email-dlq`, `${app}-by-email-repartition`, `${app}-by-email-group-groups-changelog`]),
   );
   const events = state.get(`${app}-events`)!;
   t.is(events.partitions, 3);
@@ -105,6 +106,7 @@ test('topics --create makes every declared and internal topic with its partition
   t.is(changelog.config('cleanup.policy'), 'compact');
   t.is(state.get(`${app}-by-email-dlq`)?.config('retention.ms'), '-1');
   t.is(state.get(`${app}-by-email-repartition`)?.partitions, 3);
+  t.is(state.get(`${app}-by-email-group-groups-changelog`)?.config('cleanup.policy'), 'compact');
 
   writeFileSync(file, topologyYaml(app, 4));
   const drifted = await runCli(['topics', file, '--check']);
@@ -116,7 +118,7 @@ test('topics --create makes every declared and internal topic with its partition
         `state and co-partitioning, so prefer a new topic (or declare 2); to add them anyway: kafka-topics.sh --alter --topic ${app}-view --partitions 4`,
     ],
   );
-  t.regex(drifted.stdout, /1 of 5 topics differ from the topology/);
+  t.regex(drifted.stdout, /1 of 7 topics differ from the topology/);
 });
 
 test('checkTopics reports a changed config, a different replication factor and a missing topic, and createTopics is idempotent', async (t) => {

@@ -88,7 +88,18 @@ test('mermaid: a flowchart LR with topics and processors as nodes and edges inpu
   const internalClass = lines.find((l) => l.startsWith('  class ') && l.endsWith(' internal'));
   t.deepEqual(
     internalClass?.slice('  class '.length, -' internal'.length).split(',').sort(),
-    ['shop-users-state-changelog', 'shop-users-commands-changelog', 'shop-users-dlq', 'shop-email-index-view-changelog', 'shop-email-index-dlq', 'shop-email-index-repartition', 'shop-auditor-seen-changelog', 'shop-auditor-dlq']
+    [
+      'shop-users-state-changelog',
+      'shop-users-commands-changelog',
+      'shop-users-dlq',
+      'shop-email-index-view-changelog',
+      'shop-email-index-dlq',
+      'shop-email-index-repartition',
+      'shop-email-index-group-groups-changelog',
+      'shop-email-index-group-dlq',
+      'shop-auditor-seen-changelog',
+      'shop-auditor-dlq',
+    ]
       .map((n) => id.get(n)!)
       .sort(),
   );

@@ -131,6 +131,9 @@ test('internal topic names, consumer groups and transactional ids follow DESIGN 
       'changelog shop-email-index-view-changelog',
       'dlq shop-email-index-dlq',
       'repartition shop-email-index-repartition',
+      // the group stage of a groupBy projection is a runtime processor of its own
+      'changelog shop-email-index-group-groups-changelog',
+      'dlq shop-email-index-group-dlq',
       // scratch is declared `changelog: false`: no topic
       'changelog shop-auditor-seen-changelog',
       'dlq shop-auditor-dlq',

@@ -1,0 +1,115 @@
+/**
+ * The aggregate processor: one command in, its events and one reply out, all in the task's transaction (so several
+ * events of one command are atomic with the state, the reply and the input offset). Per command, in order:
+ *   1. a commandId seen before gets its first reply again (the `commands` store) — no events;
+ *   2. an expectedVersion that differs from the stored version gets a `conflict` reply — no events;
+ *   3. decide(command, state): a DomainError is a `rejected` reply with its reason — no events;
+ *   4. the events are stamped (ids, versions, time, causation), evolved into the state and sent; `accepted` reply.
+ * Everything but the eventIds follows from the command and the state, so a re-run produces the same output.
+ */
+import { isDomainError } from '../../errors.ts';
+import type { CommandEnvelope, EventEnvelope, Reply } from '../../serde/envelope.ts';
+import type { InputRecord, Processor, ProcessorContext, ProcessorMetrics } from '../types.ts';
+import type { Decider, EventDraft } from './decider.ts';
+import { eventId } from './event-id.ts';
+import type { Partitioning } from './partitioning.ts';
+
+export interface AggregateOptions {
+  aggregateType: string;
+  decider: Decider;
+  /** topic names */
+  events: { topic: string; partitions: number };
+  replies: string | undefined;
+  partitioning: Partitioning;
+  history: boolean;
+}
+
+/** Value of the `state` store (docs/wire-formats.md). */
+export interface StoredAggregate {
+  version: number;
+  state: unknown;
+}
+
+export const historyKey = (key: string, version: number) => `${key}:${String(version).padStart(10, '0')}`;
+
+export function aggregateProcessor(o: AggregateOptions): Processor {
+  return { process: (record, ctx) => handleCommand(o, record, ctx) };
+}
+
+type Outcome = ProcessorMetrics['command_outcomes']['outcome'];
+
+async function handleCommand(o: AggregateOptions, record: InputRecord, ctx: ProcessorContext): Promise<void> {
+  const command = record.value as CommandEnvelope;
+  const key = record.key!;
+  const commands = ctx.store<Reply>('commands');
+  const send = (r: Reply, outcome: Outcome) => {
+    if (o.replies) ctx.forward(o.replies, key, r);
+    ctx.count('command_outcomes', { outcome });
+  };
+  /** the reply is kept so that a retry of the command gets it again */
+  const settle = (r: Reply, outcome: Outcome) => {
+    commands.put(command.commandId, r);
+    send(r, outcome);
+  };
+
+  const earlier = await commands.get(command.commandId);
+  if (earlier) return send(earlier, 'duplicate');
+
+  const states = ctx.store<StoredAggregate>('state');
+  const stored = await states.get(key);
+  const version = stored?.version ?? 0;
+  const reply = (status: Reply['status'], aggregateVersion: number, eventIds: string[], why?: { reason: string; code: string }): Reply => ({
+    commandId: command.commandId,
+    status,
+    ...why,
+    aggregateId: command.aggregateId,
+    aggregateVersion,
+    eventIds,
+  });
+  if (command.expectedVersion !== undefined && command.expectedVersion !== null && command.expectedVersion !== version) {
+    const reason = `expectedVersion ${command.expectedVersion} differs from the aggregate's version ${version}`;
+    return settle(reply('conflict', version, [], { reason, code: 'CONCURRENCY_CONFLICT' }), 'conflict');
+  }
+
+  let state = stored ? stored.state : o.decider.initialState();
+  let drafts: EventDraft[];
+  try {
+    drafts = await o.decider.decide(command, state, { aggregateId: command.aggregateId, key, version });
+  } catch (e) {
+    if (!isDomainError(e)) throw e;
+    const code = typeof (e as { code?: unknown }).code === 'string' ? (e as { code: string }).code : 'DOMAIN_REJECTED';
+    return settle(reply('rejected', version, [], { reason: e.message, code }), 'rejected');
+  }
+
+  const timestamp = command.timestamp ?? new Date(record.timestamp).toISOString();
+  const events = drafts.map((d, i) => stamp(o, command, key, version + i + 1, timestamp, d));
+  for (const e of events) state = await o.decider.evolve(state, e);
+  if (events.length) {
+    states.put(key, { version: version + events.length, state: state ?? null });
+    const history = o.history ? ctx.store<EventEnvelope>('history') : undefined;
+    for (const e of events) {
+      history?.put(historyKey(key, e.aggregateVersion), e);
+      const partition = o.partitioning.partition?.(key, e, o.events.partitions);
+      ctx.forward(o.events.topic, key, e, partition === undefined ? {} : { partition });
+    }
+  }
+  settle(reply('accepted', version + events.length, events.map((e) => e.eventId)), 'accepted');
+}
+
+function stamp(o: AggregateOptions, command: CommandEnvelope, key: string, aggregateVersion: number, timestamp: string, d: EventDraft): EventEnvelope {
+  const e: EventEnvelope = {
+    eventId: eventId(o.events.topic, key, aggregateVersion),
+    eventType: d.type,
+    eventVersion: d.eventVersion ?? 1,
+    aggregateType: o.aggregateType,
+    aggregateId: command.aggregateId,
+    aggregateVersion,
+    timestamp,
+    correlationId: command.correlationId ?? command.commandId,
+    causationId: command.commandId,
+    data: d.data ?? {},
+  };
+  if (command.userId) e.userId = command.userId;
+  if (o.partitioning.tenant && command.tenantId) e.tenantId = command.tenantId;
+  return e;
+}

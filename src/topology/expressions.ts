@@ -1,0 +1,70 @@
+/**
+ * Every JSONata expression a topology holds, with its path in the document, so `validate` reports a syntax error at
+ * the YAML node it is in (file:line:col) instead of the first record that evaluates it.
+ */
+import jsonata from 'jsonata';
+import type { PathSegment } from './load.ts';
+import type { ProcessorDecl, UpcasterDecl } from './schema.ts';
+
+export interface LocatedExpression {
+  /** path inside the processor (or upcaster) declaration */
+  path: PathSegment[];
+  source: string;
+}
+
+/** The parser's message, or undefined when the expression parses. */
+export function syntaxError(source: string): string | undefined {
+  try {
+    jsonata(source);
+    return undefined;
+  } catch (e) {
+    const err = e as { message?: string; position?: number };
+    return err.position === undefined ? String(err.message) : `${err.message} (at character ${err.position})`;
+  }
+}
+
+function entries(path: PathSegment[], map: Record<string, string | number> | undefined): LocatedExpression[] {
+  return Object.entries(map ?? {}).flatMap(([k, v]) => (typeof v === 'string' ? [{ path: [...path, k], source: v }] : []));
+}
+
+export function expressionsOf(p: ProcessorDecl): LocatedExpression[] {
+  const out: LocatedExpression[] = [];
+  p.steps.forEach((step, i) => {
+    if ('filter' in step) out.push({ path: ['steps', i, 'filter'], source: step.filter });
+    else if ('map' in step) out.push(...entries(['steps', i, 'map'], step.map));
+    else out.push({ path: ['steps', i, 'route', 'by'], source: step.route.by });
+  });
+  switch (p.type) {
+    case 'aggregate':
+      for (const [type, rule] of Object.entries(p.commands ?? {})) {
+        rule.reject.forEach((r, i) => out.push({ path: ['commands', type, 'reject', i, 'if'], source: r.if }));
+        rule.emit.forEach((e, i) => {
+          if (e.when) out.push({ path: ['commands', type, 'emit', i, 'when'], source: e.when });
+          out.push(...entries(['commands', type, 'emit', i, 'data'], e.data));
+        });
+      }
+      for (const [type, fields] of Object.entries(p.evolve ?? {})) out.push(...entries(['evolve', type], fields));
+      break;
+    case 'projection':
+      for (const [type, rule] of Object.entries(p.on ?? {})) {
+        out.push(...entries(['on', type, 'set'], rule.set));
+        out.push(...entries(['on', type, 'increment'], rule.increment));
+        out.push(...entries(['on', type, 'append'], rule.append));
+      }
+      if (typeof p.groupBy === 'string') out.push({ path: ['groupBy'], source: p.groupBy });
+      else if (p.groupBy) {
+        out.push({ path: ['groupBy', 'key'], source: p.groupBy.key });
+        for (const [field, agg] of Object.entries(p.groupBy.aggregate)) {
+          if (typeof agg === 'object') out.push({ path: ['groupBy', 'aggregate', field, 'sum'], source: agg.sum });
+        }
+      }
+      break;
+    case 'custom':
+      break;
+  }
+  return out;
+}
+
+export function upcasterExpressions(u: UpcasterDecl): LocatedExpression[] {
+  return [...entries(['defaults'], u.defaults), ...entries(['set'], u.set)];
+}
