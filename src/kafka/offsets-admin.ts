@@ -5,12 +5,15 @@ import type { OffsetsAdmin } from './types.ts';
 class KafkaJsOffsetsAdmin implements OffsetsAdmin {
   private readonly admin: Admin;
   private connected: Promise<void> | undefined;
+  private closed = false;
 
   constructor(kafka: Kafka) {
     this.admin = kafka.admin({ retry: { retries: 8 } });
   }
 
   private connect(): Promise<void> {
+    // After close a call must fail, not reconnect: a socket opened then would keep the process alive.
+    if (this.closed) return Promise.reject(new Error('offsets admin is closed'));
     this.connected ??= this.admin.connect();
     return this.connected;
   }
@@ -40,6 +43,7 @@ class KafkaJsOffsetsAdmin implements OffsetsAdmin {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     if (this.connected) await this.admin.disconnect();
   }
 }

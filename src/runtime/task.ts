@@ -88,6 +88,8 @@ export class Task {
   private sentCounts = new Map<string, number>();
   private heartbeat: (() => Promise<void>) | undefined;
   private initAttempt = 0;
+  private starting: Promise<void> | undefined;
+  private wakeUp: (() => void) | undefined;
   private readonly log: Logger;
 
   constructor(private readonly env: TaskEnv) {
@@ -114,8 +116,14 @@ export class Task {
     this.env.onStateChange(this, from, to);
   }
 
-  /** Steps 1-3, retried with backoff until it works or the task is closed. */
-  async start(): Promise<void> {
+  /** Steps 1-3, retried with backoff until they work or the task is closed; close() waits for it, so nothing it opened outlives the task. */
+  start(): Promise<void> {
+    const run = this.initializeWithRetries();
+    this.starting = run;
+    return run;
+  }
+
+  private async initializeWithRetries(): Promise<void> {
     for (;;) {
       if (this.isClosed()) return;
       this.setState('initializing');
@@ -135,7 +143,11 @@ export class Task {
         }
         const delay = corrupt ? 0 : Math.min(200 * 2 ** this.initAttempt++, 10_000);
         this.log.warn({ event: 'task.init_failed', processor: this.env.spec.name, partition: this.partition, error: errorMessage(e), retryInMs: delay });
-        await new Promise((r) => setTimeout(r, delay));
+        await new Promise<void>((r) => {
+          this.wakeUp = r;
+          setTimeout(r, delay);
+        });
+        this.wakeUp = undefined;
       }
     }
   }
@@ -261,6 +273,7 @@ export class Task {
         if (d.kind === 'position') position = d.position;
         else writes.set(d.key, d.value);
       }
+      if (this.isClosed()) throw new Error('task closed during restore');
       const last = BigInt(records[records.length - 1]!.offset) + 1n;
       const meta: { checkpoint: string; position?: TaskPosition } = { checkpoint: last.toString() };
       if (position) meta.position = position;
@@ -536,7 +549,10 @@ export class Task {
   async close(): Promise<void> {
     const was = this.state;
     this.setState('closed');
+    this.wakeUp?.();
     await this.lock.run(() => this.release());
+    // an initialisation in progress stops at its next step and releases what it opened
+    await this.starting?.catch(() => undefined);
     this.log.info({ event: 'task.closed', processor: this.env.spec.name, partition: this.partition, was });
   }
 }
