@@ -5,7 +5,6 @@
  */
 export const ERROR_CODES = {
   CONFIG_INVALID: 'the topology file is not valid',
-  CONFIG_NOT_FOUND: 'the topology file or a file it names does not exist',
   MODULE_INVALID: 'a processor module could not be loaded or lacks an export',
   TOPIC_MISMATCH: 'a topic on the broker differs from its declaration',
   DESERIALIZATION_FAILED: 'a record could not be decoded',
