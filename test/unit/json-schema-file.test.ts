@@ -1,0 +1,10 @@
+// topology.schema.json (what editors read, see topology.yaml's first line) is the schema the code validates with.
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { topologyJsonSchema } from '../../src/topology/schema.ts';
+import { ROOT } from '../helpers/cli.ts';
+
+test('the committed topology.schema.json equals the schema the code exports (regenerate with npm run schema)', (t) => {
+  const committed = JSON.parse(readFileSync(`${ROOT}/topology.schema.json`, 'utf8')) as unknown;
+  t.deepEqual(committed, topologyJsonSchema());
+});
