@@ -4,6 +4,7 @@
  * upcasting, stateless steps) is a list of stages, so one record handler serves every kind.
  */
 import type { ErrorCode } from '../errors.ts';
+import type { CommandEnvelope, EventEnvelope } from '../serde/envelope.ts';
 import type { Codec, RetryDecl } from '../topology/schema.ts';
 import type { InputRecord, Processor, ProcessorContext, PunctuationType } from './types.ts';
 
@@ -46,5 +47,10 @@ export interface ProcessorSpec {
   maxRecordBytes: number;
   /** module-level punctuation (custom processors) */
   punctuate?: { intervalMs: number; type: PunctuationType; fn: (timestamp: number, ctx: ProcessorContext) => void | Promise<void> };
+  /**
+   * Aggregates: appends events to an aggregate as if decide had returned them for `cause`, through the decider's
+   * evolve (the TopologyTestDriver's given events). `now` stamps events of a cause with no timestamp.
+   */
+  appendEvents?: (ctx: ProcessorContext, cause: CommandEnvelope, drafts: unknown[], now: number) => Promise<EventEnvelope[]>;
   create(partition: number): Processor;
 }

@@ -1,17 +1,22 @@
 /**
  * Runs a topology's processors with no broker: the same processor code, codecs, stages (envelopes, upcasters,
  * steps), error policies and dead-letter routing as the runtime — they are the runtime's own RecordHandler,
- * TaskContext and BufferedStore, over in-memory stores. Each piped record is its own "transaction": on success its
- * outputs become readable and its store writes are committed.
+ * TaskContext, PunctuationSchedule and BufferedStore, over in-memory stores. Each piped record is its own
+ * "transaction": on success its outputs become readable and its store writes are committed.
  *
- * Records written to a topic that another processor reads are delivered to it too (in order), so chained
- * processors (a projection over an aggregate's events, a groupBy's two stages) run end to end.
+ * Like the runtime, every processor has a task per input partition from the start (so init() and wall-clock
+ * punctuations run in each), and records written to a topic that another processor reads are delivered to it too,
+ * in order, so chained processors (a projection over an aggregate's events, a groupBy's two stages) run end to end.
  */
-import { silentLogger } from '../log.ts';
+import { stringify } from 'yaml';
+import { errorMessage } from '../errors.ts';
 import type { FetchedRecord, OutgoingRecord } from '../kafka/types.ts';
+import { eventId } from '../processors/aggregate/event-id.ts';
+import type { EventDraft } from '../processors/aggregate/decider.ts';
 import { buildProcessorSpecs } from '../processors/build.ts';
+import { commandKey } from '../processors/input/commands.ts';
 import type { ProcessorSpec } from '../processors/spec.ts';
-import type { Logger, Processor, ProcessorMetric } from '../processors/types.ts';
+import type { Logger, Processor, ProcessorMetric, PunctuationType } from '../processors/types.ts';
 import { PunctuationSchedule } from '../runtime/punctuation.ts';
 import { RecordHandler, TaskFailedError, headersToStrings, type Outcome } from '../runtime/record-handler.ts';
 import { TaskContext } from '../runtime/task-context.ts';
@@ -20,8 +25,17 @@ import { BufferedStore } from '../state/buffered-store.ts';
 import { MemoryCommittedStore } from '../state/committed-store.ts';
 import { decodeValue } from '../state/value-codec.ts';
 import { decode, encode } from '../serde/codecs.ts';
+import { aggregateKey, isPlainObject, type CommandEnvelope, type EventEnvelope, type Reply } from '../serde/envelope.ts';
 import { partitionForKey } from '../serde/murmur2.ts';
+import { silentLogger } from '../log.ts';
 import { loadTopology, parseTopology, type LoadedTopology } from '../topology/load.ts';
+import type { TopologyInput } from '../topology/schema.ts';
+import { asDeadLetter, type DeadLetter, type OutputRecord } from './dead-letters.ts';
+import { completeCommand, completeEvent, type CommandInput, type EventInput } from './envelopes.ts';
+import { OutputLog } from './output-log.ts';
+import { TopologyFacts } from './topology-facts.ts';
+
+export type { OutputRecord } from './dead-letters.ts';
 
 export interface PipeOptions {
   headers?: Record<string, string>;
@@ -33,14 +47,15 @@ export interface PipeOptions {
   raw?: boolean;
 }
 
-export interface OutputRecord<V = unknown> {
-  topic: string;
-  partition: number;
-  key: string | null;
-  /** decoded with the topic's codec; undecodable bytes stay a Buffer */
-  value: V;
-  headers: Record<string, string>;
-  timestamp: number;
+/** Where pipeCommand and pipeEvent send: the topic (default: the aggregate's) and the key (default: the aggregate key). */
+export interface EnvelopeOptions extends Omit<PipeOptions, 'raw'> {
+  topic?: string;
+  key?: string | null;
+}
+
+/** Reads records written from a mark() on. */
+export interface SinceOptions {
+  since?: number;
 }
 
 interface DriverTask {
@@ -51,26 +66,30 @@ interface DriverTask {
   processor: Processor;
   stores: Map<string, BufferedStore>;
   schedule: PunctuationSchedule;
-  offsets: Map<string, bigint>;
   failed: boolean;
 }
 
 export interface DriverOptions {
   log?: Logger;
-  /** start of the driver's wall clock (ms since the epoch) */
+  /** start of the driver's wall clock (ms since the epoch); default 2026-01-01T00:00:00Z */
   wallClock?: number;
   env?: NodeJS.ProcessEnv;
 }
 
 export class TopologyTestDriver {
   private readonly topics: TopicRegistry;
+  private readonly facts: TopologyFacts;
   private readonly tasks = new Map<string, DriverTask>();
-  private readonly written = new Map<string, OutputRecord[]>();
+  private started: Promise<void> | undefined;
+  private readonly written = new OutputLog();
   private readonly offsets = new Map<string, bigint>();
+  /** highest aggregateVersion seen per topic and key, for events piped without one */
+  private readonly versions = new Map<string, number>();
   private readonly log: Logger;
   private wallClock: number;
   private readonly pending: FetchedRecord[] = [];
   private delivering = false;
+  private commands = 0;
   /** ctx.count calls kept: processor, metric, labels */
   private readonly counts: { processor: string; metric: ProcessorMetric; labels: Record<string, string> }[] = [];
 
@@ -80,34 +99,53 @@ export class TopologyTestDriver {
     opts: DriverOptions,
   ) {
     this.topics = new TopicRegistry(loaded.topology);
+    this.facts = new TopologyFacts(loaded.topology, this.topics);
     this.log = opts.log ?? silentLogger;
     this.wallClock = opts.wallClock ?? Date.parse('2026-01-01T00:00:00.000Z');
   }
 
   /** From a topology file. */
   static async fromFile(file: string, opts: DriverOptions = {}): Promise<TopologyTestDriver> {
-    const loaded = loadTopology(file, opts.env ? { env: opts.env } : {});
-    return new TopologyTestDriver(loaded, await buildProcessorSpecs(loaded), opts);
+    return TopologyTestDriver.fromLoaded(loadTopology(file, opts.env ? { env: opts.env } : {}), opts);
   }
 
   /** From YAML text; modules resolve against baseDir. */
   static async fromYaml(yaml: string, baseDir: string, opts: DriverOptions = {}): Promise<TopologyTestDriver> {
-    const loaded = parseTopology(yaml, `${baseDir}/topology.yaml`, opts.env ? { env: opts.env } : {});
-    return new TopologyTestDriver(loaded, await buildProcessorSpecs(loaded), opts);
+    return TopologyTestDriver.fromLoaded(parseTopology(yaml, `${baseDir}/topology.yaml`, opts.env ? { env: opts.env } : {}), opts);
+  }
+
+  /** From a topology object (validated like a file); modules resolve against baseDir. */
+  static async fromObject(topology: TopologyInput, baseDir: string, opts: DriverOptions = {}): Promise<TopologyTestDriver> {
+    return TopologyTestDriver.fromYaml(stringify(topology), baseDir, opts);
   }
 
   static async fromLoaded(loaded: LoadedTopology, opts: DriverOptions = {}): Promise<TopologyTestDriver> {
     return new TopologyTestDriver(loaded, await buildProcessorSpecs(loaded), opts);
   }
 
+  /** The driver's wall clock (ms since the epoch). */
   get now(): number {
     return this.wallClock;
   }
 
-  private async task(spec: ProcessorSpec, partition: number): Promise<DriverTask> {
-    const id = `${spec.name}:${partition}`;
-    let t = this.tasks.get(id);
-    if (t) return t;
+  /** Runtime processor names (a projection with groupBy is two: `<name>` and `<name>-group`). */
+  get processors(): string[] {
+    return this.specs.map((s) => s.name);
+  }
+
+  /** Creates every task (processor × input partition) and runs init(), as the runtime does on assignment. */
+  private start(): Promise<void> {
+    this.started ??= (async () => {
+      for (const spec of this.specs) {
+        const partitions = this.topics.get(spec.inputs[0]!.topic).partitions;
+        for (let p = 0; p < partitions; p++) await this.createTask(spec, p);
+      }
+      await this.deliver();
+    })();
+    return this.started;
+  }
+
+  private async createTask(spec: ProcessorSpec, partition: number): Promise<void> {
     const stores = new Map(spec.stores.map((s) => [s.name, new BufferedStore(s.name, new MemoryCommittedStore(s.name), s.cacheSize)]));
     const schedule = new PunctuationSchedule();
     const ctx = new TaskContext({
@@ -125,35 +163,105 @@ export class TopologyTestDriver {
     });
     const processor = spec.create(partition);
     const handler = new RecordHandler({ spec, processor, ctx, observer: { outcome: () => undefined }, sleep: async () => undefined });
-    t = { spec, partition, ctx, handler, processor, stores, schedule, offsets: new Map(), failed: false };
-    this.tasks.set(id, t);
+    const t: DriverTask = { spec, partition, ctx, handler, processor, stores, schedule, failed: false };
+    this.tasks.set(`${spec.name}:${partition}`, t);
     if (spec.punctuate) {
       const p = spec.punctuate;
       ctx.schedule(p.intervalMs, p.type, (ts) => p.fn(ts, ctx));
     }
     await processor.init?.(ctx);
     await this.commit(t);
+  }
+
+  private task(processor: string, partition: number): DriverTask {
+    const t = this.tasks.get(`${processor}:${partition}`);
+    if (!t) throw new Error(`processor "${processor}" has no partition ${partition}`);
     return t;
   }
 
-  /** Sends a record to an input topic (alias or name) and runs every processor reading it. */
+  /** Sends a record to a topic (alias or name) and runs every processor reading it, and those downstream. */
   async pipe(topic: string, key: string | null, value: unknown, opts: PipeOptions = {}): Promise<void> {
+    await this.start();
     const t = this.topics.get(topic);
     const keyBytes = key === null ? null : Buffer.from(key, 'utf8');
     const partition = opts.partition ?? (keyBytes ? partitionForKey(keyBytes, t.partitions) : 0);
     const bytes = opts.raw ? (value as Buffer | null) : encode(t.codec, value);
-    const offset = this.offsets.get(`${t.name}:${partition}`) ?? 0n;
-    this.offsets.set(`${t.name}:${partition}`, offset + 1n);
+    if (!opts.raw) this.noteVersion(t.name, key, value);
     this.pending.push({
       topic: t.name,
       partition,
-      offset: offset.toString(),
+      offset: this.nextOffset(t.name, partition),
       timestamp: opts.timestamp ?? this.wallClock,
       key: keyBytes,
       value: bytes,
       headers: opts.headers ?? {},
     });
     await this.deliver();
+  }
+
+  /**
+   * Sends a command (commandId and data filled in when absent) to the aggregate's input topic, keyed as the
+   * aggregate keys it; returns its reply, or undefined when there is none (e.g. it was dead-lettered).
+   */
+  async pipeCommand(command: CommandInput, opts: EnvelopeOptions = {}): Promise<Reply | undefined> {
+    const c = completeCommand(command, ++this.commands);
+    const { topic, tenant } = this.facts.commandTopic(opts.topic);
+    const key = opts.key === undefined ? commandKey(c, tenant) : opts.key;
+    const mark = this.mark();
+    await this.pipe(topic, key, c, opts);
+    return this.replies(c.commandId, { since: mark }).at(-1);
+  }
+
+  /**
+   * Sends an event envelope to an events topic (by default the aggregate's), with what is absent filled in as an
+   * aggregate would: eventId, eventVersion 1, aggregateType, the next aggregateVersion of its key, the record time.
+   */
+  async pipeEvent(event: EventInput, opts: EnvelopeOptions = {}): Promise<EventEnvelope> {
+    const topic = this.facts.eventTopic(opts.topic);
+    const key = opts.key === undefined ? aggregateKey(event.aggregateId, event.tenantId) : opts.key;
+    const e = completeEvent(event, {
+      eventId: (v) => eventId(topic, key ?? event.aggregateId, v),
+      aggregateType: this.facts.aggregateTypeOf(topic),
+      nextVersion: (this.versions.get(`${topic}\u0000${key}`) ?? 0) + 1,
+      timestamp: new Date(opts.timestamp ?? this.wallClock).toISOString(),
+    });
+    await this.pipe(topic, key, e, opts);
+    return e;
+  }
+
+  /**
+   * Appends events to an aggregate's history as if its decider had emitted them: stamped like its own events,
+   * evolved into its state by its evolve, kept in its stores and sent to its events topic (so downstream processors
+   * see them) — no command, no reply.
+   */
+  async appendEvents(
+    processor: string,
+    aggregateId: string,
+    events: EventDraft[],
+    opts: { tenantId?: string; userId?: string; timestamp?: number } = {},
+  ): Promise<EventEnvelope[]> {
+    await this.start();
+    const spec = this.requireSpec(processor);
+    if (!spec.appendEvents) throw new Error(`processor "${processor}" is not an aggregate`);
+    const cause: CommandEnvelope = { commandId: `given-${++this.commands}`, commandType: '(given)', aggregateId, data: {} };
+    if (opts.tenantId !== undefined) cause.tenantId = opts.tenantId;
+    if (opts.userId !== undefined) cause.userId = opts.userId;
+    if (opts.timestamp !== undefined) cause.timestamp = new Date(opts.timestamp).toISOString();
+    const decl = this.facts.decl(processor);
+    const key = commandKey(cause, decl?.type === 'aggregate' && decl.partitioning === 'tenant');
+    const t = this.task(processor, partitionForKey(key, this.topics.get(spec.inputs[0]!.topic).partitions));
+    t.ctx.savepoint();
+    let appended: EventEnvelope[];
+    try {
+      appended = await spec.appendEvents(t.ctx, cause, events, this.wallClock);
+    } catch (e) {
+      t.ctx.rollback();
+      throw e;
+    }
+    t.ctx.release();
+    await this.commit(t);
+    await this.deliver();
+    return appended;
   }
 
   /** Delivers queued records (piped or written by processors) to the processors that read them, in order. */
@@ -164,7 +272,7 @@ export class TopologyTestDriver {
       for (let r = this.pending.shift(); r; r = this.pending.shift()) {
         for (const spec of this.specs) {
           if (!spec.inputs.some((i) => i.topic === r!.topic)) continue;
-          const task = await this.task(spec, r.partition);
+          const task = this.task(spec.name, r.partition);
           if (task.failed) continue;
           await this.handle(task, r);
         }
@@ -179,21 +287,32 @@ export class TopologyTestDriver {
       const outcome = await task.handler.handle(record);
       if (record.timestamp > task.ctx.streamTime) {
         task.ctx.streamTime = record.timestamp;
-        await task.schedule.fire('stream-time', task.ctx.streamTime, async (p, at) => {
-          task.ctx.savepoint();
-          await p.fn(at);
-          task.ctx.release();
-        });
+        await this.punctuate(task, 'stream-time', task.ctx.streamTime);
       }
       await this.commit(task);
       return outcome;
     } catch (e) {
       if (!(e instanceof TaskFailedError)) throw e;
+      // what came before this record was committed with its own record; this one's work is dropped, the task stops
       task.ctx.discard();
       task.failed = true;
       this.log.error({ event: 'task.failed', processor: task.spec.name, partition: task.partition, error: e.message });
       return 'failed';
     }
+  }
+
+  /** As the runtime does: each due punctuator inside the task's transaction; one that throws is undone and logged. */
+  private async punctuate(t: DriverTask, type: PunctuationType, now: number): Promise<void> {
+    await t.schedule.fire(type, now, async (p, at) => {
+      t.ctx.savepoint();
+      try {
+        await p.fn(at);
+        t.ctx.release();
+      } catch (e) {
+        t.ctx.rollback();
+        this.log.error({ event: 'punctuation.failed', processor: t.spec.name, partition: t.partition, type, error: errorMessage(e) });
+      }
+    });
   }
 
   private async commit(task: DriverTask): Promise<void> {
@@ -202,6 +321,18 @@ export class TopologyTestDriver {
       s.committedWrites();
     }
     for (const out of task.ctx.drainOutputs()) this.write(out);
+  }
+
+  private nextOffset(topic: string, partition: number): string {
+    const offset = this.offsets.get(`${topic}:${partition}`) ?? 0n;
+    this.offsets.set(`${topic}:${partition}`, offset + 1n);
+    return offset.toString();
+  }
+
+  private noteVersion(topic: string, key: string | null, value: unknown): void {
+    if (key === null || !isPlainObject(value) || typeof value.aggregateVersion !== 'number') return;
+    const k = `${topic}\u0000${key}`;
+    this.versions.set(k, Math.max(this.versions.get(k) ?? 0, value.aggregateVersion));
   }
 
   private write(out: OutgoingRecord): void {
@@ -214,28 +345,23 @@ export class TopologyTestDriver {
         value = out.value;
       }
     }
-    const headers: Record<string, string> = {};
-    if (out.headers) Object.assign(headers, headersToStrings(out.headers));
-    const rec: OutputRecord = {
+    const record: OutputRecord = {
       topic: out.topic,
       partition: out.partition,
       key: out.key ? out.key.toString('utf8') : null,
       value,
-      headers,
+      headers: out.headers ? headersToStrings(out.headers) : {},
       timestamp: out.timestamp ?? this.wallClock,
     };
-    const list = this.written.get(out.topic) ?? [];
-    list.push(rec);
-    this.written.set(out.topic, list);
+    this.written.append(record);
+    this.noteVersion(out.topic, record.key, value);
     // Records written to a topic some processor reads are processed next.
     if (this.specs.some((s) => s.inputs.some((i) => i.topic === out.topic))) {
-      const offset = this.offsets.get(`${out.topic}:${out.partition}`) ?? 0n;
-      this.offsets.set(`${out.topic}:${out.partition}`, offset + 1n);
       this.pending.push({
         topic: out.topic,
         partition: out.partition,
-        offset: offset.toString(),
-        timestamp: rec.timestamp,
+        offset: this.nextOffset(out.topic, out.partition),
+        timestamp: record.timestamp,
         key: out.key,
         value: out.value,
         headers: out.headers ?? {},
@@ -243,23 +369,53 @@ export class TopologyTestDriver {
     }
   }
 
-  /** Everything written to a topic (alias or name), in write order. */
-  output<V = unknown>(topic: string): OutputRecord<V>[] {
-    const name = this.topics.find(topic)?.name ?? topic;
-    return [...(this.written.get(name) ?? [])] as OutputRecord<V>[];
+  /** A point in the output: pass it as `since` to read only what was written after it. */
+  mark(): number {
+    return this.written.mark();
+  }
+
+  /** What processors wrote to a topic (alias or name), in write order; with `since`, only after that mark. */
+  output<V = unknown>(topic: string, opts: SinceOptions = {}): OutputRecord<V>[] {
+    return this.written.records(this.topics.find(topic)?.name ?? topic, opts.since) as OutputRecord<V>[];
   }
 
   /** Reads and clears a topic's output. */
   readOutput<V = unknown>(topic: string): OutputRecord<V>[] {
     const out = this.output<V>(topic);
-    this.written.delete(this.topics.find(topic)?.name ?? topic);
+    this.written.clear(this.topics.find(topic)?.name ?? topic);
     return out;
   }
 
-  /** Dead letters of a processor. */
-  deadLetters(processor: string): OutputRecord[] {
+  /** Names of the topics processors wrote to. */
+  writtenTopics(): string[] {
+    return this.written.topics();
+  }
+
+  /** The latest value per key of a topic's output (null: a tombstone), as a compacted topic would keep it. */
+  latest<V = unknown>(topic: string, opts: SinceOptions = {}): Map<string, V | null> {
+    const out = new Map<string, V | null>();
+    for (const r of this.output<V | null>(topic, opts)) if (r.key !== null) out.set(r.key, r.value);
+    return out;
+  }
+
+  /** Replies to a command, on every aggregate's replies topic, in order (a resent command gets its reply again). */
+  replies(commandId: string, opts: SinceOptions = {}): Reply[] {
+    return this.facts
+      .replyTopics()
+      .flatMap((t) => this.output<Reply>(t, opts))
+      .map((r) => r.value)
+      .filter((v) => isPlainObject(v) && v.commandId === commandId);
+  }
+
+  /** The last reply to a command, or undefined. */
+  reply(commandId: string): Reply | undefined {
+    return this.replies(commandId).at(-1);
+  }
+
+  /** Dead letters of a processor (runtime name), with their code, message, source and original value. */
+  deadLetters(processor: string, opts: SinceOptions = {}): DeadLetter[] {
     const spec = this.requireSpec(processor);
-    return this.output(spec.dlqTopic);
+    return this.output(spec.dlqTopic, opts).map((r) => asDeadLetter(r, this.topics));
   }
 
   private requireSpec(processor: string): ProcessorSpec {
@@ -271,21 +427,22 @@ export class TopologyTestDriver {
   /** Committed contents of a processor's store, merged over its partitions, in key order. */
   async store<V = unknown>(processor: string, store: string): Promise<Map<string, V>> {
     this.requireSpec(processor);
+    await this.start();
     const out = new Map<string, V>();
     const tasks = [...this.tasks.values()].filter((t) => t.spec.name === processor).sort((a, b) => a.partition - b.partition);
     for (const t of tasks) {
       const s = t.stores.get(store);
-      if (!s) throw new Error(`processor "${processor}" has no store "${store}"`);
+      if (!s) throw new Error(`processor "${processor}" has no store "${store}" (has: ${[...t.stores.keys()].join(', ')})`);
       for await (const [k, v] of s.committed.entries({}, false)) out.set(k, decodeValue<V>(v));
     }
     return new Map([...out].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   }
 
-  /** Seeds a store entry before records are piped (in the partition that owns the key). */
+  /** Seeds a store entry (in the partition that owns the key) — raw state; for aggregates prefer appendEvents. */
   async seedStore(processor: string, store: string, key: string, value: unknown, partition?: number): Promise<void> {
     const spec = this.requireSpec(processor);
-    const input = this.topics.get(spec.inputs[0]!.topic);
-    const t = await this.task(spec, partition ?? partitionForKey(key, input.partitions));
+    await this.start();
+    const t = this.task(processor, partition ?? partitionForKey(key, this.topics.get(spec.inputs[0]!.topic).partitions));
     const s = t.stores.get(store);
     if (!s) throw new Error(`processor "${processor}" has no store "${store}"`);
     s.put(key, value);
@@ -294,14 +451,11 @@ export class TopologyTestDriver {
 
   /** Moves the wall clock forward and runs due wall-clock punctuations of every task. */
   async advanceWallClock(ms: number): Promise<void> {
+    await this.start();
     this.wallClock += ms;
     for (const t of this.tasks.values()) {
       if (t.failed) continue;
-      await t.schedule.fire('wall-clock', this.wallClock, async (p, at) => {
-        t.ctx.savepoint();
-        await p.fn(at);
-        t.ctx.release();
-      });
+      await this.punctuate(t, 'wall-clock', this.wallClock);
       await this.commit(t);
     }
     await this.deliver();
@@ -309,14 +463,12 @@ export class TopologyTestDriver {
 
   /** Moves stream time of every task (of one processor, or all) forward, firing due stream-time punctuations. */
   async advanceStreamTime(to: number, processor?: string): Promise<void> {
+    if (processor !== undefined) this.requireSpec(processor);
+    await this.start();
     for (const t of this.tasks.values()) {
       if (t.failed || (processor && t.spec.name !== processor) || to <= t.ctx.streamTime) continue;
       t.ctx.streamTime = to;
-      await t.schedule.fire('stream-time', to, async (p, at) => {
-        t.ctx.savepoint();
-        await p.fn(at);
-        t.ctx.release();
-      });
+      await this.punctuate(t, 'stream-time', to);
       await this.commit(t);
     }
     await this.deliver();

@@ -100,9 +100,9 @@ function valueAt(root: unknown, path: readonly PathSegment[]): unknown {
 }
 
 /** Keys the schema allows at a path (walking the zod definition), so a misspelt key gets a suggestion. */
-function schemaKeysFor(path: readonly PathSegment[], raw: unknown): string[] {
+function schemaKeysFor(path: readonly PathSegment[], raw: unknown, root: z.ZodType): string[] {
   // Walk the zod schema along the path to find the object shape that rejected a key.
-  let schema: unknown = TopologySchema;
+  let schema: unknown = root;
   for (let i = 0; i <= path.length; i++) {
     schema = unwrap(schema, valueAt(raw, path.slice(0, i)));
     if (i === path.length) break;
@@ -144,11 +144,11 @@ function unwrap(schema: unknown, value: unknown): unknown {
   return schema;
 }
 
-function issueToProblems(issue: z.core.$ZodIssue, raw: unknown, loc: Locator): ConfigProblem[] {
+function issueToProblems(issue: z.core.$ZodIssue, raw: unknown, loc: Locator, root: z.ZodType): ConfigProblem[] {
   const path = issue.path as PathSegment[];
   switch (issue.code) {
     case 'unrecognized_keys': {
-      const candidates = schemaKeysFor(path, raw);
+      const candidates = schemaKeysFor(path, raw, root);
       return issue.keys.map((key) => {
         const guess = closest(key, candidates);
         return loc.problem(
@@ -185,7 +185,7 @@ function issueToProblems(issue: z.core.$ZodIssue, raw: unknown, loc: Locator): C
       const branches = (issue as { errors?: z.core.$ZodIssue[][] }).errors ?? [];
       const best = [...branches].sort((a, b) => a.length - b.length)[0];
       if (best && best.length > 0) {
-        return best.flatMap((sub) => issueToProblems({ ...sub, path: [...path, ...sub.path] } as z.core.$ZodIssue, raw, loc));
+        return best.flatMap((sub) => issueToProblems({ ...sub, path: [...path, ...sub.path] } as z.core.$ZodIssue, raw, loc, root));
       }
       return [loc.problem(path, issue.message)];
     }
@@ -206,6 +206,20 @@ function issueToProblems(issue: z.core.$ZodIssue, raw: unknown, loc: Locator): C
   }
 }
 
+/** Schema issues of a document as problems at the YAML nodes they are about; `root` is the schema that was applied. */
+export function schemaProblems(issues: readonly z.core.$ZodIssue[], raw: unknown, loc: Locator, root: z.ZodType = TopologySchema): ConfigProblem[] {
+  return issues.flatMap((issue) => issueToProblems(issue, raw, loc, root));
+}
+
+/** Parses YAML keeping source positions (duplicate keys are errors); syntax errors come back as problems. */
+export function parseYaml(text: string, file: string): { doc: Document; loc: Locator; problems: ConfigProblem[] } {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const loc = new Locator(file, doc, lines);
+  const problems = doc.errors.map((e): ConfigProblem => ({ file, ...loc.position(e.pos[0]), path: '', message: `YAML: ${e.message.split('\n')[0]}` }));
+  return { doc, loc, problems };
+}
+
 export interface ParseOptions {
   env?: NodeJS.ProcessEnv;
   /** check that module files exist (default true) */
@@ -215,15 +229,8 @@ export interface ParseOptions {
 /** Parses and validates topology text; throws ConfigError listing every problem. */
 export function parseTopology(text: string, file: string, opts: ParseOptions = {}): LoadedTopology {
   const abs = resolve(file);
-  const lines = new LineCounter();
   const masked = maskReferences(text);
-  const doc = parseDocument(masked.text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  const loc = new Locator(abs, doc, lines);
-  const problems: ConfigProblem[] = [];
-  for (const e of doc.errors) {
-    const { line, col } = loc.position(e.pos[0]);
-    problems.push({ file: abs, line, col, path: '', message: `YAML: ${e.message.split('\n')[0]}` });
-  }
+  const { doc, loc, problems } = parseYaml(masked.text, abs);
   if (problems.length) throw new ConfigError(problems);
 
   for (const m of interpolateDocument(doc, opts.env ?? process.env, masked.refs)) {
@@ -247,7 +254,7 @@ export function parseTopology(text: string, file: string, opts: ParseOptions = {
   const baseDir = dirname(abs);
   const checkOpts = { baseDir, checkModules: opts.checkModules ?? true };
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) problems.push(...issueToProblems(issue, raw, loc));
+    problems.push(...schemaProblems(parsed.error.issues, raw, loc));
     // Cross-check what did parse too, so one run lists every problem.
     problems.push(...crossCheck(salvage(raw as Record<string, unknown>), loc, checkOpts));
     throw new ConfigError(dedupe(problems));
@@ -298,10 +305,12 @@ function salvage(raw: Record<string, unknown>): Topology {
     stores,
     upcasters,
     processors: processors as Topology['processors'],
+    tests: [],
   };
 }
 
-function dedupe(problems: ConfigProblem[]): ConfigProblem[] {
+/** Drops repeated problems and sorts them by file and position. */
+export function dedupe(problems: ConfigProblem[]): ConfigProblem[] {
   const seen = new Set<string>();
   return problems
     .filter((p) => {
@@ -310,7 +319,7 @@ function dedupe(problems: ConfigProblem[]): ConfigProblem[] {
       seen.add(k);
       return true;
     })
-    .sort((a, b) => a.line - b.line || a.col - b.col);
+    .sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.col - b.col);
 }
 
 export function loadTopology(file: string, opts: ParseOptions = {}): LoadedTopology {

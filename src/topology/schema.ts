@@ -4,6 +4,7 @@
  * Every option has a default where one makes sense and a one-line description.
  */
 import { z } from 'zod';
+import { TestCaseSchema } from './tests-schema.ts';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const name = (what: string) =>
@@ -308,6 +309,10 @@ export const TopologySchema = z
     stores: z.record(name('a store name'), StoreSchema).default({}).describe('stores processors may use'),
     upcasters: z.array(UpcasterSchema).default([]).describe('event upcasters applied before every processor'),
     processors: z.array(ProcessorSchema).min(1).describe('the processors of this app'),
+    tests: z
+      .array(TestCaseSchema)
+      .default([])
+      .describe('test cases `foldstream test` runs through the test driver, with no broker (docs/testing.md)'),
   })
   .describe('a foldstream topology');
 

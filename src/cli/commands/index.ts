@@ -3,6 +3,7 @@ import { registerDescribe } from './describe.ts';
 import { registerGraph } from './graph.ts';
 import { registerRun } from './run.ts';
 import { registerSchema } from './schema.ts';
+import { registerTest } from './test.ts';
 import { registerTopics } from './topics.ts';
 import { registerValidate } from './validate.ts';
 
@@ -11,6 +12,7 @@ export function registerCommands(program: Command): void {
   registerValidate(program);
   registerDescribe(program);
   registerGraph(program);
+  registerTest(program);
   registerTopics(program);
   registerSchema(program);
 }

@@ -7,7 +7,7 @@ import { stepOutputs, stepStages } from '../steps/index.ts';
 import { loadDecider } from './decider.ts';
 import { declarativeDecider } from './declarative.ts';
 import { loadPartitioning } from './partitioning.ts';
-import { aggregateProcessor } from './processor.ts';
+import { aggregateProcessor, appendGiven } from './processor.ts';
 
 export async function buildAggregateSpec(b: BuildContext, p: AggregateProcessorDecl): Promise<ProcessorSpec> {
   const t = b.loaded.topology;
@@ -29,6 +29,7 @@ export async function buildAggregateSpec(b: BuildContext, p: AggregateProcessorD
     requireKey: true,
     stages: [commandEnvelopeStage(partitioning.tenant), commandKeyStage(partitioning.tenant), ...stepStages(p.steps, p.name)],
     outputs: b.outputNames([p.output.events, ...(p.output.replies ? [p.output.replies] : []), ...stepOutputs(p.steps)]),
+    appendEvents: (ctx, cause, drafts, now) => appendGiven(options, ctx, cause, drafts, now),
     create: () => aggregateProcessor(options),
   };
 }

@@ -10,7 +10,8 @@
 import { isDomainError } from '../../errors.ts';
 import type { CommandEnvelope, EventEnvelope, Reply } from '../../serde/envelope.ts';
 import type { InputRecord, Processor, ProcessorContext, ProcessorMetrics } from '../types.ts';
-import type { Decider, EventDraft } from './decider.ts';
+import { commandKey } from '../input/commands.ts';
+import { eventDrafts, type Decider, type EventDraft } from './decider.ts';
 import { eventId } from './event-id.ts';
 import type { Partitioning } from './partitioning.ts';
 
@@ -71,7 +72,7 @@ async function handleCommand(o: AggregateOptions, record: InputRecord, ctx: Proc
     return settle(reply('conflict', version, [], { reason, code: 'CONCURRENCY_CONFLICT' }), 'conflict');
   }
 
-  let state = stored ? stored.state : o.decider.initialState();
+  const state = stored ? stored.state : o.decider.initialState();
   let drafts: EventDraft[];
   try {
     drafts = await o.decider.decide(command, state, { aggregateId: command.aggregateId, key, version });
@@ -82,10 +83,26 @@ async function handleCommand(o: AggregateOptions, record: InputRecord, ctx: Proc
   }
 
   const timestamp = command.timestamp ?? new Date(record.timestamp).toISOString();
+  const events = await append(o, ctx, command, key, timestamp, version, state, drafts);
+  settle(reply('accepted', version + events.length, events.map((e) => e.eventId)), 'accepted');
+}
+
+/** Step 4: the events are stamped, evolved into the state and kept (state, history) and sent. */
+async function append(
+  o: AggregateOptions,
+  ctx: ProcessorContext,
+  command: CommandEnvelope,
+  key: string,
+  timestamp: string,
+  version: number,
+  initial: unknown,
+  drafts: EventDraft[],
+): Promise<EventEnvelope[]> {
+  let state = initial;
   const events = drafts.map((d, i) => stamp(o, command, key, version + i + 1, timestamp, d));
   for (const e of events) state = await o.decider.evolve(state, e);
   if (events.length) {
-    states.put(key, { version: version + events.length, state: state ?? null });
+    ctx.store<StoredAggregate>('state').put(key, { version: version + events.length, state: state ?? null });
     const history = o.history ? ctx.store<EventEnvelope>('history') : undefined;
     for (const e of events) {
       history?.put(historyKey(key, e.aggregateVersion), e);
@@ -93,7 +110,20 @@ async function handleCommand(o: AggregateOptions, record: InputRecord, ctx: Proc
       ctx.forward(o.events.topic, key, e, partition === undefined ? {} : { partition });
     }
   }
-  settle(reply('accepted', version + events.length, events.map((e) => e.eventId)), 'accepted');
+  return events;
+}
+
+/**
+ * Appends events to an aggregate as if decide had returned them for `cause` (a command that is not sent, so there is
+ * no reply and nothing in `commands`): the TopologyTestDriver gives an aggregate its history this way, through the
+ * decider's own evolve, rather than by writing store values the decider never produced.
+ */
+export async function appendGiven(o: AggregateOptions, ctx: ProcessorContext, cause: CommandEnvelope, drafts: unknown[], now: number): Promise<EventEnvelope[]> {
+  const key = commandKey(cause, o.partitioning.tenant);
+  const stored = await ctx.store<StoredAggregate>('state').get(key);
+  const state = stored ? stored.state : o.decider.initialState();
+  const timestamp = cause.timestamp ?? new Date(now).toISOString();
+  return append(o, ctx, cause, key, timestamp, stored?.version ?? 0, state, eventDrafts(drafts, 'given events'));
 }
 
 function stamp(o: AggregateOptions, command: CommandEnvelope, key: string, aggregateVersion: number, timestamp: string, d: EventDraft): EventEnvelope {

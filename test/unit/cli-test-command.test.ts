@@ -1,0 +1,99 @@
+// `foldstream test` runs YAML cases through the test driver with no broker: exit 0 when all pass, 1 with a diff at
+// the expectation's file:line:col when one fails, file:line:col for mistakes in test files, and --watch reruns.
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FIXTURES, ROOT, runCli } from '../helpers/cli.ts';
+
+const lineOf = (file: string, text: string) => readFileSync(file, 'utf8').split('\n').findIndex((l) => l.includes(text)) + 1;
+
+test('foldstream test over examples/ runs the users cases and exits 0', async (t) => {
+  const r = await runCli(['test', 'examples']);
+  t.is(r.code, 0, r.stdout + r.stderr);
+  t.regex(r.stdout, /examples\/users\/users\.test\.yaml\n/);
+  t.regex(r.stdout, /✔ creating a user twice rejects the second command/);
+  t.regex(r.stdout, /1 file: 8 passed, 0 failed/);
+  t.notRegex(r.stdout, /✘/);
+});
+
+test('a wrong expectation makes foldstream test exit 1 and print a diff at the case and the expectation (file:line)', async (t) => {
+  const file = 'test/fixtures/yaml-tests/wrong-expectation.yaml';
+  const r = await runCli(['test', file]);
+  t.is(r.code, 1, r.stdout + r.stderr);
+  const caseLine = lineOf(join(ROOT, file), '- name: creating a user twice is rejected');
+  const expectationLine = lineOf(join(ROOT, file), 'c2: { status: rejected, code: USER_GONE }');
+  t.true(r.stdout.includes(`✘ creating a user twice is rejected (with a deliberately wrong code)  (${file}:${caseLine})`), r.stdout);
+  t.true(r.stdout.includes(`${file}:${expectationLine}:13 then.replies.c2: the reply to c2 differs`), r.stdout);
+  t.regex(r.stdout, /- expected\n\s+\+ actual\n\s+ {2}status: rejected\n\s+- code: USER_GONE\n\s+\+ code: USER_EXISTS/);
+  t.regex(r.stdout, /✔ creating a user is accepted/);
+  t.regex(r.stdout, /1 file: 1 passed, 1 failed/);
+});
+
+test('mistakes in a test file are reported at file:line:col, with suggestions, and nothing runs', async (t) => {
+  const file = 'test/fixtures/yaml-tests/mistakes.yaml';
+  const r = await runCli(['test', file]);
+  t.is(r.code, 1);
+  const located = r.stdout.split('\n').filter((l) => l.trim().startsWith(`${file}:`)).map((l) => l.trim().slice(file.length + 1));
+  t.deepEqual(located, [
+    '9:9 (tests[0].then.outputs.evnts) topic "evnts" is not in the topology; did you mean "events"?',
+    '12:62 (tests[1].when[0].command.expectedVerison) unknown key "expectedVerison"; did you mean "expectedVersion"?',
+    '14:7 (tests[1].then.replys) unknown key "replys"; did you mean "replies"?',
+  ]);
+  t.regex(r.stdout, /0 passed, 0 failed, 3 problems in the files/);
+});
+
+test('bad YAML in a test file fails with file:line:col', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'foldstream-yaml-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'broken.test.yaml');
+  writeFileSync(file, `topology: ${join(ROOT, 'topology.yaml')}\ntests:\n  - name: x\n    when: [ { command: { commandType: CreateUser } ]\n`);
+  const r = await runCli(['test', dir]);
+  t.is(r.code, 1);
+  t.regex(r.stdout, new RegExp(`${file.replace(/[.]/g, '\\.')}:4:\\d+ YAML: `));
+});
+
+test("a topology's tests: section runs: advancing the wall clock or stream time fires the scheduled punctuations", async (t) => {
+  const r = await runCli(['test', join(FIXTURES, 'yaml-tests/punctuation')]);
+  t.is(r.code, 0, r.stdout + r.stderr);
+  t.regex(r.stdout, /✔ advancing the wall clock by the interval runs the wall-clock punctuation once in every task/);
+  t.regex(r.stdout, /✔ stream time crossing a week boundary runs the stream-time punctuation/);
+  t.regex(r.stdout, /1 file: 3 passed, 0 failed/);
+});
+
+test('a path with no test files exits 1 and says so', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'foldstream-empty-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const r = await runCli(['test', dir]);
+  t.is(r.code, 1);
+  t.regex(r.stdout, /no test files under/);
+});
+
+test('--watch runs the cases again when the test file changes', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'foldstream-watch-'));
+  const file = join(dir, 'users.test.yaml');
+  const passing = readFileSync(join(FIXTURES, 'yaml-tests/wrong-expectation.yaml'), 'utf8')
+    .replace('topology: ../../../topology.yaml', `topology: ${join(ROOT, 'topology.yaml')}`)
+    .replace('code: USER_GONE', 'code: USER_EXISTS');
+  writeFileSync(file, passing);
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'test', '--watch', file], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => {
+    child.kill('SIGINT');
+    rmSync(dir, { recursive: true, force: true });
+  });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (out += s));
+  // waits are guards against a hang, not timing assertions
+  const waitFor = async (re: RegExp) => {
+    for (const deadline = Date.now() + 60_000; !re.test(out); ) {
+      if (Date.now() > deadline) throw new Error(`no ${re} in:\n${out}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  await waitFor(/1 file: 2 passed, 0 failed[^]*watching/);
+  writeFileSync(file, passing.replace('code: USER_EXISTS', 'code: USER_GONE'));
+  await waitFor(/users\.test\.yaml changed: running again[^]*1 file: 1 passed, 1 failed/);
+  t.regex(out, /then\.replies\.c2: the reply to c2 differs/);
+});
