@@ -4,7 +4,7 @@
  * Every option has a default where one makes sense and a one-line description.
  */
 import { z } from 'zod';
-import { TestCaseSchema } from './tests-schema.ts';
+import { TestCaseSchema, TestFileSchema } from './tests-schema.ts';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const name = (what: string) =>
@@ -331,7 +331,14 @@ export type UpcasterDecl = z.infer<typeof UpcasterSchema>;
 export type Codec = z.infer<typeof CodecSchema>;
 export type RetryDecl = z.infer<typeof RetrySchema>;
 
+// draft-07: what the YAML language server and most editors support fully
+const JSON_SCHEMA_OPTIONS = { io: 'input', unrepresentable: 'any', target: 'draft-7' } as const;
+
 export function topologyJsonSchema(): Record<string, unknown> {
-  // draft-07: what the YAML language server and most editors support fully
-  return z.toJSONSchema(TopologySchema, { io: 'input', unrepresentable: 'any', target: 'draft-7' }) as Record<string, unknown>;
+  return z.toJSONSchema(TopologySchema, JSON_SCHEMA_OPTIONS) as Record<string, unknown>;
+}
+
+/** The JSON Schema of `*.test.yaml` files (foldstream test). */
+export function testFileJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(TestFileSchema, JSON_SCHEMA_OPTIONS) as Record<string, unknown>;
 }

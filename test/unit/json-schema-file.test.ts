@@ -8,3 +8,10 @@ test('the committed topology.schema.json equals the schema the code exports (reg
   const committed = JSON.parse(readFileSync(`${ROOT}/topology.schema.json`, 'utf8')) as unknown;
   t.deepEqual(committed, topologyJsonSchema());
 });
+
+test('foldstream schema --test-file prints the JSON Schema of *.test.yaml files: topology and tests with given/when/then', async (t) => {
+  const { testFileJsonSchema } = await import('../../src/topology/schema.ts');
+  const s = testFileJsonSchema() as { properties: Record<string, { items?: { properties?: Record<string, unknown> } }> };
+  t.truthy(s.properties.topology);
+  t.deepEqual(Object.keys(s.properties.tests?.items?.properties ?? {}).filter((k) => ['name', 'given', 'when', 'then'].includes(k)).sort(), ['given', 'name', 'then', 'when']);
+});

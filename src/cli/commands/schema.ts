@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
-import { topologyJsonSchema } from '../../topology/schema.ts';
+import { testFileJsonSchema, topologyJsonSchema } from '../../topology/schema.ts';
 
 export function registerSchema(program: Command): void {
   program
     .command('schema')
     .description('print the JSON Schema of topology.yaml (for editor validation and completion)')
-    .action(() => {
-      console.log(JSON.stringify(topologyJsonSchema(), null, 2));
+    .option('--test-file', 'print the JSON Schema of *.test.yaml files (foldstream test) instead')
+    .action((opts: { testFile?: boolean }) => {
+      console.log(JSON.stringify(opts.testFile ? testFileJsonSchema() : topologyJsonSchema(), null, 2));
     });
 }
