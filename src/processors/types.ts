@@ -69,7 +69,7 @@ export interface ForwardOptions {
  * `processor` label added (docs/metrics.md); processors never see prom-client.
  */
 export interface ProcessorMetrics {
-  command_outcomes: { outcome: 'accepted' | 'rejected' | 'conflict' | 'duplicate' };
+  command_outcomes: { outcome: 'accepted' | 'rejected' | 'conflict' | 'duplicate' | 'expired' };
   projection_events: { outcome: 'applied' | 'already_applied' | 'unknown_type' };
   upcasts: { event_type: string; from_version: string; to_version: string };
 }
@@ -95,7 +95,7 @@ export interface ProcessorContext {
   /** Runs fn every intervalMs of stream time or wall-clock time, inside the task's transaction. */
   schedule(intervalMs: number, type: PunctuationType, fn: (timestamp: number) => void | Promise<void>): Cancellable;
   /** Adds one to a counter; counts of a record whose processing is undone (retry, dead letter) are dropped with it. */
-  count<M extends ProcessorMetric>(metric: M, labels: ProcessorMetrics[M]): void;
+  count<M extends ProcessorMetric>(metric: M, labels: ProcessorMetrics[M], by?: number): void;
 }
 
 /** A processor of one task. Built once per task by its kind's factory. */

@@ -55,7 +55,7 @@ export class RuntimeMetrics {
   }
 
   /** Where a task's ctx.count goes. */
-  countProcessorMetric(processor: string, metric: ProcessorMetric, labels: Record<string, string>): void {
-    this.processorCounters[metric].inc({ ...labels, processor });
+  countProcessorMetric(processor: string, metric: ProcessorMetric, labels: Record<string, string>, by = 1): void {
+    this.processorCounters[metric].inc({ ...labels, processor }, by);
   }
 }

@@ -37,7 +37,7 @@ export interface TaskContextOptions {
   /** largest output record (key + value bytes); larger ones fail the record (RECORD_TOO_LARGE) instead of the transaction */
   maxRecordBytes: number;
   /** receives processor counters (ctx.count) once the record's work is kept; absent: they are dropped */
-  count?: (metric: ProcessorMetric, labels: Record<string, string>) => void;
+  count?: (metric: ProcessorMetric, labels: Record<string, string>, by: number) => void;
 }
 
 export class TaskContext implements ProcessorContext {
@@ -51,7 +51,7 @@ export class TaskContext implements ProcessorContext {
   readonly outputs: OutgoingRecord[] = [];
   private savepointAt: number | undefined;
   /** counts since savepoint(), reported on release() */
-  private pendingCounts: [ProcessorMetric, Record<string, string>][] = [];
+  private pendingCounts: [ProcessorMetric, Record<string, string>, number][] = [];
 
   constructor(private readonly o: TaskContextOptions) {
     this.app = o.app;
@@ -102,10 +102,10 @@ export class TaskContext implements ProcessorContext {
     this.outputs.push(rec);
   }
 
-  count<M extends ProcessorMetric>(metric: M, labels: ProcessorMetrics[M]): void {
+  count<M extends ProcessorMetric>(metric: M, labels: ProcessorMetrics[M], by = 1): void {
     if (!this.o.count) return;
-    if (this.savepointAt === undefined) this.o.count(metric, labels);
-    else this.pendingCounts.push([metric, labels]);
+    if (this.savepointAt === undefined) this.o.count(metric, labels, by);
+    else this.pendingCounts.push([metric, labels, by]);
   }
 
   /** Adds an already encoded record (dead letters, internal records). */
@@ -136,7 +136,7 @@ export class TaskContext implements ProcessorContext {
     this.savepointAt = undefined;
     const counts = this.pendingCounts;
     this.pendingCounts = [];
-    for (const [metric, labels] of counts) this.o.count?.(metric, labels);
+    for (const [metric, labels, by] of counts) this.o.count?.(metric, labels, by);
     for (const s of this.o.stores.values()) s.release();
   }
 

@@ -200,7 +200,7 @@ export class Task {
       schedule: this.schedule,
       log: this.log,
       now: this.env.now,
-      count: (metric, labels) => this.env.metrics.countProcessorMetric(spec.name, metric, labels),
+      count: (metric, labels, by) => this.env.metrics.countProcessorMetric(spec.name, metric, labels, by),
     });
     ctx.streamTime = this.position.streamTime;
     this.ctx = ctx;

@@ -91,7 +91,7 @@ export class TopologyTestDriver {
   private delivering = false;
   private commands = 0;
   /** ctx.count calls kept: processor, metric, labels */
-  private readonly counts: { processor: string; metric: ProcessorMetric; labels: Record<string, string> }[] = [];
+  private readonly counts: { processor: string; metric: ProcessorMetric; labels: Record<string, string>; by: number }[] = [];
 
   private constructor(
     readonly loaded: LoadedTopology,
@@ -159,7 +159,7 @@ export class TopologyTestDriver {
       schedule,
       log: this.log,
       now: () => this.wallClock,
-      count: (metric, labels) => this.counts.push({ processor: spec.name, metric, labels }),
+      count: (metric, labels, by) => this.counts.push({ processor: spec.name, metric, labels, by }),
     });
     const processor = spec.create(partition);
     const handler = new RecordHandler({ spec, processor, ctx, observer: { outcome: () => undefined }, sleep: async () => undefined });
@@ -476,7 +476,9 @@ export class TopologyTestDriver {
 
   /** How often a processor bumped a counter (ctx.count), over the label sets that match `labels`. */
   metric(processor: string, metric: ProcessorMetric, labels: Record<string, string> = {}): number {
-    return this.counts.filter((c) => c.processor === processor && c.metric === metric && Object.entries(labels).every(([k, v]) => c.labels[k] === v)).length;
+    return this.counts
+      .filter((c) => c.processor === processor && c.metric === metric && Object.entries(labels).every(([k, v]) => c.labels[k] === v))
+      .reduce((sum, c) => sum + c.by, 0);
   }
 
   /** Tasks stopped by the `fail` policy, as "processor:partition". */

@@ -32,7 +32,13 @@ export interface ProcessorStage {
 export function stagesOf(p: ProcessorDecl): ProcessorStage[] {
   switch (p.type) {
     case 'aggregate':
-      return [{ name: p.name, stage: undefined, stores: p.history ? ['state', 'commands', 'history'] : ['state', 'commands'] }];
+      return [
+        {
+          name: p.name,
+          stage: undefined,
+          stores: ['state', 'commands', ...(p.commandRetentionMs > 0 ? ['command-expiry'] : []), ...(p.history ? ['history'] : [])],
+        },
+      ];
     case 'projection': {
       const first: ProcessorStage = { name: p.name, stage: undefined, stores: ['view'] };
       return p.groupBy ? [first, { name: stageName(p.name, GROUP_STAGE), stage: GROUP_STAGE, stores: ['groups'] }] : [first];

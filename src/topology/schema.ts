@@ -229,6 +229,9 @@ export const AggregateProcessorSchema = z
       })
       .describe('where events and replies go'),
     history: z.boolean().default(false).describe('keep every event per aggregate and version for audit and state-as-of queries'),
+    commandRetentionMs: nonNegativeInt()
+      .default(604800000)
+      .describe('how long a commandId is remembered, so a retry gets its first reply (stream time; 0: forever)'),
     partitioning: PartitioningSchema.default('aggregate'),
   })
   .describe('commands in, events out, with optimistic concurrency');

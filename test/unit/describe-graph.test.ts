@@ -29,6 +29,7 @@ test('describe shows each processor with its type, inputs, outputs, stores, chan
     'replies → shop-command-results (4 partitions)',
     'stores  state → changelog shop-users-state-changelog',
     'commands → changelog shop-users-commands-changelog',
+    'command-expiry → changelog shop-users-command-expiry-changelog',
     'dead-letter  shop-users-dlq',
     'consumer group  shop-users',
     'transactional id  shop-users-<partition> (shop-users-0 … shop-users-3)',
@@ -91,6 +92,7 @@ test('mermaid: a flowchart LR with topics and processors as nodes and edges inpu
     [
       'shop-users-state-changelog',
       'shop-users-commands-changelog',
+      'shop-users-command-expiry-changelog',
       'shop-users-dlq',
       'shop-email-index-view-changelog',
       'shop-email-index-dlq',

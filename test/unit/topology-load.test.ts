@@ -127,6 +127,7 @@ test('internal topic names, consumer groups and transactional ids follow DESIGN 
     [
       'changelog shop-users-state-changelog',
       'changelog shop-users-commands-changelog',
+      'changelog shop-users-command-expiry-changelog',
       'dlq shop-users-dlq',
       'changelog shop-email-index-view-changelog',
       'dlq shop-email-index-dlq',

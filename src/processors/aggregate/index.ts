@@ -22,6 +22,7 @@ export async function buildAggregateSpec(b: BuildContext, p: AggregateProcessorD
     replies,
     partitioning,
     history: p.history,
+    commandRetentionMs: p.commandRetentionMs,
   };
   return {
     ...b.common(p),

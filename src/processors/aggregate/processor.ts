@@ -23,6 +23,8 @@ export interface AggregateOptions {
   replies: string | undefined;
   partitioning: Partitioning;
   history: boolean;
+  /** how long (stream time) a commandId is remembered; 0: forever */
+  commandRetentionMs: number;
 }
 
 /** Value of the `state` store (docs/wire-formats.md). */
@@ -34,7 +36,35 @@ export interface StoredAggregate {
 export const historyKey = (key: string, version: number) => `${key}:${String(version).padStart(10, '0')}`;
 
 export function aggregateProcessor(o: AggregateOptions): Processor {
-  return { process: (record, ctx) => handleCommand(o, record, ctx) };
+  const p: Processor = { process: (record, ctx) => handleCommand(o, record, ctx) };
+  if (o.commandRetentionMs > 0) p.init = (ctx) => void scheduleCommandExpiry(o.commandRetentionMs, ctx);
+  return p;
+}
+
+/** `command-expiry` keys: the command's record time, zero-padded so keys sort by time, then the commandId. */
+export const expiryKey = (timestamp: number, commandId: string) => `${String(Math.max(0, timestamp)).padStart(15, '0')}:${commandId}`;
+
+/** Deletes at most this many remembered commands per punctuation, so one transaction stays small. */
+const EXPIRE_PER_RUN = 5000;
+
+/**
+ * commandIds are remembered for commandRetentionMs of stream time (record time), so the `commands` store does not
+ * grow forever: a stream-time punctuation deletes the entries older than that, oldest first, through the
+ * `command-expiry` index. Stream time, not the wall clock, so a replay or a restore expires the same commands.
+ */
+function scheduleCommandExpiry(retentionMs: number, ctx: ProcessorContext): void {
+  const every = Math.min(3_600_000, Math.max(1000, Math.floor(retentionMs / 10)));
+  ctx.schedule(every, 'stream-time', async (now) => {
+    const expiry = ctx.store<string>('command-expiry');
+    const commands = ctx.store<Reply>('commands');
+    const expired: [string, string][] = [];
+    for await (const entry of expiry.range({ lt: expiryKey(now - retentionMs, ''), limit: EXPIRE_PER_RUN })) expired.push(entry);
+    for (const [key, commandId] of expired) {
+      commands.delete(commandId);
+      expiry.delete(key);
+    }
+    if (expired.length) ctx.count('command_outcomes', { outcome: 'expired' }, expired.length);
+  });
 }
 
 type Outcome = ProcessorMetrics['command_outcomes']['outcome'];
@@ -50,6 +80,7 @@ async function handleCommand(o: AggregateOptions, record: InputRecord, ctx: Proc
   /** the reply is kept so that a retry of the command gets it again */
   const settle = (r: Reply, outcome: Outcome) => {
     commands.put(command.commandId, r);
+    if (o.commandRetentionMs > 0) ctx.store<string>('command-expiry').put(expiryKey(record.timestamp, command.commandId), command.commandId);
     send(r, outcome);
   };
 
