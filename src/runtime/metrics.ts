@@ -47,7 +47,7 @@ export class RuntimeMetrics {
     this.punctuations = new Counter({ name: 'foldstream_punctuations_total', help: 'Punctuations run, by clock', labelNames: ['processor', 'type'], registers: r });
     this.taskReinitialisations = new Counter({ name: 'foldstream_task_reinitialisations_total', help: 'Tasks re-initialised after fencing, a failed transaction or a corrupt store', labelNames: ['processor', 'reason'], registers: r });
     this.processorCounters = {
-      command_outcomes: new Counter({ name: 'foldstream_command_outcomes_total', help: 'Commands handled by aggregates: accepted, rejected (domain error), conflict (stale expectedVersion), duplicate (repeated commandId)', labelNames: ['processor', 'outcome'], registers: r }),
+      command_outcomes: new Counter({ name: 'foldstream_command_outcomes_total', help: 'Commands handled by aggregates: accepted, rejected (domain error), conflict (stale expectedVersion), duplicate (repeated commandId), expired (remembered replies deleted after commandRetentionMs)', labelNames: ['processor', 'outcome'], registers: r }),
       projection_events: new Counter({ name: 'foldstream_projection_events_total', help: 'Events seen by projections: applied, already_applied (version at or below the view\'s), unknown_type', labelNames: ['processor', 'outcome'], registers: r }),
       upcasts: new Counter({ name: 'foldstream_upcasts_total', help: 'Events lifted by an upcaster before a processor saw them', labelNames: ['processor', 'event_type', 'from_version', 'to_version'], registers: r }),
     };
