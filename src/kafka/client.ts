@@ -11,14 +11,21 @@ export function brokerList(brokers: string | string[]): string[] {
     .filter(Boolean);
 }
 
-/** kafkajs logs through our structured logger; its ERROR lines for retried responses are debug noise for us. */
+/**
+ * kafkajs logs through our structured logger at debug: its ERROR lines are mostly responses it retries (a
+ * coordinator loading, a leader moving). FOLDSTREAM_KAFKAJS_LOG=warn|info raises its warnings and errors to that
+ * level, for post-mortems of broker failures.
+ */
 function logCreator(log: Logger | undefined) {
+  const raised = process.env.FOLDSTREAM_KAFKAJS_LOG;
   return () =>
     ({ level, log: entry }: { level: number; log: { message: string; [k: string]: unknown } }) => {
       if (!log) return;
       const { message, timestamp: _t, logger: _l, ...fields } = entry;
       const f = { event: 'kafkajs', ...fields };
-      if (level === logLevel.ERROR || level === logLevel.WARN) log.debug(f, message);
+      const problem = level === logLevel.ERROR || level === logLevel.WARN;
+      if (problem && raised === 'warn') log.warn(f, message);
+      else if (problem && raised === 'info') log.info(f, message);
       else log.debug(f, message);
     };
 }
