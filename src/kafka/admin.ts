@@ -78,24 +78,41 @@ export async function createTopics(kafka: Kafka, plan: readonly PlannedTopic[], 
     const missing = plan.filter((p) => !initiallyPresent.has(p.name));
     const existing = plan.filter((p) => initiallyPresent.has(p.name)).map((p) => p.name);
     if (missing.length === 0) return { created: [], existing };
-    for (let attempt = 0; ; attempt++) {
-      const present = attempt === 0 ? initiallyPresent : new Set(await admin.listTopics());
-      const todo = missing.filter((p) => !present.has(p.name));
-      try {
-        // false means another client created them between listTopics and here: they exist, which is all we want
-        if (todo.length) await admin.createTopics({ topics: todo.map(toTopicConfig), waitForLeaders: true, timeout: opts.timeoutMs ?? 30_000 });
-        if (attempt > 0) await waitForLeaders(admin, missing.map((p) => p.name));
-        return { created: missing.map((p) => p.name), existing };
-      } catch (e) {
-        // Waiting for leaders of new topics can race metadata propagation (UNKNOWN_TOPIC_OR_PARTITION): retry.
-        if (attempt < 5 && asKafkaJsError(e) && isRetriable(e)) {
-          await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
-          continue;
-        }
-        throw await creationError(admin, todo, e);
-      }
+    try {
+      await createTopicsAndWait(admin, missing.map(toTopicConfig), opts);
+    } catch (e) {
+      throw await creationError(admin, missing, e);
     }
+    return { created: missing.map((p) => p.name), existing };
   });
+}
+
+/**
+ * Creates whichever of `topics` are missing and waits until every partition of all of them has a leader that
+ * answers metadata requests. A just-created topic can be unknown to the broker's metadata cache for a moment
+ * (UNKNOWN_TOPIC_OR_PARTITION) or leaderless (LEADER_NOT_AVAILABLE), longer on a slow machine: both are waited out
+ * until `timeoutMs`. A topic another client created in between counts as created.
+ */
+export async function createTopicsAndWait(admin: Admin, topics: readonly ITopicConfig[], opts: { timeoutMs?: number } = {}): Promise<void> {
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const deadline = Date.now() + timeoutMs;
+  const names = topics.map((t) => t.topic);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const present = new Set(await admin.listTopics());
+      const todo = topics.filter((t) => !present.has(t.topic));
+      // false means another client created them between listTopics and here: they exist, which is all we want
+      if (todo.length) await admin.createTopics({ topics: [...todo], waitForLeaders: false, timeout: timeoutMs });
+      await waitForLeaders(admin, names);
+      return;
+    } catch (e) {
+      if (Date.now() < deadline && isRetriable(e)) {
+        await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 1_000)));
+        continue;
+      }
+      throw e;
+    }
+  }
 }
 
 function isRetriable(e: unknown): boolean {
@@ -108,7 +125,11 @@ function isRetriable(e: unknown): boolean {
 async function waitForLeaders(admin: Admin, topics: string[]): Promise<void> {
   const { topics: md } = await admin.fetchTopicMetadata({ topics });
   const leaderless = md.flatMap((t) => t.partitions.filter((p) => p.leader < 0).map((p) => `${t.name}-${p.partitionId}`));
-  if (leaderless.length) throw Object.assign(new Error(`no leader yet for ${leaderless.join(', ')}`), { type: 'LEADER_NOT_AVAILABLE', retriable: true, name: 'KafkaJSProtocolError' });
+  const unknown = topics.filter((name) => !md.some((t) => t.name === name && t.partitions.length > 0));
+  if (leaderless.length || unknown.length) {
+    const what = [...unknown, ...leaderless].join(', ');
+    throw Object.assign(new Error(`no leader yet for ${what}`), { type: 'LEADER_NOT_AVAILABLE', retriable: true, name: 'KafkaJSProtocolError' });
+  }
 }
 
 /** Compares the broker's topics with the plan: missing topics, partition counts, replication factors, declared configs. */

@@ -1,6 +1,7 @@
 /** Test helpers for the real broker that `npm test` starts (or the one at KAFKA_BROKERS). */
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel, type Admin, type ITopicConfig } from 'kafkajs';
+import { createTopicsAndWait } from '../../src/kafka/admin.ts';
 
 export const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((s) => s.trim());
 
@@ -24,7 +25,7 @@ export async function withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T>
 }
 
 export async function createTopics(topics: ITopicConfig[]): Promise<void> {
-  await withAdmin((a) => a.createTopics({ topics, waitForLeaders: true }));
+  await withAdmin((a) => createTopicsAndWait(a, topics));
 }
 
 export async function deleteTopics(names: string[]): Promise<void> {
@@ -51,6 +52,10 @@ export interface ReadRecord {
  */
 export async function readAll(topics: string[], opts: { readUncommitted?: boolean; timeoutMs?: number } = {}): Promise<ReadRecord[]> {
   const k = kafka('foldstream-test-reader');
+  // A committed transaction's markers reach its partitions one by one after EndTxn returns: a partition whose marker
+  // is not written yet still has its last stable offset below the commit. Wait for them, or a read_committed read
+  // right after a commit sees the outputs of a transaction on one topic and not yet its changelog on another.
+  if (!opts.readUncommitted) await settleTransactions(topics);
   const ends = new Map<string, bigint>();
   await withAdmin(async (a) => {
     for (const t of topics) {
@@ -126,6 +131,17 @@ export async function endOffsets(topic: string, isolation: 'read_committed' | 'r
     return new Map((res?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
   } finally {
     await cluster.disconnect();
+  }
+}
+
+/**
+ * Waits (up to `timeoutMs`) until no partition of the topics has a transaction open: every commit or abort marker
+ * written. A transaction that stays open (a producer that was killed) is left for the caller to see.
+ */
+export async function settleTransactions(topics: string[], timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (const topic of topics) {
+    while ((await openTransactions(topic)).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   }
 }
 
