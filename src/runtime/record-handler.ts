@@ -1,6 +1,6 @@
 /**
  * What happens to one input record, the same in the runtime and in the TopologyTestDriver (DESIGN §8):
- * size check → decode → key check → stages (envelope, upcast, steps) → processor, with retries and the error policy.
+ * size check → key check → decode → stages (envelope, upcast, steps) → processor, with retries and the error policy.
  * Bad input never throws out of here: it becomes a dead-letter record in the same transaction (with the original
  * bytes and headers saying why and where from), and processing continues. Only the `fail` policy stops the task.
  */

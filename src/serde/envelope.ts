@@ -90,6 +90,8 @@ export function describeValue(v: unknown): string {
   if (Array.isArray(v)) return 'a list';
   if (Buffer.isBuffer(v)) return 'bytes';
   if (typeof v === 'object') return 'an object';
+  // JSON has no Infinity or NaN (a JSON 1e400 parses to Infinity) and would print them as null
+  if (typeof v === 'number' && !Number.isFinite(v)) return `number ${String(v)}`;
   return `${typeof v} ${JSON.stringify(v)}`.slice(0, 80);
 }
 

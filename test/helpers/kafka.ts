@@ -47,7 +47,8 @@ export interface ReadRecord {
 }
 
 /**
- * Reads every record of the topics up to their current end, with read_committed (default) or read_uncommitted.
+ * Reads every record of the topics up to their current end (the last stable offset, or with read_uncommitted the
+ * high watermark), with read_committed (default) or read_uncommitted.
  * Uses a fresh consumer group and stops when each partition reached the end offset seen at the start.
  */
 export async function readAll(topics: string[], opts: { readUncommitted?: boolean; timeoutMs?: number } = {}): Promise<ReadRecord[]> {
@@ -56,12 +57,12 @@ export async function readAll(topics: string[], opts: { readUncommitted?: boolea
   // is not written yet still has its last stable offset below the commit. Wait for them, or a read_committed read
   // right after a commit sees the outputs of a transaction on one topic and not yet its changelog on another.
   if (!opts.readUncommitted) await settleTransactions(topics);
+  // kafkajs's admin.fetchTopicOffsets gives the last stable offset: a read_uncommitted read goes to the high watermark
   const ends = new Map<string, bigint>();
-  await withAdmin(async (a) => {
-    for (const t of topics) {
-      for (const p of await a.fetchTopicOffsets(t)) ends.set(`${t}:${p.partition}`, BigInt(p.high));
-    }
-  });
+  const isolation = opts.readUncommitted ? 'read_uncommitted' : 'read_committed';
+  for (const t of topics) {
+    for (const [partition, end] of await endOffsets(t, isolation)) ends.set(`${t}:${partition}`, end);
+  }
   const pending = new Set([...ends].filter(([, end]) => end > 0n).map(([k]) => k));
   const out: ReadRecord[] = [];
   if (pending.size === 0) return out;

@@ -86,6 +86,13 @@ const badEvents: Bad[] = [
     message: /^event envelope: missing field "eventId"; missing field "aggregateVersion"$/,
   },
   { kind: 'a version of 0', key: 'u1', value: json({ ...event('u1'), aggregateVersion: 0 }), code: 'ENVELOPE_INVALID', message: /"aggregateVersion" must be an integer of at least 1, got number 0/ },
+  {
+    kind: 'a version too large for a number (JSON 1e400)',
+    key: 'u1',
+    value: Buffer.from(JSON.stringify(event('u1')).replace(/"aggregateVersion":\d+/, '"aggregateVersion":1e400')),
+    code: 'ENVELOPE_INVALID',
+    message: /"aggregateVersion" must be an integer of at least 1, got number Infinity/,
+  },
   { kind: 'data that is not an object', key: 'u1', value: json({ ...event('u1'), data: 'x' }), code: 'ENVELOPE_INVALID', message: /"data" must be an object, got string "x"/ },
   { kind: 'a null key', key: null, value: json(event('u1')), code: 'KEY_MISSING', message: /null key/ },
   { kind: 'a key that is not the aggregate id', key: 'someone-else', value: json(event('u1')), code: 'KEY_MISMATCH', message: /record key "someone-else" differs from "u1", the aggregateId of its envelope/ },
