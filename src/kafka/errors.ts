@@ -32,3 +32,28 @@ export function isFencingError(e: unknown): boolean {
 export function isRebalanceError(e: unknown): boolean {
   return errorTypes(e).some((t) => REBALANCE.has(t));
 }
+
+/**
+ * The group coordinator is moving, loading or not there yet (a fresh broker creates `__consumer_offsets` on first
+ * use). kafkajs names codes 14-16 GROUP_LOAD_IN_PROGRESS, GROUP_COORDINATOR_NOT_AVAILABLE and
+ * NOT_COORDINATOR_FOR_GROUP, but its transactional sendOffsets retries only COORDINATOR_LOAD_IN_PROGRESS,
+ * COORDINATOR_NOT_AVAILABLE and NOT_COORDINATOR, so it gives up on exactly these errors: our callers retry them.
+ */
+const COORDINATOR = new Set(['NOT_COORDINATOR_FOR_GROUP', 'NOT_COORDINATOR', 'COORDINATOR_NOT_AVAILABLE', 'GROUP_COORDINATOR_NOT_AVAILABLE', 'COORDINATOR_LOAD_IN_PROGRESS', 'GROUP_LOAD_IN_PROGRESS']);
+
+export function isCoordinatorError(e: unknown): boolean {
+  return errorTypes(e).some((t) => COORDINATOR.has(t));
+}
+
+/** Runs `fn` again while it fails with a coordinator error, with a growing pause, for up to `timeoutMs`. */
+export async function retryOnCoordinatorError<T>(fn: () => Promise<T>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (!isCoordinatorError(e) || Date.now() >= deadline) throw e;
+      await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 2_000)));
+    }
+  }
+}

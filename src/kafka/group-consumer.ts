@@ -11,6 +11,7 @@
  */
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from '../processors/types.ts';
+import { retryOnCoordinatorError } from './errors.ts';
 import { coPartitionedAssigner, type MemberUserData } from './task-assigner.ts';
 import type { BatchControl, FetchedBatch, TopicPartitionOffset } from './types.ts';
 
@@ -139,7 +140,7 @@ export class GroupConsumer {
 
   /** at_least_once only: commit consumed offsets after the state is durable. */
   async commitOffsets(offsets: TopicPartitionOffset[]): Promise<void> {
-    await this.consumer.commitOffsets(offsets);
+    await retryOnCoordinatorError(() => this.consumer.commitOffsets(offsets));
   }
 
   async stop(): Promise<void> {

@@ -6,6 +6,7 @@
  */
 import type { Kafka, Producer, RecordMetadata, Transaction } from 'kafkajs';
 import type { OutgoingRecord, TaskProducer, TopicPartitionOffset } from './types.ts';
+import { retryOnCoordinatorError } from './errors.ts';
 
 export interface TaskProducerOptions {
   /** set under exactly_once; absent under at_least_once */
@@ -124,7 +125,9 @@ class KafkaJsTaskProducer implements TaskProducer {
     if (!this.tx) throw new Error('sendOffsets outside a transaction');
     const byTopic = new Map<string, { partition: number; offset: string }[]>();
     for (const o of offsets) byTopic.set(o.topic, [...(byTopic.get(o.topic) ?? []), { partition: o.partition, offset: o.offset }]);
-    await this.tx.sendOffsets({ consumerGroupId: groupId, topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) });
+    const tx = this.tx;
+    // AddOffsetsToTxn and TxnOffsetCommit may both be repeated within a transaction
+    await retryOnCoordinatorError(() => tx.sendOffsets({ consumerGroupId: groupId, topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) }));
   }
 
   async commit(): Promise<void> {

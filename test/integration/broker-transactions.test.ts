@@ -1,5 +1,6 @@
 // The broker is real and kafkajs transactions work on it: the ground every exactly-once claim stands on.
 import test from 'ava';
+import { retryOnCoordinatorError } from '../../src/kafka/errors.ts';
 import { createTopics, deleteTopics, kafka, readAll, unique } from '../helpers/kafka.ts';
 
 test('a committed transaction is visible to read_committed and an aborted one is not; read_uncommitted sees both', async (t) => {
@@ -35,12 +36,15 @@ test('offsets sent inside a transaction are committed for the group only when th
   const committedOffset = async () => (await admin.fetchOffsets({ groupId, topics: [topic] }))[0]!.partitions[0]!.offset;
   try {
     const aborted = await producer.transaction();
-    await aborted.sendOffsets({ consumerGroupId: groupId, topics: [{ topic, partitions: [{ partition: 0, offset: '5' }] }] });
+    // kafkajs gives up on a fresh broker's NOT_COORDINATOR_FOR_GROUP (src/kafka/errors.ts): retry as the runtime does
+    await retryOnCoordinatorError(() => aborted.sendOffsets({ consumerGroupId: groupId, topics: [{ topic, partitions: [{ partition: 0, offset: '5' }] }] }));
     await aborted.abort();
     t.is(await committedOffset(), '-1');
     const committed = await producer.transaction();
-    await committed.sendOffsets({ consumerGroupId: groupId, topics: [{ topic, partitions: [{ partition: 0, offset: '7' }] }] });
+    await retryOnCoordinatorError(() => committed.sendOffsets({ consumerGroupId: groupId, topics: [{ topic, partitions: [{ partition: 0, offset: '7' }] }] }));
     await committed.commit();
+    // the commit marker reaches __consumer_offsets just after EndTxn returns
+    for (let i = 0; i < 50 && (await committedOffset()) !== '7'; i++) await new Promise((r) => setTimeout(r, 100));
     t.is(await committedOffset(), '7');
   } finally {
     await producer.disconnect();
