@@ -1,5 +1,6 @@
 // npm run kafka:start | kafka:stop | kafka:status  (options: --nodes 3 --port 9092 --version 4.4.0 --fresh)
 // `ensure` (used by npm test and npm start): start a local broker only when nothing answers at KAFKA_BROKERS.
+// Without --port every command uses the port of the first address in KAFKA_BROKERS (default 127.0.0.1:9092).
 import { parseArgs } from 'node:util';
 import { describeCluster, pidOf, portAnswers, startCluster, stopCluster, type ClusterOptions } from './cluster.ts';
 
@@ -14,9 +15,13 @@ const { positionals, values } = parseArgs({
   },
 });
 
+// KAFKA_BROKERS picks the port for every command (not only ensure), so `stop` finds the broker `npm test` started
+const first = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',')[0]!.trim();
+const [host, port] = [first.slice(0, first.lastIndexOf(':')), Number(first.slice(first.lastIndexOf(':') + 1))];
+
 const opts: ClusterOptions = {};
 if (values.nodes) opts.nodes = Number(values.nodes);
-if (values.port) opts.basePort = Number(values.port);
+opts.basePort = values.port ? Number(values.port) : port;
 if (values.version) opts.version = values.version;
 if (values.heap) opts.heap = values.heap;
 if (values.fresh) opts.fresh = true;
@@ -31,8 +36,6 @@ switch (command) {
     break;
   }
   case 'ensure': {
-    const first = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',')[0]!.trim();
-    const [host, port] = [first.slice(0, first.lastIndexOf(':')), Number(first.slice(first.lastIndexOf(':') + 1))];
     if (await portAnswers(port, host === 'localhost' ? '127.0.0.1' : host)) {
       console.error(`Kafka answers at ${first}; using it`);
       break;
@@ -41,14 +44,16 @@ switch (command) {
       console.error(`nothing answers at KAFKA_BROKERS=${process.env.KAFKA_BROKERS}, and it is not a local address to start a broker on`);
       process.exit(1);
     }
-    const { cluster } = await startCluster({ ...opts, basePort: port });
+    const { cluster } = await startCluster(opts);
     console.error(`started Kafka ${cluster.version} at ${cluster.brokers.join(',')} (logs: ${cluster.dir}); stop it with npm run kafka:stop`);
     break;
   }
-  case 'stop':
+  case 'stop': {
+    const running = Array.from({ length: c.nodes }, (_, i) => pidOf(c, i + 1)).some(Boolean);
     await stopCluster(c);
-    console.error(`stopped ${c.name}`);
+    console.error(running ? `stopped ${c.name}` : `${c.name} was not running`);
     break;
+  }
   case 'status':
     for (let id = 1; id <= c.nodes; id++) console.log(`node ${id}: ${pidOf(c, id) ? `running (pid ${pidOf(c, id)})` : 'stopped'}`);
     break;
