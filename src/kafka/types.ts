@@ -73,7 +73,10 @@ export interface PartitionReader {
 }
 
 export interface OffsetsAdmin {
-  /** High watermark (offset after the last record) per partition. */
+  /**
+   * Last stable offset per partition: the end a read_committed reader can reach (kafkajs's admin always asks with
+   * isolation READ_COMMITTED, so this is not the high watermark while a transaction is open).
+   */
   endOffsets(topic: string): Promise<Map<number, bigint>>;
   /** Committed offsets of a group per partition of a topic (absent: none). */
   committedOffsets(groupId: string, topic: string): Promise<Map<number, bigint>>;
