@@ -1,0 +1,50 @@
+/**
+ * The short chaos profile inside `npm test`: real foldstream processes against the real broker, kill -9 inside open
+ * transactions (the counting workload and the event-sourcing one: aggregate + projection) and a zombie paused past its
+ * session timeout, bad input mixed in, then the independent verifier.
+ * The full profile runs with `npm run chaos -- --profile full` (docs/reliability.md).
+ *
+ * CHAOS_PLANT=duplicate|loss|store|open-transaction|dlq-missing|dlq-extra plants that anomaly before verifying: the
+ * test must then fail (this is how to see that it can).
+ */
+import test from 'ava';
+import { fileURLToPath } from 'node:url';
+import { assertRunClean } from './assert-run.ts';
+import { runChaos } from './orchestrator.ts';
+import { PROFILES, type PlantKind, type RunOptions } from './profiles.ts';
+import { markdown } from './report.ts';
+
+const reportDir = fileURLToPath(new URL('./reports/', import.meta.url));
+const plant = process.env.CHAOS_PLANT as PlantKind | undefined;
+
+async function run(t: import('ava').ExecutionContext, o: Partial<RunOptions>) {
+  t.timeout(15 * 60_000, 'a guard against a hung run, not a timing assertion');
+  const { report, files } = await runChaos({ ...PROFILES.short, reportDir, ...o, ...(plant ? { plant } : {}) }, (l) => t.log(l));
+  t.log(markdown(report));
+  t.log(`report: ${files.md}`);
+  return report;
+}
+
+test.serial('kill -9 at random moments, inside open transactions: every output exactly once, stores equal to the model (counter)', async (t) => {
+  const report = await run(t, { scenario: 'kill', workload: 'counter' });
+  assertRunClean(t, report);
+  t.true(report.chaos.kills.length >= 1, 'no kill happened');
+  t.true(report.generator.bad > 0, 'no bad input was mixed in');
+});
+
+test.serial('kill -9 inside open transactions: events, replies and views exactly once, aggregate and view stores equal to the model (bank)', async (t) => {
+  const report = await run(t, { scenario: 'kill', workload: 'bank', events: 12_000, kills: 4 });
+  assertRunClean(t, report);
+  t.true(report.chaos.kills.length >= 1, 'no kill happened');
+  const stats = report.verification!.model.stats;
+  t.true((stats.conflict ?? 0) > 0 && (stats['rejected INSUFFICIENT_FUNDS'] ?? 0) > 0 && (stats.repeatedCommandIds ?? 0) > 0, `the workload missed a path: ${JSON.stringify(stats)}`);
+});
+
+test.serial('a zombie paused past its session timeout is fenced and leaves no duplicate (counter)', async (t) => {
+  const report = await run(t, { scenario: 'zombie', workload: 'counter', kills: 1, events: 12_000, targetOpenTransactions: 1 });
+  assertRunClean(t, report);
+  t.is(report.chaos.zombies.length, 1, 'no zombie round happened');
+  const z = report.chaos.zombies[0]!;
+  t.true(z.openAtPause > 0, 'the zombie was not frozen inside a transaction, so there was nothing to fence');
+  t.true(z.fenced, `a zombie frozen inside a transaction was not fenced: ${z.evidence}`);
+});

@@ -1,0 +1,118 @@
+/**
+ * Plants one anomaly into a finished run's topics, after the processors stopped and before the verifier reads them,
+ * to show the verifier (and the test around it) catches what it claims to: a duplicate output, a lost output, a store
+ * value that differs from the model, a transaction left open, a missing or an extra dead letter.
+ */
+import { Kafka, logLevel, type Producer } from 'kafkajs';
+import type { PlantKind } from './profiles.ts';
+import { probeEnds } from './verify/offsets-probe.ts';
+
+export interface PlantTargets {
+  output: string;
+  changelog: string;
+  dlq: string;
+  input: string;
+}
+
+export interface Planted {
+  kind: PlantKind;
+  what: string;
+  /** call after verification: ends an open transaction left on purpose */
+  cleanup?: () => Promise<void>;
+}
+
+async function firstRecord(kafka: Kafka, topic: string): Promise<{ partition: number; offset: string; key: Buffer | null; value: Buffer | null; headers: Record<string, Buffer> }> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = await probeEnds(admin, [topic]);
+  await admin.disconnect();
+  const partition = ends.find((e) => e.lastStable > e.logStart)?.partition;
+  if (partition === undefined) throw new Error(`cannot plant: ${topic} is empty`);
+  const consumer = kafka.consumer({ groupId: `chaos-plant-${Date.now()}`, maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  try {
+    return await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`cannot plant: no record read from ${topic}`)), 30_000);
+      void consumer.run({
+        eachMessage: async ({ partition: p, message }) => {
+          if (p !== partition) return;
+          clearTimeout(timer);
+          resolve({ partition: p, offset: message.offset, key: message.key, value: message.value, headers: (message.headers ?? {}) as Record<string, Buffer> });
+        },
+      });
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+}
+
+async function deleteFirst(kafka: Kafka, topic: string): Promise<string> {
+  const r = await firstRecord(kafka, topic);
+  const admin = kafka.admin();
+  await admin.connect();
+  // kafkajs's deleteTopicRecords needs the topic's metadata loaded (KafkaJSTopicMetadataNotLoaded otherwise)
+  await admin.fetchTopicMetadata({ topics: [topic] });
+  await admin.deleteTopicRecords({ topic, partitions: [{ partition: r.partition, offset: String(BigInt(r.offset) + 1n) }] });
+  await admin.disconnect();
+  return `${topic}/${r.partition}@${r.offset}`;
+}
+
+async function withProducer<T>(kafka: Kafka, fn: (p: Producer) => Promise<T>): Promise<T> {
+  const p = kafka.producer({ allowAutoTopicCreation: false });
+  await p.connect();
+  try {
+    return await fn(p);
+  } finally {
+    await p.disconnect();
+  }
+}
+
+export async function plant(brokers: string[], kind: PlantKind, t: PlantTargets): Promise<Planted> {
+  const kafka = new Kafka({ brokers, clientId: 'chaos-plant', logLevel: logLevel.NOTHING });
+  switch (kind) {
+    case 'duplicate': {
+      const r = await firstRecord(kafka, t.output);
+      await withProducer(kafka, (p) => p.send({ topic: t.output, messages: [{ partition: r.partition, key: r.key, value: r.value }] }));
+      return { kind, what: `re-sent ${t.output}/${r.partition}@${r.offset} (key ${r.key?.toString()})` };
+    }
+    case 'loss':
+      return { kind, what: `deleted the first record of ${await deleteFirst(kafka, t.output)}` };
+    case 'store': {
+      const r = await firstRecord(kafka, t.changelog);
+      const { pack } = await import('msgpackr');
+      await withProducer(kafka, (p) => p.send({ topic: t.changelog, messages: [{ partition: r.partition, key: r.key, value: pack({ planted: true }) }] }));
+      return { kind, what: `overwrote store key ${JSON.stringify(r.key?.toString())} in ${t.changelog}/${r.partition}` };
+    }
+    case 'open-transaction': {
+      const p = kafka.producer({ transactionalId: `chaos-plant-open-${Date.now()}`, idempotent: true, maxInFlightRequests: 1, transactionTimeout: 120_000 });
+      await p.connect();
+      const tx = await p.transaction();
+      await tx.send({ topic: t.output, messages: [{ partition: 0, key: 'planted', value: '{}' }] });
+      return {
+        kind,
+        what: `a transaction left open on ${t.output}/0`,
+        cleanup: async () => {
+          await tx.abort().catch(() => undefined);
+          await p.disconnect();
+        },
+      };
+    }
+    case 'dlq-missing':
+      return { kind, what: `deleted the first dead letter of ${await deleteFirst(kafka, t.dlq)}` };
+    case 'dlq-extra': {
+      const r = await firstRecord(kafka, t.input);
+      const headers = {
+        'foldstream.error.code': 'HANDLER_FAILED',
+        'foldstream.error.message': 'planted',
+        'foldstream.source.topic': t.input,
+        'foldstream.source.partition': String(r.partition),
+        'foldstream.source.offset': r.offset,
+        'foldstream.source.timestamp': '0',
+        'foldstream.processor': 'planted',
+      };
+      await withProducer(kafka, (p) => p.send({ topic: t.dlq, messages: [{ partition: r.partition, key: r.key, value: r.value, headers }] }));
+      return { kind, what: `dead-lettered good input ${t.input}/${r.partition}@${r.offset}` };
+    }
+  }
+}

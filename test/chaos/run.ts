@@ -1,0 +1,96 @@
+/**
+ * Chaos runs from the command line (`npm run chaos -- ...`, or `npx tsx test/chaos/run.ts ...`):
+ *
+ *   --profile short|full     defaults for everything below (short: CI-sized; full: ≥1,000,000 events, ≥50 kills)
+ *   --scenario NAME|all      kill, rebalance, zombie, broker, state-loss, bad-input (default kill); `all` runs each
+ *   --workload counter|bank  the custom counting workload (default) or the event-sourcing one (aggregate + projection)
+ *   --events N               input records (good and bad)
+ *   --kills N                fault actions (kills, joins/leaves, pauses, processor kills beside broker kills)
+ *   --broker-kills N         broker kills (broker scenario)
+ *   --duration SECONDS       the generator spreads the input, and the faults, over this long
+ *   --keys N                 distinct keys / accounts
+ *   --bad-rate R             share of bad input (default 0.01)
+ *   --commit-interval MS     processing.commitIntervalMs (default 1500: kills land inside open transactions)
+ *   --seed N                 reproduce a run's input and fault schedule
+ *   --plant KIND             plant an anomaly before verifying: duplicate, loss, store, open-transaction, dlq-missing, dlq-extra
+ *   --keep                   keep topics and state after a clean run
+ *   --report-dir DIR         default test/chaos/reports
+ *
+ * Exit code 0 when every run passed, 1 otherwise. Each run writes <report-dir>/<run>.json and .md and prints the
+ * table; `--scenario all` also writes <report-dir>/summary-<time>.md.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { runChaos } from './orchestrator.ts';
+import { PROFILES, type PlantKind, type RunOptions } from './profiles.ts';
+import { markdown, tableHeader, tableRow, type RunReport } from './report.ts';
+import { SCENARIOS } from './scenarios/index.ts';
+
+const { values } = parseArgs({
+  options: {
+    profile: { type: 'string', default: 'short' },
+    scenario: { type: 'string', default: 'kill' },
+    workload: { type: 'string' },
+    events: { type: 'string' },
+    kills: { type: 'string' },
+    'broker-kills': { type: 'string' },
+    duration: { type: 'string' },
+    keys: { type: 'string' },
+    'bad-rate': { type: 'string' },
+    'commit-interval': { type: 'string' },
+    seed: { type: 'string' },
+    plant: { type: 'string' },
+    keep: { type: 'boolean' },
+    'report-dir': { type: 'string' },
+  },
+});
+
+const profile = values.profile === 'full' ? 'full' : values.profile === 'short' ? 'short' : undefined;
+if (!profile) {
+  console.error(`--profile must be short or full, not ${values.profile}`);
+  process.exit(2);
+}
+const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+const base: RunOptions = {
+  ...PROFILES[profile],
+  reportDir: values['report-dir'] ?? fileURLToPath(new URL('./reports/', import.meta.url)),
+};
+const overrides: Partial<RunOptions> = Object.fromEntries(
+  Object.entries({
+    workload: values.workload as RunOptions['workload'] | undefined,
+    events: num(values.events),
+    kills: num(values.kills),
+    brokerKills: num(values['broker-kills']),
+    durationMs: values.duration === undefined ? undefined : Number(values.duration) * 1000,
+    keys: num(values.keys),
+    badRate: num(values['bad-rate']),
+    commitIntervalMs: num(values['commit-interval']),
+    seed: num(values.seed),
+    plant: values.plant as PlantKind | undefined,
+    keep: values.keep,
+  }).filter(([, v]) => v !== undefined),
+);
+const scenarios = values.scenario === 'all' ? Object.keys(SCENARIOS) : values.scenario!.split(',');
+for (const s of scenarios) {
+  if (!SCENARIOS[s]) {
+    console.error(`unknown scenario ${s}; one of ${Object.keys(SCENARIOS).join(', ')}, or all`);
+    process.exit(2);
+  }
+}
+
+const reports: RunReport[] = [];
+for (const scenario of scenarios) {
+  const { report, files } = await runChaos({ ...base, ...overrides, scenario });
+  reports.push(report);
+  console.log(`\n${markdown(report)}\nreport: ${files.md} (JSON: ${files.json})\n`);
+}
+if (reports.length > 1) {
+  const summary = [tableHeader(), ...reports.map(tableRow)].join('\n') + '\n';
+  const file = join(base.reportDir, `summary-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}.md`);
+  writeFileSync(file, summary);
+  console.log(summary);
+  console.log(`summary: ${file}`);
+}
+process.exit(reports.every((r) => r.verdict === 'PASS') ? 0 : 1);

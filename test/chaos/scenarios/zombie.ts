@@ -1,0 +1,67 @@
+/**
+ * A zombie: an instance paused with SIGSTOP past its session timeout, while another takes over its tasks (whose
+ * InitProducerId bumps the epoch), then resumed with SIGCONT. Each pause is aimed at a moment the victim has a
+ * transaction open (three tries, then a pause anyway), and right after the SIGSTOP the victim's partitions are probed:
+ * a transaction open there belongs to the frozen process. Such a zombie must be fenced: its log shows task.fenced
+ * (or a failed transaction) after the resume, and the verifier finds no duplicate of what it was doing.
+ */
+import type { Instance } from '../../helpers/processes.ts';
+import type { Scenario } from './scenario.ts';
+
+function fencedAfter(inst: Instance, since: number): string | undefined {
+  const line = inst.lines.find((l) => (l.event === 'task.fenced' || l.event === 'task.transaction_failed') && Date.parse(String(l.time)) >= since);
+  return line ? `${line.event} partition ${String(line.partition)}: ${String(line.error).slice(0, 160)}` : undefined;
+}
+
+export const zombieScenario: Scenario = {
+  name: 'zombie',
+  description: 'an instance paused (SIGSTOP) mid-transaction past its session timeout while another takes its tasks, then resumed (SIGCONT)',
+  tune: () => ({ sessionTimeoutMs: 6000, heartbeatIntervalMs: 1000 }),
+  async chaos(ctx, o) {
+    ctx.start(0);
+    ctx.start(1);
+    await ctx.waitReady(0, 90_000);
+    await ctx.waitReady(1, 90_000);
+    const gap = Math.max(2000, o.durationMs / Math.max(1, o.kills) - 2 * o.sessionTimeoutMs);
+    let rounds = 0;
+    while (!ctx.aborted && (rounds < o.kills || !ctx.generatorDone)) {
+      if (rounds >= o.kills) {
+        await ctx.sleep(500);
+        continue;
+      }
+      await ctx.sleep(ctx.rng.between(0.2, 1) * gap);
+      const victim = ctx.rng.pick([0, 1]);
+      const other = 1 - victim;
+      const inst = ctx.slots.get(victim)!;
+      if (!inst.alive || !ctx.slots.get(other)?.alive) break;
+      let aimed = false;
+      for (let i = 0; i < 3 && !aimed && ctx.rng.chance(o.targetOpenTransactions); i++) aimed = await ctx.waitForOpenTransaction(victim, 8000);
+      const tasks = ctx.tasksOf(inst);
+      const pausedAt = Date.now();
+      inst.kill('SIGSTOP');
+      const openAtPause = await ctx.openOn(victim).catch(() => []);
+      ctx.log(`SIGSTOP slot ${victim} (pid ${inst.pid}, tasks ${tasks.join(',')}): ${openAtPause.length ? `frozen with transactions open on ${openAtPause.join(', ')}` : 'no transaction open'}`);
+      // past the session timeout, then until the other instance has joined a new generation with the victim's tasks
+      await ctx.sleep(o.sessionTimeoutMs * 1.5);
+      const otherInst = ctx.slots.get(other)!;
+      const took = () => tasks.every((t) => ctx.tasksOf(otherInst).includes(t));
+      for (let i = 0; i < 60 && !took() && !ctx.aborted; i++) await ctx.sleep(500);
+      await ctx.waitReady(other, 60_000);
+      const resumedAt = Date.now();
+      inst.kill('SIGCONT');
+      ctx.log(`SIGCONT slot ${victim} after ${resumedAt - pausedAt} ms (the other instance ${took() ? 'took' : 'did not take'} its tasks)`);
+      await ctx.sleep(Math.max(5000, o.commitIntervalMs * 3));
+      const evidence = fencedAfter(inst, resumedAt - 1000);
+      ctx.stats.zombies.push({
+        slot: victim,
+        pausedMs: resumedAt - pausedAt,
+        openAtPause: openAtPause.length,
+        fenced: evidence !== undefined,
+        evidence: evidence ?? (openAtPause.length ? 'NOT FENCED although it was frozen inside a transaction' : 'no fencing seen (nothing in flight to fence)'),
+      });
+      ctx.log(`zombie slot ${victim}: ${evidence ?? 'no fencing seen'}`);
+      await ctx.waitReady(victim, 60_000);
+      rounds++;
+    }
+  },
+};

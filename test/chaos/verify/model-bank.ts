@@ -1,0 +1,413 @@
+/**
+ * Model of the event-sourcing workload, from docs/wire-formats.md, DESIGN §6-§8 and the bank rules (not from code):
+ * an aggregate `accounts` (commands → events + replies; stores `state` and `commands`) and a projection `account-view`
+ * (events → views; store `view`).
+ *
+ * Which records are dead letters, checked in this order:
+ *   commands (processor accounts)           events (processor account-view)
+ *   key + value > maxRecordBytes  RECORD_TOO_LARGE        same
+ *   null key                      KEY_MISSING             same
+ *   not UTF-8 JSON (or empty)     DESERIALIZATION_FAILED  same
+ *   envelope: an object with commandId, commandType,      envelope: eventId, eventType, aggregateType, aggregateId,
+ *     aggregateId non-empty strings, data an object,        timestamp non-empty strings, eventVersion and
+ *     expectedVersion absent/null or an integer ≥ 0,       aggregateVersion integers ≥ 1, data an object, userId,
+ *     userId, timestamp, correlationId, tenantId           correlationId, causationId, tenantId absent/null or
+ *     absent/null or strings     ENVELOPE_INVALID          strings                        ENVELOPE_INVALID
+ *   key ≠ aggregateId             KEY_MISMATCH            same
+ *                                                         eventVersion above 1 for a type with a rule
+ *                                                                                        EVENT_VERSION_UNSUPPORTED
+ *                                                         a type without a rule           EVENT_TYPE_UNKNOWN
+ * A null value decodes to null, which is not an envelope (ENVELOPE_INVALID).
+ *
+ * Good commands, per account in input order: a commandId seen before gets the first reply again (no events); an
+ * expectedVersion (not null) other than the version gets `conflict` (code CONCURRENCY_CONFLICT); else the bank rules:
+ * OpenAccount (ALREADY_OPEN, INVALID_OWNER) → AccountOpened{owner}; Deposit (NOT_OPEN, INVALID_AMOUNT: not an integer
+ * 1..1,000,000) → Deposited{amount}; Withdraw (NOT_OPEN, INVALID_AMOUNT, INSUFFICIENT_FUNDS) → Withdrawn{amount};
+ * other types UNKNOWN_COMMAND; a rejection is `rejected` with that code. Events carry aggregateVersion = version + 1,
+ * causationId = commandId, correlationId = the command's or its commandId, the command's timestamp and userId.
+ * The view of an account after event v: {id, owner, balance, deposits, withdrawals, version: v}, one view record per
+ * event (header foldstream.view.version = v).
+ *
+ * Part of the chaos verifier: imports only Node, nothing from src/.
+ */
+import { canonical, compareSequence, compareStore, emptySequenceFindings, type Actual, type Expected, type SequenceFindings } from './compare.ts';
+import { DlqCheck } from './dlq.ts';
+import { countVerdict, emptyInputSummary, type ModelCheck, type ModelFindings, type Verdict } from './model.ts';
+import type { VRecord } from './read-topics.ts';
+import { ChangelogState } from './store.ts';
+import { at, BAD_KIND_HEADER, changelogName, dlqName, partitionOf, where } from './wire.ts';
+
+export interface BankTopics {
+  app: string;
+  commands: string;
+  events: string;
+  replies: string;
+  view: string;
+  partitions: number;
+  maxRecordBytes: number;
+}
+
+export const AGGREGATE = 'accounts';
+export const PROJECTION = 'account-view';
+const RULE_TYPES = new Set(['AccountOpened', 'Deposited', 'Withdrawn']);
+const MAX_AMOUNT = 1_000_000;
+
+type Obj = Record<string, unknown>;
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const nonEmpty = (v: unknown) => typeof v === 'string' && v.length > 0;
+const optString = (v: unknown) => v === undefined || v === null || typeof v === 'string';
+const intAtLeast = (v: unknown, min: number) => typeof v === 'number' && Number.isSafeInteger(v) && v >= min;
+
+function decodeRecord(r: VRecord, maxRecordBytes: number): Verdict<unknown> {
+  const size = (r.key?.length ?? 0) + (r.value?.length ?? 0);
+  if (size > maxRecordBytes) return { bad: 'RECORD_TOO_LARGE', why: `${size} bytes` };
+  if (r.key === null) return { bad: 'KEY_MISSING', why: 'null key' };
+  if (r.value === null) return { good: null };
+  try {
+    return { good: JSON.parse(utf8.decode(r.value)) };
+  } catch (e) {
+    return { bad: 'DESERIALIZATION_FAILED', why: (e as Error).message };
+  }
+}
+
+export interface Command {
+  commandId: string;
+  commandType: string;
+  aggregateId: string;
+  expectedVersion?: number | null;
+  userId?: string | null;
+  timestamp?: string | null;
+  correlationId?: string | null;
+  data: Obj;
+}
+
+export function classifyCommand(r: VRecord, maxRecordBytes: number): Verdict<Command> {
+  const d = decodeRecord(r, maxRecordBytes);
+  if ('bad' in d) return d;
+  const c = d.good;
+  const invalid = (why: string) => ({ bad: 'ENVELOPE_INVALID', why });
+  if (!isObj(c)) return invalid('not an object');
+  if (!nonEmpty(c.commandId) || !nonEmpty(c.commandType) || !nonEmpty(c.aggregateId)) return invalid('commandId, commandType, aggregateId');
+  if (!(c.expectedVersion === undefined || c.expectedVersion === null || intAtLeast(c.expectedVersion, 0))) return invalid('expectedVersion');
+  if (![c.userId, c.timestamp, c.correlationId, c.tenantId].every(optString)) return invalid('optional strings');
+  if (!isObj(c.data)) return invalid('data');
+  if (r.key!.toString('utf8') !== c.aggregateId) return { bad: 'KEY_MISMATCH', why: 'key ≠ aggregateId' };
+  return { good: c as unknown as Command };
+}
+
+export interface Event {
+  eventId: string;
+  eventType: string;
+  eventVersion: number;
+  aggregateType: string;
+  aggregateId: string;
+  aggregateVersion: number;
+  timestamp: string;
+  userId?: string;
+  correlationId?: string;
+  causationId?: string;
+  data: Obj;
+}
+
+export function classifyEvent(r: VRecord, maxRecordBytes: number): Verdict<Event> {
+  const d = decodeRecord(r, maxRecordBytes);
+  if ('bad' in d) return d;
+  const e = d.good;
+  const invalid = (why: string) => ({ bad: 'ENVELOPE_INVALID', why });
+  if (!isObj(e)) return invalid('not an object');
+  if (![e.eventId, e.eventType, e.aggregateType, e.aggregateId, e.timestamp].every(nonEmpty)) return invalid('required strings');
+  if (!intAtLeast(e.eventVersion, 1) || !intAtLeast(e.aggregateVersion, 1)) return invalid('versions');
+  if (![e.userId, e.correlationId, e.causationId, e.tenantId].every(optString)) return invalid('optional strings');
+  if (!isObj(e.data)) return invalid('data');
+  if (r.key!.toString('utf8') !== e.aggregateId) return { bad: 'KEY_MISMATCH', why: 'key ≠ aggregateId' };
+  const type = e.eventType as string;
+  if (RULE_TYPES.has(type) && (e.eventVersion as number) > 1) return { bad: 'EVENT_VERSION_UNSUPPORTED', why: `${type} v${String(e.eventVersion)}` };
+  if (!RULE_TYPES.has(type)) return { bad: 'EVENT_TYPE_UNKNOWN', why: type };
+  return { good: e as unknown as Event };
+}
+
+interface ModelEvent {
+  eventType: string;
+  data: Obj;
+}
+
+interface Reply {
+  commandId: string;
+  status: 'accepted' | 'rejected' | 'conflict';
+  code: string | undefined;
+  aggregateVersion: number;
+  events: number;
+}
+
+interface AccountModel {
+  open: boolean;
+  owner: string | null;
+  balance: number;
+  version: number;
+  replies: Map<string, Reply>;
+  /** per version, the expected event (canonical) */
+  events: Expected[];
+  /** per command, the expected reply */
+  replySeq: Expected[];
+  occurrences: Map<string, number>;
+  view: Obj | undefined;
+  views: Expected[];
+}
+
+const replyValue = (r: Reply) => canonical({ commandId: r.commandId, status: r.status, code: r.code ?? null, aggregateVersion: r.aggregateVersion, events: r.events });
+
+function decideModel(a: AccountModel, c: Command): { reply: Omit<Reply, 'commandId' | 'aggregateVersion' | 'events'>; event?: ModelEvent } {
+  const reject = (code: string) => ({ reply: { status: 'rejected' as const, code } });
+  const amount = c.data.amount;
+  const validAmount = typeof amount === 'number' && Number.isSafeInteger(amount) && amount >= 1 && amount <= MAX_AMOUNT;
+  switch (c.commandType) {
+    case 'OpenAccount':
+      if (a.open) return reject('ALREADY_OPEN');
+      if (!nonEmpty(c.data.owner)) return reject('INVALID_OWNER');
+      return { reply: { status: 'accepted', code: undefined }, event: { eventType: 'AccountOpened', data: { owner: c.data.owner } } };
+    case 'Deposit':
+      if (!a.open) return reject('NOT_OPEN');
+      if (!validAmount) return reject('INVALID_AMOUNT');
+      return { reply: { status: 'accepted', code: undefined }, event: { eventType: 'Deposited', data: { amount } } };
+    case 'Withdraw':
+      if (!a.open) return reject('NOT_OPEN');
+      if (!validAmount) return reject('INVALID_AMOUNT');
+      if (a.balance < (amount as number)) return reject('INSUFFICIENT_FUNDS');
+      return { reply: { status: 'accepted', code: undefined }, event: { eventType: 'Withdrawn', data: { amount } } };
+    default:
+      return reject('UNKNOWN_COMMAND');
+  }
+}
+
+export class BankModel implements ModelCheck {
+  readonly workload = 'bank';
+  readonly inputTopics: string[];
+  readonly outputTopics: string[];
+  readonly transactionalTopics: string[];
+  private readonly summary = emptyInputSummary();
+  private readonly accounts = new Map<string, AccountModel>();
+  private readonly commandDlq: DlqCheck;
+  private readonly eventDlq: DlqCheck;
+  private readonly stateLog: ChangelogState;
+  private readonly commandsLog: ChangelogState;
+  private readonly viewLog: ChangelogState;
+  private readonly delivered = { events: new Map<string, Actual[]>(), replies: new Map<string, Actual[]>(), views: new Map<string, Actual[]>() };
+  /** account → version → eventId, as delivered */
+  private readonly eventIds = new Map<string, Map<number, string>>();
+  /** account → delivered reply → its eventIds, to check against the delivered events */
+  private readonly replyEventIds: { key: string; where: string; from: number; ids: string[] }[] = [];
+  /** account + commandId → replies delivered so far (the n-th reply of a repeated command is `${commandId}#n`) */
+  private readonly deliveredOccurrences = new Map<string, number>();
+  private readonly extra = { replies: emptySequenceFindings(), events: emptySequenceFindings(), views: emptySequenceFindings() };
+
+  constructor(private readonly t: BankTopics) {
+    const cl = (p: string, s: string) => changelogName(t.app, p, s);
+    this.commandDlq = new DlqCheck(dlqName(t.app, AGGREGATE), AGGREGATE);
+    this.eventDlq = new DlqCheck(dlqName(t.app, PROJECTION), PROJECTION);
+    this.stateLog = new ChangelogState(cl(AGGREGATE, 'state'));
+    this.commandsLog = new ChangelogState(cl(AGGREGATE, 'commands'));
+    this.viewLog = new ChangelogState(cl(PROJECTION, 'view'));
+    this.inputTopics = [t.commands];
+    const internal = [this.commandDlq.topic, this.eventDlq.topic, this.stateLog.topic, this.commandsLog.topic, this.viewLog.topic];
+    this.outputTopics = [t.events, t.replies, t.view, ...internal];
+    this.transactionalTopics = [t.events, t.replies, t.view, ...internal];
+  }
+
+  private account(id: string): AccountModel {
+    let a = this.accounts.get(id);
+    if (!a) {
+      a = { open: false, owner: null, balance: 0, version: 0, replies: new Map(), events: [], replySeq: [], occurrences: new Map(), view: undefined, views: [] };
+      this.accounts.set(id, a);
+    }
+    return a;
+  }
+
+  onInput(r: VRecord): void {
+    const v = classifyCommand(r, this.t.maxRecordBytes);
+    countVerdict(this.summary, r, 'bad' in v, 'bad' in v ? `${v.bad}: ${v.why}` : '', BAD_KIND_HEADER);
+    if ('bad' in v) return this.commandDlq.expect(r, v.bad, r.headers[BAD_KIND_HEADER] ?? v.why);
+    this.apply(v.good, r);
+  }
+
+  /** The aggregate's rules for one good command; the projection's view follows each event. */
+  private apply(c: Command, r: VRecord): void {
+    const a = this.account(c.aggregateId);
+    const k = (a.occurrences.get(c.commandId) ?? 0) + 1;
+    a.occurrences.set(c.commandId, k);
+    let reply = a.replies.get(c.commandId);
+    if (!reply) {
+      if (c.expectedVersion !== undefined && c.expectedVersion !== null && c.expectedVersion !== a.version) {
+        reply = { commandId: c.commandId, status: 'conflict', code: 'CONCURRENCY_CONFLICT', aggregateVersion: a.version, events: 0 };
+      } else {
+        const d = decideModel(a, c);
+        if (d.event) {
+          a.version++;
+          const e = d.event;
+          if (e.eventType === 'AccountOpened') [a.open, a.owner] = [true, e.data.owner as string];
+          if (e.eventType === 'Deposited') a.balance += e.data.amount as number;
+          if (e.eventType === 'Withdrawn') a.balance -= e.data.amount as number;
+          const event: Obj = {
+            eventType: e.eventType,
+            eventVersion: 1,
+            aggregateType: 'Account',
+            aggregateId: c.aggregateId,
+            aggregateVersion: a.version,
+            timestamp: c.timestamp ?? new Date(r.timestamp).toISOString(),
+            correlationId: c.correlationId ?? c.commandId,
+            causationId: c.commandId,
+            data: e.data,
+          };
+          if (c.userId) event.userId = c.userId;
+          a.events.push({ id: String(a.version), value: canonical(event) });
+          const view: Obj =
+            e.eventType === 'AccountOpened'
+              ? { id: c.aggregateId, owner: e.data.owner, balance: 0, deposits: 0, withdrawals: 0 }
+              : { ...a.view, balance: a.balance, [e.eventType === 'Deposited' ? 'deposits' : 'withdrawals']: ((a.view?.[e.eventType === 'Deposited' ? 'deposits' : 'withdrawals'] as number) ?? 0) + 1 };
+          view.version = a.version;
+          a.view = view;
+          a.views.push({ id: String(a.version), value: canonical(view) });
+        }
+        reply = { commandId: c.commandId, status: d.reply.status, code: d.reply.code, aggregateVersion: a.version, events: d.event ? 1 : 0 };
+      }
+      a.replies.set(c.commandId, reply);
+    }
+    a.replySeq.push({ id: `${c.commandId}#${k}`, value: replyValue(reply) });
+  }
+
+  private deliver(kind: 'events' | 'replies' | 'views', r: VRecord, id: string, value: string): void {
+    const key = r.key?.toString('utf8') ?? '<null>';
+    if (r.key && partitionOf(r.key, this.t.partitions) !== r.partition) {
+      this.extra[kind].wrongValues++;
+      if (this.extra[kind].samples.length < 4) this.extra[kind].samples.push(`wrong partition: key ${key} at ${where(r)}`);
+    }
+    const list = this.delivered[kind].get(key) ?? [];
+    list.push({ id, value, where: at(r) });
+    this.delivered[kind].set(key, list);
+  }
+
+  onOutput(r: VRecord): void {
+    const parse = (): Obj => {
+      try {
+        const v = JSON.parse(r.value?.toString('utf8') ?? 'null') as unknown;
+        return isObj(v) ? v : { unreadable: true };
+      } catch {
+        return { unreadable: true };
+      }
+    };
+    switch (r.topic) {
+      case this.t.events: {
+        // the projection's input: the aggregate's events and the generator's bad events
+        const v = classifyEvent(r, this.t.maxRecordBytes);
+        countVerdict(this.summary, r, 'bad' in v, 'bad' in v ? `${v.bad}: ${v.why}` : '', BAD_KIND_HEADER);
+        if ('bad' in v) return this.eventDlq.expect(r, v.bad, r.headers[BAD_KIND_HEADER] ?? v.why);
+        const { eventId, ...rest } = v.good;
+        const ids = this.eventIds.get(rest.aggregateId) ?? new Map<number, string>();
+        ids.set(rest.aggregateVersion, eventId);
+        this.eventIds.set(rest.aggregateId, ids);
+        return this.deliver('events', r, String(rest.aggregateVersion), canonical(rest));
+      }
+      case this.t.replies: {
+        const v = parse();
+        const ids = Array.isArray(v.eventIds) ? (v.eventIds as string[]) : [];
+        const status = v.status as string;
+        const value = canonical({ commandId: v.commandId, status, code: v.code ?? null, aggregateVersion: v.aggregateVersion, events: ids.length });
+        const key = r.key?.toString('utf8') ?? '<null>';
+        const occurrence = `${key}\u0000${String(v.commandId)}`;
+        const k = (this.deliveredOccurrences.get(occurrence) ?? 0) + 1;
+        this.deliveredOccurrences.set(occurrence, k);
+        if (status !== 'accepted' && !nonEmpty(v.reason)) {
+          this.extra.replies.wrongValues++;
+          this.extra.replies.samples.push(`reply without a reason at ${where(r)}`);
+        }
+        if (ids.length) this.replyEventIds.push({ key, where: at(r), from: (v.aggregateVersion as number) - ids.length + 1, ids });
+        return this.deliver('replies', r, `${String(v.commandId)}#${k}`, value);
+      }
+      case this.t.view: {
+        const v = parse();
+        return this.deliver('views', r, r.headers['foldstream.view.version'] ?? String(v.version), canonical(v));
+      }
+      case this.commandDlq.topic:
+        return this.commandDlq.onRecord(r);
+      case this.eventDlq.topic:
+        return this.eventDlq.onRecord(r);
+      case this.stateLog.topic:
+        return this.stateLog.onRecord(r);
+      case this.commandsLog.topic:
+        return this.commandsLog.onRecord(r);
+      case this.viewLog.topic:
+        return this.viewLog.onRecord(r);
+    }
+  }
+
+  finish(inputEnds: Map<string, bigint>): ModelFindings {
+    const out: Record<'events' | 'replies' | 'views', SequenceFindings> = { events: this.extra.events, replies: this.extra.replies, views: this.extra.views };
+    const stateModel = new Map<string, string>();
+    const commandsModel = new Map<string, string>();
+    const viewModel = new Map<string, string>();
+    for (const [id, a] of this.accounts) {
+      compareSequence(out.events, id, a.events, this.delivered.events.get(id) ?? []);
+      compareSequence(out.replies, id, a.replySeq, this.delivered.replies.get(id) ?? []);
+      compareSequence(out.views, id, a.views, this.delivered.views.get(id) ?? []);
+      if (a.version > 0) {
+        stateModel.set(id, canonical({ version: a.version, state: { open: a.open, owner: a.owner, balance: a.balance } }));
+        viewModel.set(id, canonical({ view: a.view, version: a.version }));
+      }
+      for (const [commandId, r] of a.replies) commandsModel.set(commandId, canonical({ ...JSON.parse(replyValue(r)), aggregateId: id }));
+    }
+    for (const kind of ['events', 'replies', 'views'] as const) {
+      for (const [key, actual] of this.delivered[kind]) if (!this.accounts.has(key)) compareSequence(out[kind], key, [], actual);
+    }
+    // the eventIds of each accepted reply are those of the events it caused
+    for (const r of this.replyEventIds) {
+      const ids = this.eventIds.get(r.key);
+      r.ids.forEach((id, i) => {
+        const actual = ids?.get(r.from + i);
+        if (actual !== undefined && actual !== id) {
+          out.replies.wrongValues++;
+          if (out.replies.samples.length < 8) out.replies.samples.push(`reply at ${r.where} names event ${id} for version ${r.from + i}; the events topic has ${actual}`);
+        }
+      });
+    }
+    const commandsActual = new Map([...this.commandsLog.values].map(([k, v]) => {
+      const o = JSON.parse(v) as Obj;
+      const ids = Array.isArray(o.eventIds) ? o.eventIds.length : -1;
+      return [k, canonical({ commandId: o.commandId, status: o.status, code: o.code ?? null, aggregateVersion: o.aggregateVersion, events: ids, aggregateId: o.aggregateId })];
+    }));
+    const stores = [
+      compareStore('state', this.stateLog.topic, this.stateLog.values, stateModel),
+      compareStore('commands', this.commandsLog.topic, commandsActual, commandsModel),
+      compareStore('view', this.viewLog.topic, this.viewLog.values, viewModel),
+    ];
+    // the aggregate's stores must be positioned at the end of the commands topic
+    for (const log of [this.stateLog, this.commandsLog]) {
+      const store = stores.find((s) => s.changelog === log.topic)!;
+      for (const [tp, end] of inputEnds) {
+        if (end === 0n) continue;
+        const partition = Number(tp.slice(tp.lastIndexOf(':') + 1));
+        const at = log.positions.get(partition)?.[this.t.commands];
+        if (at !== String(end)) {
+          store.mismatches++;
+          if (store.samples.length < 12) store.samples.push(`position marker of partition ${partition} is ${at ?? 'absent'}; commands end at ${end}`);
+        }
+      }
+    }
+    const stats: Record<string, number> = { accounts: this.accounts.size, commands: 0, repeatedCommandIds: 0, events: 0 };
+    for (const a of this.accounts.values()) {
+      stats.commands! += a.replySeq.length;
+      stats.events! += a.events.length;
+      for (const n of a.occurrences.values()) if (n > 1) stats.repeatedCommandIds! += n - 1;
+      for (const r of a.replies.values()) {
+        const k = r.status === 'rejected' ? `rejected ${r.code}` : r.status;
+        stats[k] = (stats[k] ?? 0) + 1;
+      }
+    }
+    return {
+      stats,
+      input: this.summary,
+      outputs: { [this.t.events]: out.events, [this.t.replies]: out.replies, [this.t.view]: out.views },
+      stores,
+      dlq: [this.commandDlq.finish(), this.eventDlq.finish()],
+    };
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * The event-sourcing workload: commands to an `aggregate` (bank accounts, test/chaos/app/bank.ts) with some stale
+ * expectedVersions (conflicts), rejected withdrawals and repeated commandIds, and a declarative `projection` of its
+ * events into a view topic. Bad records go to both inputs: bad commands to the aggregate, bad events (including
+ * unknown event types and too-new eventVersions) to the events topic the projection reads. The verifier's model is
+ * test/chaos/verify/model-bank.ts.
+ */
+import { fileURLToPath } from 'node:url';
+import { BAD_KIND_HEADER, binaryGarbage, deeplyNestedText, invalidUtf8, json, nonJson, oversize, truncatedMsgpack, withRawField, type BadKind } from '../corpus.ts';
+import type { Rng } from '../rng.ts';
+import { processingYaml, topicYaml, type GenRecord, type TopologyParams, type Workload } from './workload.ts';
+
+const MODULE = fileURLToPath(new URL('../app/bank.ts', import.meta.url));
+
+export const bankTopics = (app: string) => ({
+  commands: `${app}-commands`,
+  events: `${app}-events`,
+  replies: `${app}-replies`,
+  view: `${app}-account-view`,
+});
+
+/** Command timestamps: deterministic, so a re-run of the same seed writes the same bytes. */
+const BASE_TIME = Date.UTC(2026, 10, 27);
+
+interface Sim {
+  open: boolean;
+  balance: number;
+  version: number;
+  recent: Buffer[];
+}
+
+export const bankWorkload: Workload = {
+  name: 'bank',
+  inputTopics: (app) => [
+    { alias: 'commands', name: bankTopics(app).commands, config: {} },
+    { alias: 'events', name: bankTopics(app).events, config: { 'retention.ms': '-1' } },
+  ],
+  processors: (app) => [
+    { processor: 'accounts', inputs: [bankTopics(app).commands] },
+    { processor: 'account-view', inputs: [bankTopics(app).events] },
+  ],
+  topologyYaml(p: TopologyParams): string {
+    const t = bankTopics(p.app);
+    return `app: ${p.app}
+kafka: { brokers: "${p.brokers.join(',')}", clientId: ${p.app} }
+${processingYaml(p)}http: { port: 0, host: 127.0.0.1 }
+topics:
+${topicYaml('commands', t.commands, p)}${topicYaml('events', t.events, p, { 'retention.ms': '-1' })}${topicYaml('replies', t.replies, p)}${topicYaml('account-view', t.view, p, { 'cleanup.policy': 'compact' })}processors:
+  - name: accounts
+    type: aggregate
+    aggregateType: Account
+    input: commands
+    module: "${MODULE}"
+    output: { events: events, replies: replies }
+  - name: account-view
+    type: projection
+    input: events
+    output: account-view
+    unknownEvents: dlq
+    maxEventVersion: { AccountOpened: 1, Deposited: 1, Withdrawn: 1 }
+    on:
+      AccountOpened: { set: { id: aggregateId, owner: data.owner, balance: "0", deposits: "0", withdrawals: "0", version: aggregateVersion } }
+      Deposited: { set: { version: aggregateVersion }, increment: { balance: data.amount, deposits: 1 } }
+      Withdrawn: { set: { version: aggregateVersion }, increment: { balance: "0 - data.amount", withdrawals: 1 } }
+`;
+  },
+  source(rng: Rng, opts) {
+    const sims = new Map<string, Sim>();
+    let seq = 0;
+    let badSeq = 0;
+    const perKind = new Map<BadKind, number>();
+    const accountName = (i: number) => `acc-${String(i).padStart(6, '0')}`;
+    const stamp = () => new Date(BASE_TIME + seq * 7).toISOString();
+
+    /** the generator's own guess of what the aggregate will do, only to send mostly-right expectedVersions */
+    const simulate = (s: Sim, c: { commandType: string; expectedVersion?: number; data: Record<string, unknown> }) => {
+      if (c.expectedVersion !== undefined && c.expectedVersion !== s.version) return;
+      const amount = c.data.amount as number;
+      const validAmount = Number.isSafeInteger(amount) && amount >= 1 && amount <= 1_000_000;
+      if (c.commandType === 'OpenAccount' && !s.open) {
+        s.open = true;
+        s.version++;
+      } else if (c.commandType === 'Deposit' && s.open && validAmount) {
+        s.balance += amount;
+        s.version++;
+      } else if (c.commandType === 'Withdraw' && s.open && validAmount && s.balance >= amount) {
+        s.balance -= amount;
+        s.version++;
+      }
+    };
+
+    return {
+      good(): GenRecord {
+        const id = accountName(rng.int(opts.keys));
+        const s = sims.get(id) ?? { open: false, balance: 0, version: 0, recent: [] };
+        sims.set(id, s);
+        if (s.recent.length && rng.chance(0.02)) {
+          // a retry: the same command (same commandId, same bytes) again
+          return { topic: 'commands', key: id, value: rng.pick(s.recent) };
+        }
+        seq++;
+        const r = rng.next();
+        let commandType: string;
+        let data: Record<string, unknown>;
+        if (!s.open && r < 0.9) [commandType, data] = ['OpenAccount', { owner: `owner-${id}` }];
+        else if (!s.open) [commandType, data] = ['Deposit', { amount: 10 }];
+        else if (r < 0.04) [commandType, data] = ['OpenAccount', { owner: 'someone-else' }];
+        else if (r < 0.55) [commandType, data] = ['Deposit', { amount: 1 + rng.int(1000) }];
+        else if (r < 0.93) [commandType, data] = ['Withdraw', { amount: 1 + rng.int(1500) }];
+        else if (r < 0.96) [commandType, data] = ['Transfer', { amount: 5, to: 'acc-000000' }];
+        else [commandType, data] = [rng.pick(['Deposit', 'Withdraw']), { amount: rng.pick([0, -5, 2_000_000, 1.5]) }];
+        const v = rng.next();
+        const expectedVersion = v < 0.4 ? undefined : v < 0.92 ? s.version : s.version > 0 ? Math.max(0, s.version - 1 - rng.int(2)) : 3;
+        const command: Record<string, unknown> = { commandId: `c-${seq}`, commandType, aggregateId: id, userId: `user-${seq % 13}`, timestamp: stamp(), data };
+        if (expectedVersion !== undefined) command.expectedVersion = expectedVersion;
+        if (rng.chance(0.3)) command.correlationId = `corr-${seq % 101}`;
+        simulate(s, command as { commandType: string; expectedVersion?: number; data: Record<string, unknown> });
+        const value = json(command);
+        s.recent.push(value);
+        if (s.recent.length > 4) s.recent.shift();
+        return { topic: 'commands', key: id, value };
+      },
+      bad(kind: BadKind): GenRecord {
+        const key = accountName(rng.int(opts.keys));
+        const n = perKind.get(kind) ?? 0;
+        perKind.set(kind, n + 1);
+        const toEvents = kind === 'unknown-type' || kind === 'too-new-version' || n % 2 === 1;
+        badSeq++;
+        const tpl: Record<string, unknown> = toEvents
+          ? { eventId: `bad-event-${badSeq}`, eventType: 'Deposited', eventVersion: 1, aggregateType: 'Account', aggregateId: key, aggregateVersion: 1, timestamp: stamp(), data: { amount: 5 } }
+          : { commandId: `bad-command-${badSeq}`, commandType: 'Deposit', aggregateId: key, userId: 'user-bad', timestamp: stamp(), data: { amount: 5 } };
+        const r = (value: Buffer | null, k: string | null = key): GenRecord => ({
+          topic: toEvents ? 'events' : 'commands',
+          key: k,
+          value,
+          ...(k === null ? { partition: rng.int(1 << 30) } : {}),
+          headers: { [BAD_KIND_HEADER]: kind },
+        });
+        const { eventId: _e, commandId: _c, ...withoutId } = tpl;
+        switch (kind) {
+          case 'non-json': return r(nonJson(tpl));
+          case 'truncated-msgpack': return r(truncatedMsgpack(tpl));
+          case 'wrong-field-types': return r(json(toEvents ? { ...tpl, aggregateVersion: '1' } : { ...tpl, aggregateId: 42 }));
+          case 'missing-fields': return r(json(withoutId));
+          case 'unknown-type': return r(json({ ...tpl, eventType: 'AccountFrozen' }));
+          case 'too-new-version': return r(json({ ...tpl, eventVersion: 2 }));
+          case 'null-key': return r(json(tpl), null);
+          case 'key-mismatch': return r(json({ ...tpl, aggregateId: `${key}-other` }));
+          case 'oversize': return r(oversize(tpl, opts.maxRecordBytes));
+          case 'binary-garbage': return r(binaryGarbage(rng));
+          case 'huge-numbers': return r(withRawField(tpl, toEvents ? 'aggregateVersion' : 'expectedVersion', '1e400'));
+          case 'deeply-nested': return r(withRawField(tpl, 'aggregateId', deeplyNestedText(5000)));
+          case 'empty-value': return r(Buffer.alloc(0));
+          case 'null-value': return r(null);
+          case 'invalid-utf8': return r(invalidUtf8(tpl, 'aggregateId'));
+        }
+      },
+    };
+  },
+};

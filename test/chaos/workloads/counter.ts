@@ -1,0 +1,76 @@
+/**
+ * The counting workload (`type: custom`, test/chaos/app/counter.ts): ticks per key in, {key, n, seq} out, a count per
+ * key in store `counts`. Works with today's runtime. The verifier's model is test/chaos/verify/model-counter.ts.
+ */
+import { fileURLToPath } from 'node:url';
+import { BAD_KIND_HEADER, binaryGarbage, deeplyNestedText, invalidUtf8, json, nonJson, oversize, truncatedMsgpack, withRawField, type BadKind } from '../corpus.ts';
+import type { Rng } from '../rng.ts';
+import { processingYaml, topicYaml, type GenRecord, type TopologyParams, type Workload } from './workload.ts';
+
+const MODULE = fileURLToPath(new URL('../app/counter.ts', import.meta.url));
+
+export const counterTopics = (app: string) => ({ input: `${app}-input`, output: `${app}-counts` });
+
+export const counterWorkload: Workload = {
+  name: 'counter',
+  inputTopics: (app) => [{ alias: 'input', name: counterTopics(app).input, config: {} }],
+  processors: (app) => [{ processor: 'counter', inputs: [counterTopics(app).input] }],
+  topologyYaml(p: TopologyParams): string {
+    const t = counterTopics(p.app);
+    return `app: ${p.app}
+kafka: { brokers: "${p.brokers.join(',')}", clientId: ${p.app} }
+${processingYaml(p)}http: { port: 0, host: 127.0.0.1 }
+topics:
+${topicYaml('input', t.input, p)}${topicYaml('counts', t.output, p)}stores:
+  counts: {}
+processors:
+  - name: counter
+    type: custom
+    input: input
+    module: "${MODULE}"
+    stores: [counts]
+    outputs: [counts]
+`;
+  },
+  source(rng: Rng, opts) {
+    const seqs = new Map<string, number>();
+    const keyName = (i: number) => `k-${String(i).padStart(6, '0')}`;
+    const anyKey = () => keyName(rng.int(opts.keys));
+    return {
+      good(): GenRecord {
+        const key = anyKey();
+        const seq = (seqs.get(key) ?? 0) + 1;
+        seqs.set(key, seq);
+        return { topic: 'input', key, value: json({ type: 'Tick', v: 1, key, seq }) };
+      },
+      bad(kind: BadKind): GenRecord {
+        const key = anyKey();
+        const tick = { type: 'Tick', v: 1, key, seq: 1 };
+        const r = (value: Buffer | null, k: string | null = key): GenRecord => ({
+          topic: 'input',
+          key: k,
+          value,
+          ...(k === null ? { partition: rng.int(1 << 30) } : {}),
+          headers: { [BAD_KIND_HEADER]: kind },
+        });
+        switch (kind) {
+          case 'non-json': return r(nonJson(tick));
+          case 'truncated-msgpack': return r(truncatedMsgpack(tick));
+          case 'wrong-field-types': return r(json({ ...tick, seq: String(tick.seq) }));
+          case 'missing-fields': return r(json({ type: 'Tick', v: 1, key }));
+          case 'unknown-type': return r(json({ ...tick, type: 'Tock' }));
+          case 'too-new-version': return r(json({ ...tick, v: 2 }));
+          case 'null-key': return r(json(tick), null);
+          case 'key-mismatch': return r(json({ ...tick, key: `${key}-other` }));
+          case 'oversize': return r(oversize(tick, opts.maxRecordBytes));
+          case 'binary-garbage': return r(binaryGarbage(rng));
+          case 'huge-numbers': return r(withRawField(tick, 'seq', '1e400'));
+          case 'deeply-nested': return r(withRawField(tick, 'key', deeplyNestedText(5000)));
+          case 'empty-value': return r(Buffer.alloc(0));
+          case 'null-value': return r(null);
+          case 'invalid-utf8': return r(invalidUtf8(tick, 'key'));
+        }
+      },
+    };
+  },
+};

@@ -1,0 +1,36 @@
+/** The workloads by name, and for each the verifier model that predicts its outputs. */
+import type { PlantTargets } from '../plant.ts';
+import type { RunOptions } from '../profiles.ts';
+import type { ModelCheck } from '../verify/model.ts';
+import { BankModel } from '../verify/model-bank.ts';
+import { CounterModel } from '../verify/model-counter.ts';
+import { changelogName, dlqName } from '../verify/wire.ts';
+import { bankTopics, bankWorkload } from './bank.ts';
+import { counterTopics, counterWorkload } from './counter.ts';
+import type { Workload } from './workload.ts';
+
+export const WORKLOADS: Record<string, Workload> = { counter: counterWorkload, bank: bankWorkload };
+
+export function modelFor(workload: RunOptions['workload'], app: string, o: Pick<RunOptions, 'partitions' | 'maxRecordBytes'>): ModelCheck {
+  switch (workload) {
+    case 'counter': {
+      const t = counterTopics(app);
+      return new CounterModel({ app, input: t.input, output: t.output, partitions: o.partitions, maxRecordBytes: o.maxRecordBytes });
+    }
+    case 'bank':
+      return new BankModel({ app, ...bankTopics(app), partitions: o.partitions, maxRecordBytes: o.maxRecordBytes });
+  }
+}
+
+export function plantTargets(workload: RunOptions['workload'], app: string): PlantTargets {
+  switch (workload) {
+    case 'counter': {
+      const t = counterTopics(app);
+      return { input: t.input, output: t.output, changelog: changelogName(app, 'counter', 'counts'), dlq: dlqName(app, 'counter') };
+    }
+    case 'bank': {
+      const t = bankTopics(app);
+      return { input: t.commands, output: t.events, changelog: changelogName(app, 'accounts', 'state'), dlq: dlqName(app, 'accounts') };
+    }
+  }
+}
