@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -16,6 +17,8 @@ export interface InstanceOptions {
   logDir?: string;
   name?: string;
   extraArgs?: string[];
+  /** modules Node preloads after tsx (`--import`), for example a fault injector from test/fixtures/faults */
+  preload?: string[];
 }
 
 export interface LogLine {
@@ -42,7 +45,7 @@ export class Instance {
     const file = createWriteStream(this.logFile, { flags: 'a' });
     this.proc = spawn(
       process.execPath,
-      ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'run', topologyFile, '--state-dir', opts.stateDir, '--http-port', '0', ...(opts.extraArgs ?? [])],
+      ['--import', 'tsx', ...(opts.preload ?? []).flatMap((m) => ['--import', pathToFileURL(m).href]), join(ROOT, 'src/cli/main.ts'), 'run', topologyFile, '--state-dir', opts.stateDir, '--http-port', '0', ...(opts.extraArgs ?? [])],
       { cwd: ROOT, env: { ...process.env, FOLDSTREAM_LOG_LEVEL: 'info', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const onData = (chunk: Buffer) => {

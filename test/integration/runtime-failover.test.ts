@@ -1,10 +1,13 @@
 // Exactly-once across instances as separate OS processes: a hand-over when one leaves, kill -9 inside an open
-// transaction, and a zombie (SIGSTOP past its session timeout) that must be fenced.
+// transaction, kill -9 between a commit and its LevelDB write, and a zombie (SIGSTOP past its session timeout) that must be fenced.
 import test, { type ExecutionContext } from 'ava';
 import { rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { changelogState, checkCounts, countingApp, produceCounting, sortedObject, waitForCaughtUp, type CountingApp } from '../helpers/counting-app.ts';
 import { openTransactions, readAll } from '../helpers/kafka.ts';
 import { Instance, waitFor } from '../helpers/processes.ts';
+
+const KILL_AFTER_COMMIT = fileURLToPath(new URL('../fixtures/faults/kill-after-commit.ts', import.meta.url));
 
 async function assertExactlyOnce(t: ExecutionContext, c: CountingApp, model: Map<string, number>): Promise<void> {
   const check = checkCounts(await readAll([c.output]));
@@ -72,6 +75,33 @@ test('kill -9 while a transaction is open: after a restart every output is there
     await survivor.waitReady();
     await waitForCaughtUp(`${c.app}-counter`, c.input);
     t.is(await survivor.stop(), 0);
+    await assertExactlyOnce(t, c, model);
+  } finally {
+    for (const i of instances) i.kill();
+  }
+  if (!process.env.KEEP_TEST_DIRS) rmSync(c.dir, { recursive: true, force: true });
+  await c.cleanup();
+});
+
+test('kill -9 after a commit and before the LevelDB write: the restart replays the committed writes from the changelog, and nothing is processed twice', async (t) => {
+  const c = await countingApp({ partitions: 6, commitIntervalMs: 200 });
+  const stateDir = c.stateDir('s');
+  const instances: Instance[] = [];
+  try {
+    const model = await produceCounting(c.input, 20000, 97);
+    // The fixture kills the process inside LevelDbStore.apply, after its 10th commit reached Kafka.
+    const victim = new Instance(c.file, { stateDir, name: 'victim', preload: [KILL_AFTER_COMMIT], env: { FOLDSTREAM_TEST_KILL_AT_APPLY: '10' } });
+    instances.push(victim);
+    await waitFor(() => !victim.alive, 120_000, 'the victim to kill itself after a commit');
+    t.is(victim.proc.signalCode, 'SIGKILL', `the victim was killed by the fault injector (log: ${victim.logFile})`);
+    const survivor = new Instance(c.file, { stateDir, name: 'survivor' });
+    instances.push(survivor);
+    await survivor.waitReady();
+    await waitForCaughtUp(`${c.app}-counter`, c.input);
+    t.is(await survivor.stop(), 0);
+    // The store that missed its batch is behind its changelog: the restart must have replayed committed records.
+    const replayed = survivor.events('store.restored').filter((l) => Number(l.records) > 0);
+    t.true(replayed.length >= 1, 'a store was behind its changelog and was restored from its checkpoint');
     await assertExactlyOnce(t, c, model);
   } finally {
     for (const i of instances) i.kill();
