@@ -92,6 +92,12 @@ const samples: Record<string, string[]> = {};
 const loads: number[][] = [loadavg()];
 const started = new Date();
 
+/** Records a figure; one that is not a finite number is a failed measurement, listed rather than silently left out. */
+function put(w: WorkloadName, system: Column, figure: string, value: number): void {
+  if (Number.isFinite(value)) add(values, w, system, figure, value);
+  else failures.push(`${system} ${w} ${figure}: no figure (${String(value)})`);
+}
+
 async function attempt<T>(what: string, fn: () => Promise<T>): Promise<T | undefined> {
   try {
     return await fn();
@@ -126,8 +132,8 @@ try {
           const t = await attempt(`${system} ${w} throughput #${rep}`, () => throughput(ctx, system, w, backlog, rep));
           if (t) {
             log(`  throughput ${t.eventsPerSec.toFixed(0)} events/s (all in ${(t.wallMs / 1000).toFixed(1)} s from spawn), peak RSS ${(t.peakRssBytes / 2 ** 20).toFixed(0)} MiB, CPU ${t.cpuMsPer1k.toFixed(0)} ms per 1000; outputs ${t.verification.ok ? 'as expected' : `WRONG: ${t.verification.problems.join('; ')}`} (digest ${t.verification.digest})`);
-            add(values, w, system, 'throughput', t.eventsPerSec);
-            add(values, w, system, 'rss', t.peakRssBytes / 2 ** 20);
+            put(w, system, 'throughput', t.eventsPerSec);
+            put(w, system, 'rss', t.peakRssBytes / 2 ** 20);
             raw.push({ phase: 'throughput', system, workload: w, rep, ...t, verification: { ...t.verification, samples: undefined } });
             if (!t.verification.ok) failures.push(`${system} ${w} #${rep}: outputs differ from the model: ${t.verification.problems.join('; ')}`);
             ((digests[w] ??= {})[system] ??= []).push(t.verification.digest);
@@ -139,15 +145,17 @@ try {
               const r = await attempt(`${system} ${w} restore #${rep}`, () => restore(ctx, system, w, t));
               if (r) {
                 log(`  restore ${r.records} records in ${(r.ms / 1000).toFixed(2)} s: ${r.recordsPerSec.toFixed(0)} records/s (ready ${(r.timeToReadyMs / 1000).toFixed(1)} s after spawn)`);
-                add(values, w, system, 'restore', r.recordsPerSec);
+                put(w, system, 'restore', r.recordsPerSec);
                 raw.push({ phase: 'restore', system, workload: w, rep, ...r });
                 if (withCeiling && system === 'foldstream') {
                   const c = await attempt(`ceiling ${w} restore #${rep}`, () =>
                     ceilingRestore({ brokers: brokers.join(','), include: `^${t.app}-.*-changelog$`, records: r.records, group: `${t.app}-ceiling-restore`, logFile: join(workDir, 'ceiling.log') }),
                   );
                   if (c && c.records >= r.records) {
-                    add(values, w, 'ceiling', 'restore', c.perSec);
+                    put(w, 'ceiling', 'restore', c.perSec);
                     raw.push({ phase: 'restore', system: 'ceiling', workload: w, rep, ...c });
+                  } else if (c) {
+                    failures.push(`ceiling ${w} restore #${rep}: read ${c.records} of the ${r.records} records foldstream restored`);
                   }
                 }
               }
@@ -164,15 +172,15 @@ try {
             if (l.saturated) {
               saturated.push(`${LABELS[system]} ${w} #${rep}`);
             } else {
-              add(values, w, system, 'p50', l.p50Ms);
-              add(values, w, system, 'p99', l.p99Ms);
-              add(values, w, system, 'cpu', l.cpuMsPer1k);
+              put(w, system, 'p50', l.p50Ms);
+              put(w, system, 'p99', l.p99Ms);
+              put(w, system, 'cpu', l.cpuMsPer1k);
             }
             if (l.recovery) {
               const r = l.recovery;
               log(`  recovery: first new output ${(r.firstOutputMs / 1000).toFixed(1)} s, caught up ${(r.caughtUpMs / 1000).toFixed(1)} s after kill -9 (ready after ${(r.readyMs / 1000).toFixed(1)} s); duplicates ${l.duplicates}, missing ${l.missing}`);
-              add(values, w, system, 'recoveryFirst', r.firstOutputMs / 1000);
-              add(values, w, system, 'recoveryCaughtUp', r.caughtUpMs / 1000);
+              put(w, system, 'recoveryFirst', r.firstOutputMs / 1000);
+              if (Number.isFinite(r.caughtUpMs)) put(w, system, 'recoveryCaughtUp', r.caughtUpMs / 1000);
               if (!Number.isFinite(r.caughtUpMs)) failures.push(`${system} ${w} #${rep}: not caught up 180 s after kill -9`);
             }
             if (l.duplicates || l.missing) failures.push(`${system} ${w} latency #${rep}: ${l.duplicates} duplicate and ${l.missing} missing outputs`);
@@ -181,8 +189,8 @@ try {
         }
         loads.push(loadavg());
       }
-      if (withCeiling) {
-        log(`rep ${rep}/${repeat} ${w} ceiling`);
+      if (withCeiling) log(`rep ${rep}/${repeat} ${w} ceiling`);
+      if (withCeiling && phases.has('throughput')) {
         const outputs = backlog.expected.primary + backlog.expected.events;
         const primary = samples[`${w}:primary`] ?? [];
         const evs = samples[`${w}:events`] ?? [];
@@ -206,17 +214,19 @@ try {
         });
         if (c) {
           log(`  ceiling ${c.perSec.toFixed(0)} events/s (consume ${c.consume.perSec.toFixed(0)} records/s while producing ${c.produce.perSec.toFixed(0)} records/s transactionally)`);
-          add(values, w, 'ceiling', 'throughput', c.perSec);
+          put(w, 'ceiling', 'throughput', c.perSec);
           raw.push({ phase: 'throughput', system: 'ceiling', workload: w, rep, ...c });
         }
+      }
+      if (withCeiling) {
         if (phases.has('latency')) {
           const e = await attempt(`ceiling ${w} latency #${rep}`, () =>
             ceilingLatency({ brokers: brokers.join(','), topic: `${runId}-ceiling-e2e-${w}-${rep}`, recordSize: Math.round(backlog.bytes / backlog.inputs), records: 2000, logFile: join(workDir, 'ceiling.log'), workDir }),
           );
           if (e) {
             log(`  ceiling latency p50 ${e.p50} ms, p99 ${e.p99} ms`);
-            add(values, w, 'ceiling', 'p50', e.p50);
-            add(values, w, 'ceiling', 'p99', e.p99);
+            put(w, 'ceiling', 'p50', e.p50);
+            put(w, 'ceiling', 'p99', e.p99);
             raw.push({ phase: 'latency', system: 'ceiling', workload: w, rep, ...e });
           }
         }
