@@ -93,6 +93,7 @@ export class GroupConsumer {
           partition: batch.partition,
           fetchedOffset: String((batch as unknown as { fetchedOffset: string }).fetchedOffset),
           highWatermark: batch.highWatermark,
+          lastOffset: batch.lastOffset(),
           records: batch.messages.map((m) => ({
             topic: batch.topic,
             partition: batch.partition,

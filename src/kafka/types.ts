@@ -21,6 +21,11 @@ export interface FetchedBatch {
   /** the offset the fetch asked for: where the consumer's position was */
   fetchedOffset: string;
   highWatermark: string;
+  /**
+   * The offset of the last record the fetch covered, counting records the consumer filtered out (transaction
+   * markers, aborted records); at or after the last offset in `records`. The consumer resumes after it.
+   */
+  lastOffset: string;
   records: FetchedRecord[];
 }
 

@@ -334,6 +334,7 @@ export class Task {
     let rebalancing = false;
     let sinceHeartbeat = 0;
     this.txStartedAt = Date.now();
+    const lastRecord = records[records.length - 1];
     for (const record of records) {
       if (ctl.shouldStop() || rebalancing) break;
       const started = performance.now();
@@ -352,6 +353,10 @@ export class Task {
       metrics.recordsConsumed.inc({ processor: spec.name, topic: batch.topic });
       const c = this.consumed.get(record.topic) ?? { last: -1n, timestamps: [] };
       c.last = BigInt(record.offset);
+      // A transactional input (a projection reading events) ends each transaction with a commit marker, which the
+      // consumer filters out and resumes after. At the batch's last record the position moves over such trailing
+      // records too, so the next fetch starts at the position rather than one past it (which needs a seek back).
+      if (record === lastRecord && BigInt(batch.lastOffset) > c.last) c.last = BigInt(batch.lastOffset);
       c.timestamps.push(record.timestamp);
       this.consumed.set(record.topic, c);
       this.txRecords++;

@@ -133,6 +133,19 @@ test('the projection skips events it already applied (counted) and the user view
   t.true(metricValue(await app.registry.metrics(), 'foldstream_projection_events_total', { processor: 'user-view', outcome: 'already_applied' }) >= 2);
 });
 
+test('the projection resumes after the commit marker that ends each aggregate transaction, without seeking back', async (t) => {
+  const id = 'markers-1';
+  await run(
+    command('CreateUser', id, { email: 'mo@x.example', fullName: 'Mo' }),
+    command('UpdateEmail', id, { email: 'mo@y.example' }),
+    command('UpgradeStatus', id, { status: 'GOLD' }),
+  );
+  await readUntil([env.topic('user-view')], (rs) => rs.some((r) => r.key === id && r.headers['foldstream.view.version'] === '3'), 'the view at version 3');
+  // every event arrived in a transaction of its own, so each batch of the projection ended before a commit marker
+  const log = (app.log as ReturnType<typeof memoryLogger>).events('task.seek_back').filter((l) => l.processor === 'user-view');
+  t.deepEqual(log, [], 'no fetch started past the position');
+});
+
 test('a v1 UserCreated is upcast before the projection sees it; a too-new event goes to the DLQ and the next event is processed', async (t) => {
   const base = { eventType: 'UserCreated', aggregateType: 'User', aggregateVersion: 1, timestamp: '2024-05-01T00:00:00.000Z' };
   const v1 = { ...base, eventId: 'legacy-1', eventVersion: 1, aggregateId: 'legacy-1', data: { email: 'old@x.example', name: 'Olga' } };
