@@ -4,6 +4,10 @@ import { resolve } from 'node:path';
 import { Kafka, logLevel, type KafkaConfig, type SASLOptions } from 'kafkajs';
 import type { Topology } from '../topology/schema.ts';
 import type { Logger } from '../processors/types.ts';
+import { installReadCommittedFilter } from './read-committed-filter.ts';
+
+// before any client fetches: kafkajs's own filter lets aborted records through (read-committed-filter.ts)
+installReadCommittedFilter();
 
 export function brokerList(brokers: string | string[]): string[] {
   return (Array.isArray(brokers) ? brokers : brokers.split(','))
