@@ -47,6 +47,12 @@ export interface ChaosContextOptions {
   transactionalTopics: string[];
   /** processors (group suffixes) whose task lists to read from the logs */
   processors: string[];
+  /**
+   * topics of the workload's later stages (Workload.aimAt), in groups, whose transactions are short and rarely the
+   * first to be open: the kill loop's aimed kills take turns waiting for any open transaction, then for one on a
+   * topic of each group in turn
+   */
+  aimTopics?: string[][];
   app: string;
   rng: Rng;
   cluster?: Cluster;
@@ -133,21 +139,21 @@ export class ChaosContext {
     return this.admin;
   }
 
-  /** Partitions of the slot's tasks that hold an open transaction now. */
-  async openOn(slot: number): Promise<string[]> {
+  /** Partitions of the slot's tasks that hold an open transaction now (of `topics`, by default every transactional one). */
+  async openOn(slot: number, topics: string[] = this.o.transactionalTopics): Promise<string[]> {
     const inst = this.slots.get(slot);
     if (!inst) return [];
     const tasks = this.tasksOf(inst);
-    const ends = await probeEnds(await this.getAdmin(), this.o.transactionalTopics);
+    const ends = await probeEnds(await this.getAdmin(), topics);
     return ends.filter((e) => e.lastStable < e.highWatermark && tasks.includes(e.partition)).map((e) => `${e.topic}/${e.partition}`);
   }
 
-  /** Polls until the slot's instance has a transaction open (true), or `timeoutMs` passed (false). */
-  async waitForOpenTransaction(slot: number, timeoutMs: number): Promise<boolean> {
+  /** Polls until the slot's instance has a transaction open (on one of `topics`, if given) (true), or `timeoutMs` passed (false). */
+  async waitForOpenTransaction(slot: number, timeoutMs: number, topics?: string[]): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     while (!this.stopping && Date.now() < deadline && this.slots.get(slot)?.alive) {
       try {
-        if ((await this.openOn(slot)).length) return true;
+        if ((await this.openOn(slot, topics)).length) return true;
       } catch {
         // a probe during a broker failure can fail; try again
       }

@@ -109,6 +109,7 @@ export async function runChaos(opts: RunOptions, log: (line: string) => void = (
     stateRoot,
     transactionalTopics: model.transactionalTopics,
     processors: workload.processors(app).map((p) => p.processor),
+    ...(workload.aimAt ? { aimTopics: workload.aimAt(app) } : {}),
     app,
     rng: rng.fork('chaos'),
     ...(cluster ? { cluster } : {}),

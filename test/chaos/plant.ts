@@ -1,17 +1,24 @@
 /**
  * Plants one anomaly into a finished run's topics, after the processors stopped and before the verifier reads them,
  * to show the verifier (and the test around it) catches what it claims to: a duplicate output, a lost output, a store
- * value that differs from the model, a transaction left open, a missing or an extra dead letter.
+ * value that differs from the model, a transaction left open, a missing or an extra dead letter; and for a workload
+ * with a groupBy projection (bank: balance-bands), a grouped view record written again (`group-view`) or a group's
+ * store entry counting one member too many (`group-store`, a doubled membership change).
  */
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import type { PlantKind } from './profiles.ts';
 import { probeEnds } from './verify/offsets-probe.ts';
+import { readTopics } from './verify/read-topics.ts';
 
 export interface PlantTargets {
   output: string;
   changelog: string;
   dlq: string;
   input: string;
+  /** the grouped view topic of a groupBy projection, if the workload has one */
+  groupView?: string;
+  /** the changelog of that projection's `groups` store (its second stage) */
+  groupChangelog?: string;
 }
 
 export interface Planted {
@@ -21,7 +28,10 @@ export interface Planted {
   cleanup?: () => Promise<void>;
 }
 
-async function firstRecord(kafka: Kafka, topic: string): Promise<{ partition: number; offset: string; key: Buffer | null; value: Buffer | null; headers: Record<string, Buffer> }> {
+type FirstRecord = { partition: number; offset: string; key: Buffer | null; value: Buffer | null; headers: Record<string, Buffer> };
+
+/** The first record (that `accept` takes) of the first non-empty partition of the topic. */
+async function firstRecord(kafka: Kafka, topic: string, accept: (r: FirstRecord) => boolean = () => true): Promise<FirstRecord> {
   const admin = kafka.admin();
   await admin.connect();
   const ends = await probeEnds(admin, [topic]);
@@ -37,8 +47,10 @@ async function firstRecord(kafka: Kafka, topic: string): Promise<{ partition: nu
       void consumer.run({
         eachMessage: async ({ partition: p, message }) => {
           if (p !== partition) return;
+          const r = { partition: p, offset: message.offset, key: message.key, value: message.value, headers: (message.headers ?? {}) as Record<string, Buffer> };
+          if (!accept(r)) return;
           clearTimeout(timer);
-          resolve({ partition: p, offset: message.offset, key: message.key, value: message.value, headers: (message.headers ?? {}) as Record<string, Buffer> });
+          resolve(r);
         },
       });
     });
@@ -113,6 +125,38 @@ export async function plant(brokers: string[], kind: PlantKind, t: PlantTargets)
       };
       await withProducer(kafka, (p) => p.send({ topic: t.dlq, messages: [{ partition: r.partition, key: r.key, value: r.value, headers }] }));
       return { kind, what: `dead-lettered good input ${t.input}/${r.partition}@${r.offset}` };
+    }
+    case 'group-view': {
+      if (!t.groupView) throw new Error('cannot plant group-view: this workload has no groupBy projection');
+      const r = await firstRecord(kafka, t.groupView);
+      const headers = Object.fromEntries(Object.entries(r.headers).map(([k, v]) => [k, v.toString()]));
+      await withProducer(kafka, (p) => p.send({ topic: t.groupView!, messages: [{ partition: r.partition, key: r.key, value: r.value, headers }] }));
+      return { kind, what: `re-sent grouped view record ${t.groupView}/${r.partition}@${r.offset} (group ${r.key?.toString()}, version ${headers['foldstream.view.version']}), as a group stage that applied nothing new would` };
+    }
+    case 'group-store': {
+      if (!t.groupChangelog) throw new Error('cannot plant group-store: this workload has no groupBy projection');
+      // the latest entry of a group with members (as the verifier reads it): one member more, as a doubled join would
+      const admin = kafka.admin();
+      await admin.connect();
+      const latest = new Map<string, { partition: number; entry: { view: Record<string, unknown> | null; members: number; version: number } }>();
+      try {
+        const { unpack } = await import('msgpackr');
+        await readTopics(kafka, await probeEnds(admin, [t.groupChangelog]), { isolation: 'read_committed' }, (r) => {
+          if (r.key === null || r.key[0] === 0) return; // position markers
+          if (r.value === null) latest.delete(r.key.toString());
+          else latest.set(r.key.toString(), { partition: r.partition, entry: unpack(r.value) as { view: Record<string, unknown> | null; members: number; version: number } });
+        });
+      } finally {
+        await admin.disconnect();
+      }
+      const found = [...latest].find(([, e]) => e.entry.members > 0) ?? [...latest][0];
+      if (!found) throw new Error(`cannot plant: ${t.groupChangelog} holds no group`);
+      const [key, { partition, entry }] = found;
+      const { pack } = await import('msgpackr');
+      const members = entry.members + 1;
+      const view = { ...(entry.view ?? { key }), accounts: members };
+      await withProducer(kafka, (p) => p.send({ topic: t.groupChangelog!, messages: [{ partition, key, value: pack({ view, members, version: entry.version }) }] }));
+      return { kind, what: `made group ${JSON.stringify(key)} count ${members} members instead of ${entry.members} (version ${entry.version}) in ${t.groupChangelog}/${partition}` };
     }
   }
 }

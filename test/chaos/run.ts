@@ -12,7 +12,8 @@
  *   --bad-rate R             share of bad input (default 0.01)
  *   --commit-interval MS     processing.commitIntervalMs (default 1500: kills land inside open transactions)
  *   --seed N                 reproduce a run's input and fault schedule
- *   --plant KIND             plant an anomaly before verifying: duplicate, loss, store, open-transaction, dlq-missing, dlq-extra
+ *   --plant KIND             plant an anomaly before verifying: duplicate, loss, store, open-transaction, dlq-missing, dlq-extra;
+ *                            bank only (its groupBy projection balance-bands): group-view, group-store
  *   --keep                   keep topics and state after a clean run
  *   --report-dir DIR         default test/chaos/reports
  *

@@ -1,7 +1,9 @@
 /**
  * The chaos verifier against topics written directly (no foldstream): a correct run passes, and each planted anomaly
  * (duplicate, loss, disorder, store mismatch, open transaction, missing / extra / wrong dead letter) is found, and
- * makes the assertions the chaos tests use fail. Needs the broker at KAFKA_BROKERS (127.0.0.1:9092).
+ * makes the assertions the chaos tests use fail; its read_committed is not fooled by transactions aborted out of order.
+ * Needs the broker at KAFKA_BROKERS (127.0.0.1:9092). The bank model's groupBy checks (balance-bands) run on records
+ * made by hand, without the broker.
  */
 import test from 'ava';
 import kafkajs, { type Message, type Producer } from 'kafkajs';
@@ -9,8 +11,10 @@ import { pack } from 'msgpackr';
 import { createTopics, deleteTopics, kafka, unique, withAdmin } from '../helpers/kafka.ts';
 import { BROKERS } from '../helpers/kafka.ts';
 import { assertVerificationClean } from './assert-run.ts';
+import { BankModel } from './verify/model-bank.ts';
 import { CounterModel } from './verify/model-counter.ts';
 import { probeEnds } from './verify/offsets-probe.ts';
+import { readTopics, type VRecord } from './verify/read-topics.ts';
 import { verify, type Verification } from './verify/verifier.ts';
 import { partitionOf } from './verify/wire.ts';
 
@@ -252,4 +256,179 @@ test.serial('kafkajs fetchTopicOffsets answers the last stable offset, which the
     t.is(kafkajsEnds!.offset, '1');
   });
   await tx.abort();
+});
+
+test.serial('read_committed is decided from the markers: aborts out of order hide nothing they should and deliver nothing aborted (kafkajs delivers some)', async (t) => {
+  // test/chaos/repro/kafkajs-aborted-order.ts: A and B overlap in one partition, B aborted first, then A; C commits
+  // around them. A read_committed kafkajs consumer delivers A's records; the verifier must not.
+  const topic = unique('chaos-aborts');
+  await createTopicsReady([topic], 1);
+  const k = kafka('chaos-aborts-test');
+  const producer = (id: string) => k.producer({ transactionalId: `${topic}-${id}`, idempotent: true, maxInFlightRequests: 1 });
+  const [a, b, c] = [producer('a'), producer('b'), producer('c')];
+  await Promise.all([a.connect(), b.connect(), c.connect()]);
+  t.teardown(async () => {
+    await Promise.all([a, b, c].map((p) => p.disconnect().catch(() => undefined)));
+    await deleteTopics([topic]);
+  });
+  const msgs = (who: string, n: number) => Array.from({ length: n }, (_, i) => ({ partition: 0, key: who, value: `${who}-${i}` }));
+  const tc = await c.transaction();
+  await tc.send({ topic, messages: msgs('C', 2) }); // 0-1, committed after everything else was written
+  const ta = await a.transaction();
+  await ta.send({ topic, messages: msgs('A', 3) }); // 2-4, aborted second
+  const tb = await b.transaction();
+  await tb.send({ topic, messages: msgs('B', 3) }); // 5-7, aborted first
+  await tc.send({ topic, messages: msgs('C2', 1) }); // 8
+  await tb.abort();
+  await ta.abort();
+  await tc.commit();
+  const ends = await withAdmin((admin) => probeEnds(admin, [topic]));
+  const seen: string[] = [];
+  await readTopics(k, ends, { isolation: 'read_committed' }, (r) => seen.push(`${r.offset}:${r.value?.toString()}`));
+  t.deepEqual(seen, ['0:C-0', '1:C-1', '8:C2-0']);
+  const all: string[] = [];
+  await readTopics(k, ends, { isolation: 'read_uncommitted' }, (r) => all.push(r.value!.toString()));
+  t.deepEqual(all, ['C-0', 'C-1', 'A-0', 'A-1', 'A-2', 'B-0', 'B-1', 'B-2', 'C2-0']);
+});
+
+/**
+ * The bank model's groupBy projection (balance-bands) on records written by hand, no broker: acc-1 opens, gets 1500
+ * (band-1), withdraws 600 (900: leaves band-1 for band-0), gets 50 (950: stays in band-0, sums change); acc-2 opens
+ * and gets 1200 (band-1). A join at version v adds v² to versionSquares, a leave removes the previous version's
+ * square, a stay adds the difference.
+ */
+interface BandsPlant {
+  /** the first stage wrote a change twice, and the group stage applied both */
+  duplicateChange?: boolean;
+  /** the first stage lost a change (and the group stage never saw it) */
+  lostChange?: boolean;
+  /** the group stage applied a change that is not in the committed repartition log (an aborted one) */
+  appliedUncommitted?: boolean;
+  /** a group view record written again */
+  duplicateView?: boolean;
+  /** the groups store counts a member too many */
+  wrongGroupsStore?: boolean;
+}
+
+function bandsRun(plant: BandsPlant): ReturnType<BankModel['finish']> {
+  const app = 'bands';
+  const t = { app, commands: `${app}-commands`, events: `${app}-events`, replies: `${app}-replies`, view: `${app}-account-view`, bands: `${app}-balance-bands`, partitions: 12, maxRecordBytes: 16_384 };
+  const model = new BankModel(t);
+  const offsets = new Map<string, bigint>();
+  const rec = (topic: string, partition: number, key: string | null, value: Buffer | null, headers: Record<string, string> = {}): VRecord => {
+    const k = `${topic}:${partition}`;
+    const offset = offsets.get(k) ?? 0n;
+    offsets.set(k, offset + 1n);
+    return { topic, partition, offset, key: key === null ? null : Buffer.from(key), value, headers, timestamp: 0 };
+  };
+  let seq = 0;
+  const command = (account: string, commandType: string, data: Record<string, unknown>) =>
+    model.onInput(rec(t.commands, partitionOf(account, 12), account, Buffer.from(JSON.stringify({ commandId: `c-${++seq}`, commandType, aggregateId: account, data }))));
+  command('acc-1', 'OpenAccount', { owner: 'o' });
+  command('acc-1', 'Deposit', { amount: 1500 });
+  command('acc-2', 'OpenAccount', { owner: 'o' });
+  command('acc-1', 'Withdraw', { amount: 600 });
+  command('acc-2', 'Deposit', { amount: 1200 });
+  command('acc-1', 'Deposit', { amount: 50 });
+
+  const repartition = `${app}-balance-bands-repartition`;
+  const change = (band: string, source: string, members: number, balance: number, versionSquares: number) => ({ band, value: { source, members, sums: { balance, versionSquares } } });
+  // the committed repartition log, per band in offset order (acc-1's and acc-2's changes to band-1 interleaved)
+  const log: Record<string, ReturnType<typeof change>[]> = {
+    'band-1': [change('band-1', 'acc-1', 1, 1500, 4), change('band-1', 'acc-2', 1, 1200, 4), change('band-1', 'acc-1', -1, -1500, -4)],
+    'band-0': [change('band-0', 'acc-1', 1, 900, 9), change('band-0', 'acc-1', 0, 50, 7)],
+  };
+  if (plant.duplicateChange) log['band-1']!.splice(1, 0, log['band-1']![0]!);
+  if (plant.lostChange) log['band-0']!.pop();
+  const applied = Object.fromEntries(Object.entries(log).map(([k, v]) => [k, [...v]]));
+  if (plant.appliedUncommitted) applied['band-0']!.splice(1, 0, change('band-0', 'acc-9', 1, 400, 4));
+  for (const entries of Object.values(log)) for (const c of entries) model.onOutput(rec(repartition, partitionOf(c.band, 12), c.band, Buffer.from(JSON.stringify(c.value))));
+
+  // the group stage: one view per change applied, version 1, 2, ...; then its store
+  const groups = new Map<string, unknown>();
+  const groupsLog = `${app}-balance-bands-group-groups-changelog`;
+  for (const [band, entries] of Object.entries(applied)) {
+    let s = { members: 0, balance: 0, versionSquares: 0 };
+    const views: VRecord[] = [];
+    entries.forEach((c, i) => {
+      s = { members: s.members + c.value.members, balance: s.balance + c.value.sums.balance, versionSquares: s.versionSquares + c.value.sums.versionSquares };
+      const view = s.members > 0 ? { key: band, accounts: s.members, ...(({ members: _m, ...sums }) => sums)(s) } : null;
+      views.push(rec(t.bands, partitionOf(band, 12), band, view ? Buffer.from(JSON.stringify(view)) : null, { 'foldstream.view.version': String(i + 1) }));
+      groups.set(band, { view, members: s.members + (plant.wrongGroupsStore && band === 'band-1' ? 1 : 0), version: i + 1 });
+    });
+    if (plant.duplicateView && band === 'band-1') views.push({ ...views[0]!, offset: views.at(-1)!.offset + 1n });
+    for (const v of views) model.onOutput(v);
+  }
+  for (const [band, value] of groups) model.onOutput(rec(groupsLog, partitionOf(band, 12), band, pack(value)));
+  // the first stage's view store
+  const viewLog = `${app}-balance-bands-view-changelog`;
+  model.onOutput(rec(viewLog, partitionOf('acc-1', 12), 'acc-1', pack({ view: { balance: 950, version: 4 }, version: 4, group: { key: 'band-0', sums: { balance: 950, versionSquares: 16 } } })));
+  model.onOutput(rec(viewLog, partitionOf('acc-2', 12), 'acc-2', pack({ view: { balance: 1200, version: 2 }, version: 2, group: { key: 'band-1', sums: { balance: 1200, versionSquares: 4 } } })));
+  // position markers of the group stage, past the last repartition record of each partition
+  for (const [k, next] of offsets) {
+    if (!k.startsWith(`${repartition}:`)) continue;
+    const partition = Number(k.slice(k.lastIndexOf(':') + 1));
+    model.onOutput(rec(groupsLog, partition, '\u0000position', pack({ offsets: { [repartition]: String(next) }, streamTime: 0 }), { 'foldstream.marker': 'position' }));
+  }
+  return model.finish(new Map());
+}
+
+const bandsProblems = (f: ReturnType<BankModel['finish']>) => {
+  const outs = Object.entries(f.outputs).filter(([topic]) => topic.includes('balance-bands'));
+  const stores = f.stores.filter((s) => s.store.startsWith('balance-bands'));
+  return {
+    repartition: outs.find(([topic]) => topic.endsWith('-repartition'))![1],
+    view: outs.find(([topic]) => topic.endsWith('-balance-bands'))![1],
+    final: stores.find((s) => s.store.includes('last value'))!,
+    viewStore: stores.find((s) => s.store === 'balance-bands view')!,
+    groupsStore: stores.find((s) => s.store === 'balance-bands-group groups')!,
+  };
+};
+
+test('balance-bands: a correct run of both stages passes', (t) => {
+  const f = bandsRun({});
+  const p = bandsProblems(f);
+  for (const s of [p.repartition, p.view]) t.is(s.duplicates + s.losses + s.outOfOrder + s.wrongValues, 0, s.samples.join(' | '));
+  t.is(p.repartition.records, 5);
+  t.is(p.view.records, 5);
+  for (const s of [p.final, p.viewStore, p.groupsStore]) t.is(s.mismatches, 0, s.samples.join(' | '));
+  t.like(f.stats, { bands: 2, bandJoins: 3, bandLeaves: 1, bandStays: 1 });
+});
+
+test('balance-bands: a change the first stage wrote twice is a duplicate in the repartition topic, and the groups are off', (t) => {
+  const p = bandsProblems(bandsRun({ duplicateChange: true }));
+  t.is(p.repartition.duplicates, 1);
+  t.regex(p.repartition.samples.join('\n'), /duplicate: key band-1 ← acc-1 id v2\+/);
+  t.is(p.view.wrongValues + p.view.duplicates, 0, 'the group stage folded what was committed');
+  t.is(p.final.mismatches, 1);
+  t.is(p.groupsStore.mismatches, 1);
+});
+
+test('balance-bands: a change the first stage lost is a loss in the repartition topic', (t) => {
+  const p = bandsProblems(bandsRun({ lostChange: true }));
+  t.is(p.repartition.losses, 1);
+  t.regex(p.repartition.samples.join('\n'), /lost: key band-0 ← acc-1 id v4=/);
+  t.is(p.final.mismatches, 1);
+});
+
+test('balance-bands: a change the group stage applied but nobody committed is found in the grouped view', (t) => {
+  const p = bandsProblems(bandsRun({ appliedUncommitted: true }));
+  t.is(p.repartition.duplicates + p.repartition.losses + p.repartition.wrongValues, 0);
+  t.true(p.view.wrongValues >= 2, p.view.samples.join(' | '));
+  t.regex(p.view.samples[0]!, /band band-0: the group stage wrote versions up to 3; the repartition log committed 2 changes/);
+  t.is(p.final.mismatches, 1);
+  t.is(p.groupsStore.mismatches, 1);
+});
+
+test('balance-bands: a grouped view record written twice is a duplicate, and the last value per band is wrong', (t) => {
+  const p = bandsProblems(bandsRun({ duplicateView: true }));
+  t.is(p.view.duplicates, 1);
+  t.is(p.final.mismatches, 1);
+});
+
+test('balance-bands: a groups store entry off by a member is a store mismatch', (t) => {
+  const p = bandsProblems(bandsRun({ wrongGroupsStore: true }));
+  t.is(p.groupsStore.mismatches, 1);
+  t.regex(p.groupsStore.samples[0]!, /key "band-1"/);
+  t.is(p.final.mismatches, 0);
 });

@@ -30,9 +30,10 @@ const VERSION = 2;
 const LATEST = -1n;
 const EARLIEST = -2n;
 /** errors after which the partition's leader may have moved: refresh metadata and ask again */
-const RETRIABLE = new Set([3, 5, 6, 7, 13, 74, 75]);
+export const RETRIABLE = new Set([3, 5, 6, 7, 13, 74, 75]);
 
-class Connection {
+/** One connection to one broker: size-framed requests (header v1: api key, version, correlation id, client id) and their answers. */
+export class Connection {
   private readonly socket: Socket;
   private buffer = Buffer.alloc(0);
   private nextId = 1;
@@ -91,14 +92,14 @@ class Connection {
   }
 }
 
-function str(s: string): Buffer {
+export function str(s: string): Buffer {
   const b = Buffer.from(s, 'utf8');
   const len = Buffer.alloc(2);
   len.writeInt16BE(b.length, 0);
   return Buffer.concat([len, b]);
 }
 
-function int32(n: number): Buffer {
+export function int32(n: number): Buffer {
   const b = Buffer.alloc(4);
   b.writeInt32BE(n, 0);
   return b;

@@ -11,6 +11,12 @@ import type { VRecord } from './read-topics.ts';
 export const changelogName = (app: string, processor: string, store: string) => `${app}-${processor}-${store}-changelog`;
 export const dlqName = (app: string, processor: string) => `${app}-${processor}-dlq`;
 export const groupName = (app: string, processor: string) => `${app}-${processor}`;
+/** A projection with `groupBy`: the topic its first stage writes and its second stage `<processor>-group` reads. */
+export const repartitionName = (app: string, processor: string) => `${app}-${processor}-repartition`;
+/** Runtime name of a groupBy projection's second stage (its consumer group, changelogs and DLQ derive from it). */
+export const groupStageName = (processor: string) => `${processor}-group`;
+/** Header of a view record (and of a group view record): the version it reflects. */
+export const VIEW_VERSION_HEADER = 'foldstream.view.version';
 
 export const DLQ = {
   code: 'foldstream.error.code',

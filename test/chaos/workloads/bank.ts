@@ -1,9 +1,16 @@
 /**
  * The event-sourcing workload: commands to an `aggregate` (bank accounts, test/chaos/app/bank.ts) with some stale
- * expectedVersions (conflicts), rejected withdrawals and repeated commandIds, and a declarative `projection` of its
- * events into a view topic. Bad records go to both inputs: bad commands to the aggregate, bad events (including
- * unknown event types and too-new eventVersions) to the events topic the projection reads. The verifier's model is
+ * expectedVersions (conflicts), rejected withdrawals and repeated commandIds, and two declarative projections of its
+ * events: `account-view` (a view per account) and `balance-bands`, a projection with `groupBy` (the accounts counted and
+ * their balances summed per balance band of 1000, through the internal repartition topic and the second stage
+ * `balance-bands-group`). Bad records go to both inputs: bad commands to the aggregate, bad events (including unknown
+ * event types and too-new eventVersions) to the events topic both projections read. The verifier's model is
  * test/chaos/verify/model-bank.ts.
+ *
+ * `balance-bands` also sums version² over each band's members (`versionSquares`): not for its meaning, but because it
+ * makes every repartition record name the event that caused it (a join at version v adds v², a leave removes the
+ * previous version's square, a stay adds 2v - 1), so the verifier can tell a duplicated or lost change from a
+ * legitimately repeated one.
  */
 import { fileURLToPath } from 'node:url';
 import { BAD_KIND_HEADER, binaryGarbage, deeplyNestedText, invalidUtf8, json, nonJson, oversize, truncatedMsgpack, withRawField, type BadKind } from '../corpus.ts';
@@ -17,6 +24,9 @@ export const bankTopics = (app: string) => ({
   events: `${app}-events`,
   replies: `${app}-replies`,
   view: `${app}-account-view`,
+  bands: `${app}-balance-bands`,
+  /** internal: written by balance-bands, read by its second stage balance-bands-group (docs/wire-formats.md) */
+  repartition: `${app}-balance-bands-repartition`,
 });
 
 /** Command timestamps: deterministic, so a re-run of the same seed writes the same bytes. */
@@ -38,14 +48,19 @@ export const bankWorkload: Workload = {
   processors: (app) => [
     { processor: 'accounts', inputs: [bankTopics(app).commands] },
     { processor: 'account-view', inputs: [bankTopics(app).events] },
+    // the group stage after the first: once the first caught up, the repartition topic holds all it will
+    { processor: 'balance-bands', inputs: [bankTopics(app).events] },
+    { processor: 'balance-bands-group', inputs: [bankTopics(app).repartition] },
   ],
+  // the groupBy stages, the group stage first: its writes to the grouped view; the first stage's to the repartition topic
+  aimAt: (app) => [[bankTopics(app).bands], [bankTopics(app).repartition]],
   topologyYaml(p: TopologyParams): string {
     const t = bankTopics(p.app);
     return `app: ${p.app}
 kafka: { brokers: "${p.brokers.join(',')}", clientId: ${p.app} }
 ${processingYaml(p)}http: { port: 0, host: 127.0.0.1 }
 topics:
-${topicYaml('commands', t.commands, p)}${topicYaml('events', t.events, p, { 'retention.ms': '-1' })}${topicYaml('replies', t.replies, p)}${topicYaml('account-view', t.view, p, { 'cleanup.policy': 'compact' })}processors:
+${topicYaml('commands', t.commands, p)}${topicYaml('events', t.events, p, { 'retention.ms': '-1' })}${topicYaml('replies', t.replies, p)}${topicYaml('account-view', t.view, p, { 'cleanup.policy': 'compact' })}${topicYaml('balance-bands', t.bands, p, { 'cleanup.policy': 'compact' })}processors:
   - name: accounts
     type: aggregate
     aggregateType: Account
@@ -62,6 +77,19 @@ ${topicYaml('commands', t.commands, p)}${topicYaml('events', t.events, p, { 'ret
       AccountOpened: { set: { id: aggregateId, owner: data.owner, balance: "0", deposits: "0", withdrawals: "0", version: aggregateVersion } }
       Deposited: { set: { version: aggregateVersion }, increment: { balance: data.amount, deposits: 1 } }
       Withdrawn: { set: { version: aggregateVersion }, increment: { balance: "0 - data.amount", withdrawals: 1 } }
+  - name: balance-bands
+    type: projection
+    input: events
+    output: balance-bands
+    unknownEvents: dlq
+    maxEventVersion: { AccountOpened: 1, Deposited: 1, Withdrawn: 1 }
+    on:
+      AccountOpened: { set: { balance: "0", version: aggregateVersion } }
+      Deposited: { set: { version: aggregateVersion }, increment: { balance: data.amount } }
+      Withdrawn: { set: { version: aggregateVersion }, increment: { balance: "0 - data.amount" } }
+    groupBy:
+      key: "balance > 0 ? 'band-' & $floor(balance / 1000)"
+      aggregate: { accounts: count, balance: { sum: balance }, versionSquares: { sum: "version * version" } }
 `;
   },
   source(rng: Rng, opts) {

@@ -30,7 +30,14 @@ export function plantTargets(workload: RunOptions['workload'], app: string): Pla
     }
     case 'bank': {
       const t = bankTopics(app);
-      return { input: t.commands, output: t.events, changelog: changelogName(app, 'accounts', 'state'), dlq: dlqName(app, 'accounts') };
+      return {
+        input: t.commands,
+        output: t.events,
+        changelog: changelogName(app, 'accounts', 'state'),
+        dlq: dlqName(app, 'accounts'),
+        groupView: t.bands,
+        groupChangelog: changelogName(app, 'balance-bands-group', 'groups'),
+      };
     }
   }
 }

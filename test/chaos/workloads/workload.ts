@@ -38,6 +38,8 @@ export interface Workload {
   inputTopics(app: string): DeclaredTopic[];
   /** processors and the input topics whose group offsets must reach the end before the run is verified */
   processors(app: string): { processor: string; inputs: string[] }[];
+  /** topics of later stages, one list per stage, that some aimed kills wait for an open transaction on (scenarios/kill.ts) */
+  aimAt?(app: string): string[][];
   topologyYaml(p: TopologyParams): string;
   /** a generator of good records and of bad ones of a given kind */
   source(rng: Rng, opts: { keys: number; maxRecordBytes: number }): { good(): GenRecord; bad(kind: BadKind): GenRecord };
