@@ -544,7 +544,8 @@ export class BankModel implements ModelCheck {
     const internal = [this.commandDlq.topic, this.eventDlq.topic, this.stateLog.topic, this.commandsLog.topic, this.viewLog.topic];
     // the grouped view, and the repartition topic between the two stages with their stores and dead letters
     this.outputTopics = [t.events, t.replies, t.view, ...internal, ...this.bands.topics];
-    this.transactionalTopics = [t.events, t.replies, t.view, ...internal, ...this.bands.topics];
+    // the aggregate's command-expiry index is written in the same transactions; its content is not modelled
+    this.transactionalTopics = [t.events, t.replies, t.view, ...internal, cl(AGGREGATE, 'command-expiry'), ...this.bands.topics];
   }
 
   private account(id: string): AccountModel {
