@@ -139,7 +139,12 @@ test('checkTopics reports a changed config, a different replication factor and a
   );
   const extra: PlannedTopic = { ...plan[0]!, name: `${app}-never-created`, about: 'topics.extra' };
   const edited = plan.map((p) => (p.name === `${app}-view` ? { ...p, replicationFactor: 2 } : p));
-  const report = await checkTopics(kafka, [...edited, extra]);
+  // the controller applies a config change and the broker learns of it a moment later
+  let report = await checkTopics(kafka, [...edited, extra]);
+  for (let i = 0; i < 50 && !report.drifts.some((d) => d.kind === 'config'); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    report = await checkTopics(kafka, [...edited, extra]);
+  }
   t.deepEqual(report.drifts, [
     { kind: 'config', topic: `${app}-events`, about: 'topics.events', config: 'retention.ms', expected: '-1', actual: '3600000' },
     { kind: 'replication-factor', topic: `${app}-view`, about: 'topics.view', expected: 2, actual: 1 },
