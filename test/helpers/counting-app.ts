@@ -91,7 +91,8 @@ export async function countingApp(opts: CountingOptions = {}): Promise<CountingA
 
 /** Produces `count` records over `keys` keys (key-i for record i mod keys); returns the expected count per key. */
 export async function produceCounting(topic: string, count: number, keys: number, model = new Map<string, number>()): Promise<Map<string, number>> {
-  const producer = kafka('counting-producer').producer();
+  // idempotent: a retried produce on a slow broker must not write the input twice (the model counts what was sent)
+  const producer = kafka('counting-producer').producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   try {
     for (let start = 0; start < count; start += 1000) {

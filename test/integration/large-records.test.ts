@@ -33,7 +33,7 @@ processors:
 `,
   );
   await createTopics([{ topic: `${app}-in`, numPartitions: 1 }]);
-  const producer = kafka().producer();
+  const producer = kafka().producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   // 40 outputs of 200 KB (8 MB in one partition) and, in the middle, one of 500 KB (> maxRecordBytes)
   const inputs = Array.from({ length: 41 }, (_, id) => ({ id, bytes: id === 20 ? 500_000 : 200_000 }));

@@ -92,7 +92,7 @@ type In = [partition: number, key: string, timestamp: number];
 
 /** Produces records with explicit timestamps, in order per partition. */
 async function produce(topic: string, records: In[]): Promise<void> {
-  const producer = kafka('punctuation-producer').producer();
+  const producer = kafka('punctuation-producer').producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   try {
     await producer.send({
