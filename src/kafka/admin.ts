@@ -6,6 +6,7 @@
 import kafkajs, { type Admin, type ITopicConfig, type Kafka } from 'kafkajs';
 import { FoldstreamError } from '../errors.ts';
 import { internalTopics, type InternalTopicPurpose } from '../topology/names.ts';
+import { retry } from './retry.ts';
 import type { Topology } from '../topology/schema.ts';
 
 // kafkajs is CommonJS and Node cannot see this enum as a named export
@@ -95,24 +96,17 @@ export async function createTopics(kafka: Kafka, plan: readonly PlannedTopic[], 
  */
 export async function createTopicsAndWait(admin: Admin, topics: readonly ITopicConfig[], opts: { timeoutMs?: number } = {}): Promise<void> {
   const timeoutMs = opts.timeoutMs ?? 30_000;
-  const deadline = Date.now() + timeoutMs;
   const names = topics.map((t) => t.topic);
-  for (let attempt = 0; ; attempt++) {
-    try {
+  await retry(
+    async () => {
       const present = new Set(await admin.listTopics());
       const todo = topics.filter((t) => !present.has(t.topic));
       // false means another client created them between listTopics and here: they exist, which is all we want
       if (todo.length) await admin.createTopics({ topics: [...todo], waitForLeaders: false, timeout: timeoutMs });
       await waitForLeaders(admin, names);
-      return;
-    } catch (e) {
-      if (Date.now() < deadline && isRetriable(e)) {
-        await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 1_000)));
-        continue;
-      }
-      throw e;
-    }
-  }
+    },
+    { retriable: isRetriable, timeoutMs, maxPauseMs: 1_000 },
+  );
 }
 
 function isRetriable(e: unknown): boolean {

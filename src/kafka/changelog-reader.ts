@@ -12,6 +12,7 @@
  * stable offset is the end of everything the task ever committed.
  */
 import { createRequire } from 'node:module';
+import { retry } from './retry.ts';
 import type { Kafka } from 'kafkajs';
 import type { Logger } from '../processors/types.ts';
 import type { FetchedRecord, PartitionReader } from './types.ts';
@@ -107,11 +108,10 @@ export class ChangelogReader implements PartitionReader {
     return result;
   }
 
-  private async fetchUnlocked(topic: string, partition: number, offset: bigint): Promise<{ batch: KafkaJsBatch; lastStable: bigint }> {
-    let attempt = 0;
-    for (;;) {
-      if (this.closed) throw new Error('changelog reader closed');
-      try {
+  private fetchUnlocked(topic: string, partition: number, offset: bigint): Promise<{ batch: KafkaJsBatch; lastStable: bigint }> {
+    return retry(
+      async () => {
+        if (this.closed) throw new Error('changelog reader closed');
         await this.connect();
         await this.cluster.addTargetTopic(topic);
         const leaders = this.cluster.findLeaderForPartitions(topic, [partition]);
@@ -129,16 +129,19 @@ export class ChangelogReader implements PartitionReader {
         const data = responses.find((r) => r.topicName === topic)?.partitions.find((p) => p.partition === partition);
         if (!data) throw Object.assign(new Error(`no fetch response for ${topic}-${partition}`), { type: 'UNKNOWN_TOPIC_OR_PARTITION' });
         return { batch: new Batch(topic, offset.toString(), data), lastStable: BigInt(data.lastStableOffset) };
-      } catch (e) {
-        const type = (e as { type?: string }).type ?? '';
-        const retriable = RETRIABLE.has(type) || (e as { name?: string }).name?.startsWith('KafkaJSConnection') || (e as { retriable?: boolean }).retriable;
-        if (!retriable || attempt >= 20) throw e;
-        attempt++;
-        this.log.debug({ event: 'restore.fetch_retry', topic, partition, error: (e as Error).message, attempt });
-        await this.cluster.refreshMetadata().catch(() => undefined);
-        await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 2000)));
-      }
-    }
+      },
+      {
+        retriable: (e) =>
+          !this.closed &&
+          (RETRIABLE.has((e as { type?: string }).type ?? '') || (e as { name?: string }).name?.startsWith('KafkaJSConnection') === true || (e as { retriable?: boolean }).retriable === true),
+        attempts: 20,
+        maxPauseMs: 2_000,
+        onRetry: async (e, attempt) => {
+          this.log.debug({ event: 'restore.fetch_retry', topic, partition, error: (e as Error).message, attempt });
+          await this.cluster.refreshMetadata().catch(() => undefined);
+        },
+      },
+    );
   }
 
   /**

@@ -1,4 +1,5 @@
 /** Classifies kafkajs errors for the runtime: is this fencing, a rebalance, or worth retrying? */
+import { retry } from './retry.ts';
 
 interface KafkaJsLike {
   type?: string;
@@ -45,15 +46,7 @@ export function isCoordinatorError(e: unknown): boolean {
   return errorTypes(e).some((t) => COORDINATOR.has(t));
 }
 
-/** Runs `fn` again while it fails with a coordinator error, with a growing pause, for up to `timeoutMs`. */
-export async function retryOnCoordinatorError<T>(fn: () => Promise<T>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await fn();
-    } catch (e) {
-      if (!isCoordinatorError(e) || Date.now() >= deadline) throw e;
-      await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 2_000)));
-    }
-  }
+/** Runs `fn` again while it fails with a coordinator error, for up to `timeoutMs`. */
+export function retryOnCoordinatorError<T>(fn: () => Promise<T>, timeoutMs = 10_000): Promise<T> {
+  return retry(fn, { retriable: isCoordinatorError, timeoutMs, maxPauseMs: 2_000 });
 }
