@@ -14,6 +14,7 @@ import { assertVerificationClean } from './assert-run.ts';
 import { BankModel } from './verify/model-bank.ts';
 import { CounterModel } from './verify/model-counter.ts';
 import { openTransactions, probeEnds } from './verify/offsets-probe.ts';
+import { waitFor } from '../helpers/processes.ts';
 import { readTopics, type VRecord } from './verify/read-topics.ts';
 import { verify, type Verification } from './verify/verifier.ts';
 import { partitionOf } from './verify/wire.ts';
@@ -284,10 +285,7 @@ test.serial('read_committed is decided from the markers: aborts out of order hid
   await tc.commit();
   // the markers reach the partition just after EndTxn returns: until then the last stable offset is below them
   let ends = await withAdmin((admin) => probeEnds(admin, [topic]));
-  for (let i = 0; i < 100 && openTransactions(ends).length > 0; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    ends = await withAdmin((admin) => probeEnds(admin, [topic]));
-  }
+  await waitFor(async () => openTransactions((ends = await withAdmin((admin) => probeEnds(admin, [topic])))).length === 0, 10_000, 'the commit markers', 100);
   const seen: string[] = [];
   await readTopics(k, ends, { isolation: 'read_committed' }, (r) => seen.push(`${r.offset}:${r.value?.toString()}`));
   t.deepEqual(seen, ['0:C-0', '1:C-1', '8:C2-0']);

@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel, type Admin, type ITopicConfig } from 'kafkajs';
 import { createTopicsAndWait } from '../../src/kafka/admin.ts';
+import { waitFor } from './processes.ts';
 
 export const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((s) => s.trim());
 
@@ -140,10 +141,8 @@ export async function endOffsets(topic: string, isolation: 'read_committed' | 'r
  * written. A transaction that stays open (a producer that was killed) is left for the caller to see.
  */
 export async function settleTransactions(topics: string[], timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (const topic of topics) {
-    while ((await openTransactions(topic)).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  }
+  const settled = async () => (await Promise.all(topics.map(openTransactions))).every((open) => open.length === 0);
+  await waitFor(settled, timeoutMs, 'transactions to settle', 100).catch(() => undefined);
 }
 
 /** Partitions of a topic with a transaction still open (high watermark above the last stable offset). */

@@ -2,6 +2,7 @@
 import test from 'ava';
 import { retryOnCoordinatorError } from '../../src/kafka/errors.ts';
 import { createTopics, deleteTopics, kafka, readAll, unique } from '../helpers/kafka.ts';
+import { waitFor } from '../helpers/processes.ts';
 
 test('a committed transaction is visible to read_committed and an aborted one is not; read_uncommitted sees both', async (t) => {
   const topic = unique('tx-visibility');
@@ -44,8 +45,7 @@ test('offsets sent inside a transaction are committed for the group only when th
     await retryOnCoordinatorError(() => committed.sendOffsets({ consumerGroupId: groupId, topics: [{ topic, partitions: [{ partition: 0, offset: '7' }] }] }));
     await committed.commit();
     // the commit marker reaches __consumer_offsets just after EndTxn returns
-    for (let i = 0; i < 50 && (await committedOffset()) !== '7'; i++) await new Promise((r) => setTimeout(r, 100));
-    t.is(await committedOffset(), '7');
+    await waitFor(async () => (await committedOffset()) === '7', 5_000, 'the committed offset 7', 100);
   } finally {
     await producer.disconnect();
     await admin.disconnect();

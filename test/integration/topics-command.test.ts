@@ -10,6 +10,7 @@ import { createKafka } from '../../src/kafka/client.ts';
 import { parseTopology } from '../../src/topology/load.ts';
 import { runCli } from '../helpers/cli.ts';
 import { unique, withAdmin } from '../helpers/kafka.ts';
+import { waitFor } from '../helpers/processes.ts';
 
 const { ConfigResourceTypes } = kafkajs;
 const BROKERS = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
@@ -141,10 +142,7 @@ test('checkTopics reports a changed config, a different replication factor and a
   const edited = plan.map((p) => (p.name === `${app}-view` ? { ...p, replicationFactor: 2 } : p));
   // the controller applies a config change and the broker learns of it a moment later
   let report = await checkTopics(kafka, [...edited, extra]);
-  for (let i = 0; i < 50 && !report.drifts.some((d) => d.kind === 'config'); i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    report = await checkTopics(kafka, [...edited, extra]);
-  }
+  await waitFor(async () => (report = await checkTopics(kafka, [...edited, extra])).drifts.some((d) => d.kind === 'config'), 5_000, 'the changed config', 100).catch(() => undefined);
   t.deepEqual(report.drifts, [
     { kind: 'config', topic: `${app}-events`, about: 'topics.events', config: 'retention.ms', expected: '-1', actual: '3600000' },
     { kind: 'replication-factor', topic: `${app}-view`, about: 'topics.view', expected: 2, actual: 1 },
