@@ -8,6 +8,7 @@
  * Keys are aggregate ids; the partition is murmur2 of the key, as the Java client and foldstream compute it.
  */
 import { partitionForKey } from '../../src/serde/murmur2.ts';
+import { prng } from '../../test/helpers/prng.ts';
 
 export type WorkloadName = 'projection' | 'aggregate';
 export const WORKLOADS: WorkloadName[] = ['projection', 'aggregate'];
@@ -33,18 +34,6 @@ export interface Expected {
 export const emptyExpected = (): Expected => ({ inputs: 0, primary: 0, events: 0, outcomes: {} });
 
 const STATUSES = ['ACTIVE', 'SILVER', 'GOLD', 'VIP'] as const;
-
-/** mulberry32: small, fast, deterministic. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface User {
   version: number;
@@ -79,7 +68,7 @@ export class Generator {
   private readonly partitionOf = new Map<string, number>();
 
   constructor(private readonly o: GeneratorOptions) {
-    this.random = rng(o.seed);
+    this.random = prng(o.seed);
   }
 
   next(now: number): InputRecord {

@@ -4,6 +4,7 @@
  * Also a seeded random command generator (creates, email changes, upgrades, stale versions, resent commandIds).
  */
 import { randomUUID } from 'node:crypto';
+import { prng } from './prng.ts';
 
 export const STATUSES = ['ACTIVE', 'SILVER', 'GOLD', 'VIP'];
 
@@ -86,18 +87,6 @@ export class UserModel {
     for (const u of this.users.values()) out[u.status] = (out[u.status] ?? 0) + 1;
     return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)));
   }
-}
-
-/** mulberry32: a small seeded PRNG, so a failing random run can be repeated */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

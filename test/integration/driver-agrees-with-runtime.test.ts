@@ -18,7 +18,8 @@ import { internalTopics } from '../../src/topology/names.ts';
 import { changelogState } from '../helpers/counting-app.ts';
 import { kafka, readAll, type ReadRecord } from '../helpers/kafka.ts';
 import { memoryLogger } from '../helpers/log.ts';
-import { command, prng, randomCommands } from '../helpers/user-model.ts';
+import { prng } from '../helpers/prng.ts';
+import { command, randomCommands } from '../helpers/user-model.ts';
 import { usersApp, waitForConsumed } from '../helpers/users-app.ts';
 
 interface Input {

@@ -6,7 +6,8 @@ import type { EventEnvelope } from '../../src/serde/envelope.ts';
 import { TopologyTestDriver } from '../../src/testing/index.ts';
 import { memoryLogger } from '../helpers/log.ts';
 import { FIXTURES, ROOT } from '../helpers/cli.ts';
-import { prng, randomCommands } from '../helpers/user-model.ts';
+import { prng } from '../helpers/prng.ts';
+import { randomCommands } from '../helpers/user-model.ts';
 
 let n = 0;
 function event(eventType: string, aggregateId: string, aggregateVersion: number, data: Record<string, unknown>, extra: Partial<EventEnvelope> = {}): EventEnvelope {

@@ -4,6 +4,7 @@
 import test from 'ava';
 import { AssignerProtocol, type Cluster, type GroupMember } from 'kafkajs';
 import { assignTasks, coPartitionedAssigner, type MemberTasks, type MemberUserData } from '../../src/kafka/task-assigner.ts';
+import { prng } from '../helpers/prng.ts';
 
 type Member = { memberId: string; data: MemberUserData };
 
@@ -12,18 +13,6 @@ const member = (instanceId: string, owned: number[], memberId = `member-${instan
 /** memberId → tasks, independent of the order of the result. */
 function byMember(result: MemberTasks[]): Record<string, number[]> {
   return Object.fromEntries([...result].sort((a, b) => (a.memberId < b.memberId ? -1 : 1)).map((r) => [r.memberId, r.tasks]));
-}
-
-/** A small deterministic PRNG, so a failing case can be replayed. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function shuffle<T>(xs: T[], rand: () => number): T[] {
@@ -97,7 +86,7 @@ function assertEveryTaskOnce(t: import('ava').ExecutionContext, taskCount: numbe
 }
 
 test('each member gets ⌊n/m⌋ or ⌈n/m⌉ tasks, and every task is assigned exactly once', (t) => {
-  const rand = rng(1);
+  const rand = prng(1);
   for (let round = 0; round < 300; round++) {
     const n = Math.floor(rand() * 40);
     const m = 1 + Math.floor(rand() * 7);
@@ -144,7 +133,7 @@ test("a leaving member's tasks are spread over the others, who keep their own", 
 });
 
 test('with disjoint claims, as many owned tasks stay in place as any balanced assignment could keep', (t) => {
-  const rand = rng(2);
+  const rand = prng(2);
   for (let round = 0; round < 300; round++) {
     const n = Math.floor(rand() * 11);
     const m = 1 + Math.floor(rand() * 4);
@@ -155,7 +144,7 @@ test('with disjoint claims, as many owned tasks stay in place as any balanced as
 });
 
 test('the same members in any order get the same assignment', (t) => {
-  const rand = rng(3);
+  const rand = prng(3);
   for (let round = 0; round < 100; round++) {
     const n = Math.floor(rand() * 30);
     const m = 1 + Math.floor(rand() * 6);
