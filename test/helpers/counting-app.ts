@@ -119,16 +119,23 @@ export interface CountCheck {
   counts: Map<string, number>;
 }
 
-/** Checks outputs per key are 1..N exactly once, in order. */
+/**
+ * Checks outputs per key are 1..N exactly once, in order, and that no input record produced two outputs (each output
+ * names its input as `source`: an input processed twice would otherwise pass as n and n + 1).
+ */
 export function checkCounts(records: ReadRecord[]): CountCheck {
   const byKey = new Map<string, number[]>();
+  const check: CountCheck = { outputs: records.length, duplicates: [], gaps: [], outOfOrder: [], counts: new Map() };
+  const sources = new Set<string>();
   for (const r of [...records].sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)))) {
-    const v = JSON.parse(String(r.value)) as { key: string; n: number };
+    const v = JSON.parse(String(r.value)) as { key: string; n: number; source?: string };
     const list = byKey.get(v.key) ?? [];
     list.push(v.n);
     byKey.set(v.key, list);
+    if (v.source === undefined) continue;
+    if (sources.has(v.source)) check.duplicates.push(`${v.key}: input ${v.source} again as #${v.n}`);
+    sources.add(v.source);
   }
-  const check: CountCheck = { outputs: records.length, duplicates: [], gaps: [], outOfOrder: [], counts: new Map() };
   for (const [key, ns] of byKey) {
     const seen = new Set<number>();
     for (let i = 0; i < ns.length; i++) {
@@ -142,6 +149,16 @@ export function checkCounts(records: ReadRecord[]): CountCheck {
     check.counts.set(key, max);
   }
   return check;
+}
+
+/**
+ * Records per key in the input topic (read_committed). Compared with the test's model, it tells an input written
+ * twice by the test's producer from an input processed twice by foldstream.
+ */
+export async function inputCounts(topic: string): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  for (const r of await readAll([topic])) counts.set(r.key ?? 'null', (counts.get(r.key ?? 'null') ?? 0) + 1);
+  return counts;
 }
 
 /** The store as its changelog says: last value per key (tombstones delete), markers skipped. */

@@ -3,7 +3,7 @@ import test from 'ava';
 import { rmSync } from 'node:fs';
 import { App } from '../../src/app/app.ts';
 import { loadTopology } from '../../src/topology/load.ts';
-import { changelogState, checkCounts, countingApp, produceCounting, sortedObject, waitForCaughtUp } from '../helpers/counting-app.ts';
+import { changelogState, checkCounts, countingApp, produceCounting, sortedObject, inputCounts, waitForCaughtUp } from '../helpers/counting-app.ts';
 import { readAll } from '../helpers/kafka.ts';
 import { memoryLogger } from '../helpers/log.ts';
 import { metricValue } from '../helpers/processes.ts';
@@ -34,6 +34,7 @@ test('a counting processor over 6000 records on 12 partitions emits 1..N per key
   t.deepEqual(check.gaps, []);
   t.deepEqual(check.outOfOrder, []);
   t.is(check.outputs, 6000);
+  t.deepEqual(sortedObject(await inputCounts(c.input)), sortedObject(model), 'the input holds what the test sent');
   t.deepEqual(sortedObject(check.counts), sortedObject(model));
   t.deepEqual(sortedObject(await changelogState(c.changelog)), sortedObject(model));
   rmSync(c.dir, { recursive: true, force: true });

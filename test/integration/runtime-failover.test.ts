@@ -3,7 +3,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { changelogState, checkCounts, countingApp, produceCounting, sortedObject, waitForCaughtUp, type CountingApp } from '../helpers/counting-app.ts';
+import { changelogState, checkCounts, countingApp, produceCounting, sortedObject, waitForCaughtUp, inputCounts, type CountingApp } from '../helpers/counting-app.ts';
 import { openTransactions, readAll } from '../helpers/kafka.ts';
 import { Instance, waitFor } from '../helpers/processes.ts';
 
@@ -14,6 +14,7 @@ async function assertExactlyOnce(t: ExecutionContext, c: CountingApp, model: Map
   t.deepEqual(check.duplicates, [], 'no output twice');
   t.deepEqual(check.gaps, [], 'no output lost');
   t.deepEqual(check.outOfOrder, [], 'per-key order kept');
+  t.deepEqual(sortedObject(await inputCounts(c.input)), sortedObject(model), 'the input holds what the test sent');
   t.deepEqual(sortedObject(check.counts), sortedObject(model));
   t.deepEqual(sortedObject(await changelogState(c.changelog)), sortedObject(model), 'store equals the model');
   t.deepEqual(await openTransactions(c.output), [], 'no transaction left open on the output');

@@ -5,7 +5,7 @@ import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { App } from '../../src/app/app.ts';
 import { loadTopology } from '../../src/topology/load.ts';
-import { changelogState, checkCounts, countingApp, produceCounting, sortedObject, waitForCaughtUp, type CountingApp } from '../helpers/counting-app.ts';
+import { changelogState, checkCounts, countingApp, produceCounting, sortedObject, waitForCaughtUp, inputCounts, type CountingApp } from '../helpers/counting-app.ts';
 import { readAll } from '../helpers/kafka.ts';
 import { memoryLogger, type MemoryLogger } from '../helpers/log.ts';
 
@@ -28,6 +28,7 @@ async function assertExactlyOnce(t: import('ava').ExecutionContext, c: CountingA
   const check = checkCounts(await readAll([c.output]));
   t.deepEqual(check.duplicates, [], 'no output twice');
   t.deepEqual(check.gaps, [], 'no output lost');
+  t.deepEqual(sortedObject(await inputCounts(c.input)), sortedObject(model), 'the input holds what the test sent');
   t.deepEqual(sortedObject(check.counts), sortedObject(model));
   t.deepEqual(sortedObject(await changelogState(c.changelog)), sortedObject(model));
 }
