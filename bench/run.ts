@@ -8,6 +8,7 @@
  *                    [--systems foldstream,kstreams,kafkats,ceiling] [--phases throughput,restore,latency]
  *                    [--repeat 3] [--rate 500] [--warmup 5] [--measure 20] [--commit-interval-ms 100]
  *                    [--session-timeout-ms 10000] [--brokers 127.0.0.1:9092] [--out bench/results] [--keep]
+ *   npm run bench -- --delete <run>     deletes what a run kept with --keep
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { startCluster } from '../scripts/kafka/cluster.ts';
 import { ceilingLatency, ceilingRestore, ceilingThroughput, prepareCeiling } from './lib/ceiling.ts';
 import { Broker, fill } from './lib/kafka.ts';
-import { latencyAndRecovery, restore, throughput, type Backlog, type Context } from './lib/phases.ts';
+import { appName, latencyAndRecovery, restore, throughput, type Backlog, type Context } from './lib/phases.ts';
 import { add, markdown, ratio, summarizeAll, type Column, type Values } from './lib/report.ts';
 import { LABELS, ROOT, SYSTEMS, systemsByName, type SystemName } from './lib/systems.ts';
 import { Generator, WORKLOADS, type WorkloadName } from './lib/workload.ts';
@@ -38,10 +39,24 @@ const { values: args } = parseArgs({
     brokers: { type: 'string', default: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092' },
     out: { type: 'string', default: join(ROOT, 'bench/results') },
     keep: { type: 'boolean', default: false },
+    delete: { type: 'string' },
   },
 });
+const WORK_ROOT = join('/tmp', 'foldstream-bench');
 
 const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
+
+if (args.delete !== undefined) {
+  // what a run kept with --keep: its topics and groups (all named after the run) and its work directory
+  if (!/^bench-\d{8}-\d{6}-[0-9a-f]{4}$/.test(args.delete)) throw new Error(`--delete takes a run id such as bench-20261127-151601-3a43, not ${args.delete}`);
+  const b = new Broker(list(args.brokers));
+  const removed = await b.deleteByPrefix(args.delete);
+  await b.close();
+  rmSync(join(WORK_ROOT, args.delete), { recursive: true, force: true });
+  console.error(`deleted ${removed.topics} topics and ${removed.groups} consumer groups of ${args.delete}, and ${join(WORK_ROOT, args.delete)}/`);
+  process.exit(0);
+}
+
 const events = Number(args.events);
 const aggregates = Number(args.aggregates ?? Math.max(1, Math.round(events / 10)));
 const workloads = list(args.workload) as WorkloadName[];
@@ -59,7 +74,7 @@ for (const s of wanted) if (!(SYSTEMS as string[]).includes(s) && s !== 'ceiling
 
 const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
 const runId = `bench-${stamp}-${randomBytes(2).toString('hex')}`;
-const workDir = join('/tmp', 'foldstream-bench', runId);
+const workDir = join(WORK_ROOT, runId);
 mkdirSync(workDir, { recursive: true });
 mkdirSync(args.out, { recursive: true });
 const log = (s: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${s}`);
@@ -98,6 +113,13 @@ function put(w: WorkloadName, system: Column, figure: string, value: number): vo
   else failures.push(`${system} ${w} ${figure}: no figure (${String(value)})`);
 }
 
+/** Deletes a phase's topics, consumer groups and state directories (all named after its app), unless --keep. */
+async function cleanup(app: string): Promise<void> {
+  if (args.keep) return;
+  await broker.deleteByPrefix(app);
+  rmSync(join(workDir, app), { recursive: true, force: true });
+}
+
 async function attempt<T>(what: string, fn: () => Promise<T>): Promise<T | undefined> {
   try {
     return await fn();
@@ -128,13 +150,19 @@ try {
       const backlog = backlogs.get(w)!;
       for (const system of order) {
         log(`rep ${rep}/${repeat} ${w} on ${LABELS[system]}`);
-        if (phases.has('throughput')) {
-          const t = await attempt(`${system} ${w} throughput #${rep}`, () => throughput(ctx, system, w, backlog, rep));
+        if (phases.has('throughput') || phases.has('restore')) {
+          // a restore needs the changelogs of a throughput run: without the throughput phase, that run only prepares
+          // them, and its throughput and RSS are not reported (its outputs are still checked)
+          const measured = phases.has('throughput');
+          const what = measured ? 'throughput' : 'restore preparation';
+          const t = await attempt(`${system} ${w} ${what} #${rep}`, () => throughput(ctx, system, w, backlog, rep));
           if (t) {
-            log(`  throughput ${t.eventsPerSec.toFixed(0)} events/s (all in ${(t.wallMs / 1000).toFixed(1)} s from spawn), peak RSS ${(t.peakRssBytes / 2 ** 20).toFixed(0)} MiB, CPU ${t.cpuMsPer1k.toFixed(0)} ms per 1000; outputs ${t.verification.ok ? 'as expected' : `WRONG: ${t.verification.problems.join('; ')}`} (digest ${t.verification.digest})`);
-            put(w, system, 'throughput', t.eventsPerSec);
-            put(w, system, 'rss', t.peakRssBytes / 2 ** 20);
-            raw.push({ phase: 'throughput', system, workload: w, rep, ...t, verification: { ...t.verification, samples: undefined } });
+            log(`  ${what}${measured ? '' : ' (not reported)'}: ${t.eventsPerSec.toFixed(0)} events/s (all in ${(t.wallMs / 1000).toFixed(1)} s from spawn), peak RSS ${(t.peakRssBytes / 2 ** 20).toFixed(0)} MiB, CPU ${t.cpuMsPer1k.toFixed(0)} ms per 1000; outputs ${t.verification.ok ? 'as expected' : `WRONG: ${t.verification.problems.join('; ')}`} (digest ${t.verification.digest})`);
+            if (measured) {
+              put(w, system, 'throughput', t.eventsPerSec);
+              put(w, system, 'rss', t.peakRssBytes / 2 ** 20);
+            }
+            raw.push({ phase: measured ? 'throughput' : 'restore-preparation', system, workload: w, rep, ...t, verification: { ...t.verification, samples: undefined } });
             if (!t.verification.ok) failures.push(`${system} ${w} #${rep}: outputs differ from the model: ${t.verification.problems.join('; ')}`);
             ((digests[w] ??= {})[system] ??= []).push(t.verification.digest);
             for (const [topic, vs] of Object.entries(t.verification.samples)) {
@@ -161,7 +189,7 @@ try {
               }
             }
           }
-          await broker.deleteByPrefix(`${ctx.prefix}-${system === 'foldstream' ? 'fs' : system === 'kstreams' ? 'ks' : 'kf'}-${w === 'projection' ? 'p' : 'a'}-t${rep}`);
+          await cleanup(appName(ctx, system, w, `t${rep}`));
         }
         if (phases.has('latency')) {
           const l = await attempt(`${system} ${w} latency #${rep}`, () =>
@@ -185,7 +213,7 @@ try {
             }
             if (l.duplicates || l.missing) failures.push(`${system} ${w} latency #${rep}: ${l.duplicates} duplicate and ${l.missing} missing outputs`);
           }
-          await broker.deleteByPrefix(`${ctx.prefix}-${system === 'foldstream' ? 'fs' : system === 'kstreams' ? 'ks' : 'kf'}-${w === 'projection' ? 'p' : 'a'}-l${rep}`);
+          await cleanup(appName(ctx, system, w, `l${rep}`));
         }
         loads.push(loadavg());
       }
@@ -235,7 +263,13 @@ try {
     }
   }
 } finally {
-  if (!args.keep) {
+  if (args.keep) {
+    const kept = await broker.listByPrefix(runId).catch(() => ({ topics: [], groups: [] }));
+    log(`--keep: kept ${kept.topics.length} topics: ${kept.topics.join(' ')}`);
+    log(`--keep: kept ${kept.groups.length} consumer groups: ${kept.groups.join(' ')}`);
+    log(`--keep: kept the logs and state directories in ${workDir}/`);
+    log(`--keep: delete them all with: npm run bench -- --delete ${runId} --brokers ${brokers.join(',')}`);
+  } else {
     const removed = await broker.deleteByPrefix(runId).catch(() => ({ topics: 0, groups: 0 }));
     log(`deleted ${removed.topics} topics and ${removed.groups} consumer groups of ${runId}`);
     rmSync(workDir, { recursive: true, force: true });
@@ -271,7 +305,7 @@ const result = {
   run: runId,
   started: started.toISOString(),
   finished: new Date().toISOString(),
-  options: { events, aggregates, workloads, systems: columns, phases: [...phases], repeat, rate, warmupSec: Number(args.warmup), measureSec: Number(args.measure), commitIntervalMs: ctx.commitIntervalMs, sessionTimeoutMs: ctx.sessionTimeoutMs, partitions: 12 },
+  options: { events, aggregates, workloads, systems: columns, phases: [...phases], keep: args.keep, repeat, rate, warmupSec: Number(args.warmup), measureSec: Number(args.measure), commitIntervalMs: ctx.commitIntervalMs, sessionTimeoutMs: ctx.sessionTimeoutMs, partitions: 12 },
   machine,
   versions,
   loadavg: loads,

@@ -36,12 +36,19 @@ export class Broker {
     );
   }
 
+  /** The topics and consumer groups whose names start with the prefix (a run's, or a phase's). */
+  async listByPrefix(prefix: string): Promise<{ topics: string[]; groups: string[] }> {
+    const admin = await this.connect();
+    const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix)).sort();
+    const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(prefix)).sort();
+    return { topics, groups };
+  }
+
   /** Deletes every topic and consumer group whose name starts with the prefix (the run's own). */
   async deleteByPrefix(prefix: string): Promise<{ topics: number; groups: number }> {
+    const { topics, groups } = await this.listByPrefix(prefix);
     const admin = await this.connect();
-    const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
     for (let i = 0; i < topics.length; i += 50) await admin.deleteTopics({ topics: topics.slice(i, i + 50) }).catch(() => undefined);
-    const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(prefix));
     if (groups.length) await admin.deleteGroups(groups).catch(() => undefined);
     // kafkajs keeps asking for the metadata of every topic it was once asked about, and fails once one is gone:
     // the next call gets a fresh admin client

@@ -5,8 +5,10 @@
  * - restore: a fresh state directory restoring the changelogs the throughput run left;
  * - latency and recovery: inputs offered at a fixed rate, end-to-end latency in the steady state, then kill -9 and
  *   an immediate restart on the same state directory: time to the first new committed output and to caught up.
+ * Each phase leaves its topics, groups and state directories (under ctx.workDir/<app>) to bench/run.ts, which deletes
+ * them unless --keep.
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { Broker } from './kafka.ts';
@@ -121,7 +123,6 @@ export async function throughput(ctx: Context, system: SystemName, workload: Wor
     };
   } finally {
     if (proc.alive) await proc.stop();
-    rmSync(stateDir, { recursive: true, force: true });
   }
 }
 
@@ -153,7 +154,6 @@ export async function restore(ctx: Context, system: SystemName, workload: Worklo
     return { records, ms, recordsPerSec: (records * 1000) / ms, timeToReadyMs: readyAt - running.proc.startedAt, peakRssBytes: running.proc.peakRss(), changelogs };
   } finally {
     await running.proc.stop();
-    rmSync(stateDir, { recursive: true, force: true });
   }
 }
 
@@ -167,7 +167,7 @@ export interface LatencyResult {
   samples: number;
   /** it did not keep up with the offered rate: latency grows without bound, and recovery is not measured */
   saturated: boolean;
-  /** CPU the processor used per 1000 inputs at the offered rate */
+  /** CPU the processor used in the window per 1000 of the window's inputs whose outputs were seen (those of p50/p99) */
   cpuMsPer1k: number;
   peakRssBytes: number;
   recovery:
@@ -221,7 +221,7 @@ export async function latencyAndRecovery(
     const p50 = percentile(window, 50);
     const p99 = percentile(window, 99);
     const peakRssBytes = running.proc.peakRss();
-    const cpuMsPer1k = ((cpuB - cpuA) * 1000) / (o.rate * ((tB - tA) / 1000));
+    const cpuMsPer1k = ((cpuB - cpuA) * 1000) / window.length;
     // a system that cannot keep up with the offered rate has a backlog that only grows: no steady state to measure
     const saturated = window.length < 0.99 * sentInWindow;
     ctx.log(`    steady state: ${window.length} outputs of ${sentInWindow} inputs, p50 ${p50} ms, p99 ${p99} ms${saturated ? ' — SATURATED: it does not keep up with the offered rate' : ''}`);
@@ -231,7 +231,7 @@ export async function latencyAndRecovery(
     // kill -9, and at once a new instance on the same state directory
     const seenBefore = observer.seen.length;
     const killedAt = Date.now();
-    running.proc.kill9();
+    running.proc.kill();
     running = sys.start(spec(ctx, workload, app, topics, stateDir, 'latency-restarted'));
     const readyP = running.ready(300_000).then((t) => t - killedAt, () => Number.NaN);
     // what was committed before the kill is below these offsets (a new process needs far longer than this to commit)
@@ -279,6 +279,5 @@ export async function latencyAndRecovery(
     await load.stop();
     await observer.stop();
     if (running.proc.alive) await running.proc.stop();
-    rmSync(join(ctx.workDir, app), { recursive: true, force: true });
   }
 }

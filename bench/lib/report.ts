@@ -70,8 +70,9 @@ export function markdown(s: Summaries, columns: Column[], workloads: { name: Wor
     if (!s[w.name]) continue;
     lines.push(`### ${w.title}`, '');
     const ratioCols = columns.includes('foldstream') ? others.map((c) => `foldstream / ${LABELS[c]}`) : [];
-    lines.push(`| figure | ${columns.map((c) => LABELS[c]).join(' | ')} | ${ratioCols.join(' | ')} |`);
-    lines.push(`|---|${columns.map(() => '---:').join('|')}|${ratioCols.map(() => '---:').join('|')}|`);
+    const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
+    lines.push(row(['figure', ...columns.map((c) => LABELS[c]), ...ratioCols]));
+    lines.push(`|---|${[...columns, ...ratioCols].map(() => '---:').join('|')}|`);
     for (const f of FIGURES) {
       const cells = columns.map((c) => cell(s[w.name]?.[c]?.[f.key], f));
       if (cells.every((c) => c === '–')) continue;
@@ -81,7 +82,7 @@ export function markdown(s: Summaries, columns: Column[], workloads: { name: Wor
             return r === undefined ? '–' : `${fmt(r, 2)}×`;
           })
         : [];
-      lines.push(`| ${f.label} (${f.unit}) | ${cells.join(' | ')} | ${ratios.join(' | ')} |`);
+      lines.push(row([`${f.label} (${f.unit})`, ...cells, ...ratios]));
     }
     lines.push('');
   }

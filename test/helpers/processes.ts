@@ -1,7 +1,8 @@
 /**
  * foldstream instances as separate OS processes (kill -9, SIGSTOP and rebalances need real processes).
  * Each runs `foldstream run` from source, logs JSON lines to stderr (kept, and written to a file for post-mortems),
- * and serves HTTP on a free port read from its `http.listening` log line.
+ * and serves HTTP on a free port read from its `http.listening` log line. LoggedProcess, the spawning and log
+ * handling, is shared with the benchmark's processes (bench/lib/proc.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
@@ -26,28 +27,22 @@ export interface LogLine {
   [k: string]: unknown;
 }
 
-export class Instance {
+/** A child process whose stdout and stderr go to a log file, with its JSON lines parsed as they come. */
+export class LoggedProcess {
   readonly proc: ChildProcess;
   readonly lines: LogLine[] = [];
   readonly logFile: string;
-  httpPort: number | undefined;
-  private exitCode: Promise<number | null>;
+  readonly startedAt = Date.now();
+  private readonly exitCode: Promise<number | null>;
+  /** waitLine's checks, run on every line and on exit */
+  private listeners: (() => void)[] = [];
   private buffer = '';
 
-  constructor(
-    readonly topologyFile: string,
-    readonly opts: InstanceOptions,
-  ) {
-    const name = opts.name ?? 'instance';
-    const logDir = opts.logDir ?? opts.stateDir;
-    mkdirSync(logDir, { recursive: true });
-    this.logFile = join(logDir, `${name}.log`);
-    const file = createWriteStream(this.logFile, { flags: 'a' });
-    this.proc = spawn(
-      process.execPath,
-      ['--import', 'tsx', ...(opts.preload ?? []).flatMap((m) => ['--import', pathToFileURL(m).href]), join(ROOT, 'src/cli/main.ts'), 'run', topologyFile, '--state-dir', opts.stateDir, '--http-port', '0', ...(opts.extraArgs ?? [])],
-      { cwd: ROOT, env: { ...process.env, FOLDSTREAM_LOG_LEVEL: 'info', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+  constructor(command: string, args: string[], opts: { cwd: string; env?: Record<string, string>; logFile: string }) {
+    this.logFile = opts.logFile;
+    const file = createWriteStream(opts.logFile, { flags: 'a' });
+    file.write(`# ${new Date().toISOString()} ${command} ${args.join(' ')}\n`);
+    this.proc = spawn(command, args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const onData = (chunk: Buffer) => {
       file.write(chunk);
       this.buffer += chunk.toString('utf8');
@@ -57,9 +52,8 @@ export class Instance {
         this.buffer = this.buffer.slice(nl + 1);
         if (!line.startsWith('{')) continue;
         try {
-          const parsed = JSON.parse(line) as LogLine;
-          this.lines.push(parsed);
-          if (parsed.event === 'http.listening') this.httpPort = Number(parsed.port);
+          this.lines.push(JSON.parse(line) as LogLine);
+          for (const l of this.listeners) l();
         } catch {
           // not a log line
         }
@@ -67,10 +61,13 @@ export class Instance {
     };
     this.proc.stdout!.on('data', onData);
     this.proc.stderr!.on('data', onData);
-    this.exitCode = new Promise((r) => this.proc.once('exit', (code, signal) => {
-      file.end();
-      r(code ?? (signal ? -1 : null));
-    }));
+    this.exitCode = new Promise((r) =>
+      this.proc.once('exit', (code, signal) => {
+        file.end();
+        r(code ?? (signal ? -1 : null));
+        for (const l of this.listeners) l();
+      }),
+    );
   }
 
   get pid(): number {
@@ -83,6 +80,66 @@ export class Instance {
 
   events(name: string): LogLine[] {
     return this.lines.filter((l) => l.event === name);
+  }
+
+  /** Resolves with the first line that matches (already seen or to come); rejects on exit or timeout. */
+  waitLine(match: (l: LogLine) => boolean, timeoutMs: number, what: string): Promise<LogLine> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => finish(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+      const check = () => {
+        const l = this.lines.find(match);
+        if (l) finish(undefined, l);
+        else if (!this.alive) finish(new Error(`process exited while waiting for ${what}`));
+      };
+      const finish = (e: Error | undefined, l?: LogLine) => {
+        clearTimeout(timer);
+        this.listeners = this.listeners.filter((x) => x !== check);
+        if (e) reject(e);
+        else resolve(l!);
+      };
+      this.listeners.push(check);
+      check();
+    });
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    if (this.alive) this.proc.kill(signal);
+  }
+
+  /** SIGTERM and wait (SIGKILL after the timeout): returns the exit code. */
+  async stop(timeoutMs = 60_000): Promise<number | null> {
+    if (!this.alive) return this.exitCode;
+    this.proc.kill('SIGTERM');
+    const timer = setTimeout(() => this.proc.kill('SIGKILL'), timeoutMs);
+    const code = await this.exitCode;
+    clearTimeout(timer);
+    return code;
+  }
+
+  waitExit(): Promise<number | null> {
+    return this.exitCode;
+  }
+}
+
+/** `foldstream run` from source on a topology file. */
+export class Instance extends LoggedProcess {
+  constructor(
+    readonly topologyFile: string,
+    readonly opts: InstanceOptions,
+  ) {
+    const logDir = opts.logDir ?? opts.stateDir;
+    mkdirSync(logDir, { recursive: true });
+    super(
+      process.execPath,
+      ['--import', 'tsx', ...(opts.preload ?? []).flatMap((m) => ['--import', pathToFileURL(m).href]), join(ROOT, 'src/cli/main.ts'), 'run', topologyFile, '--state-dir', opts.stateDir, '--http-port', '0', ...(opts.extraArgs ?? [])],
+      { cwd: ROOT, env: { FOLDSTREAM_LOG_LEVEL: 'info', ...opts.env }, logFile: join(logDir, `${opts.name ?? 'instance'}.log`) },
+    );
+  }
+
+  /** from its `http.listening` log line */
+  get httpPort(): number | undefined {
+    const l = this.lines.find((x) => x.event === 'http.listening');
+    return l ? Number(l.port) : undefined;
   }
 
   async readyz(): Promise<{ status: number; body: Record<string, unknown> } | undefined> {
@@ -106,24 +163,6 @@ export class Instance {
       if (!this.alive) throw new Error(`instance exited before it was ready; log: ${this.logFile}`);
       return (await this.readyz())?.status === 200;
     }, timeoutMs, `instance ready (log: ${this.logFile})`);
-  }
-
-  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
-    if (this.alive) this.proc.kill(signal);
-  }
-
-  /** SIGTERM and wait: returns the exit code. */
-  async stop(timeoutMs = 60_000): Promise<number | null> {
-    if (!this.alive) return this.exitCode;
-    this.proc.kill('SIGTERM');
-    const timer = setTimeout(() => this.proc.kill('SIGKILL'), timeoutMs);
-    const code = await this.exitCode;
-    clearTimeout(timer);
-    return code;
-  }
-
-  waitExit(): Promise<number | null> {
-    return this.exitCode;
   }
 }
 
