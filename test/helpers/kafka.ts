@@ -150,3 +150,10 @@ export async function openTransactions(topic: string): Promise<number[]> {
   const [hw, lso] = await Promise.all([endOffsets(topic, 'read_uncommitted'), endOffsets(topic, 'read_committed')]);
   return [...hw].filter(([p, h]) => h !== lso.get(p)).map(([p]) => p);
 }
+
+/** Records grouped per partition and key (`<partition>/<key>`), each group in the given order, groups sorted. */
+export function byKey<R extends { partition: number; key: string | null }>(records: R[]): Record<string, R[]> {
+  const out: Record<string, R[]> = {};
+  for (const r of records) (out[`${r.partition}/${r.key}`] ??= []).push(r);
+  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : 1)));
+}

@@ -16,7 +16,7 @@ import { partitionForKey } from '../../src/serde/murmur2.ts';
 import { TopologyTestDriver } from '../../src/testing/index.ts';
 import { internalTopics } from '../../src/topology/names.ts';
 import { changelogState } from '../helpers/counting-app.ts';
-import { kafka, readAll, type ReadRecord } from '../helpers/kafka.ts';
+import { byKey, kafka, readAll, type ReadRecord } from '../helpers/kafka.ts';
 import { memoryLogger } from '../helpers/log.ts';
 import { prng } from '../helpers/prng.ts';
 import { command, randomCommands } from '../helpers/user-model.ts';
@@ -104,13 +104,6 @@ const fromBroker = (r: ReadRecord, raw: boolean): Seen => ({
   headers: r.headers,
   timestamp: r.timestamp,
 });
-
-/** Records per partition and key, in order. */
-function byKey(records: Seen[]): Record<string, Seen[]> {
-  const out: Record<string, Seen[]> = {};
-  for (const r of records) (out[`${r.partition}/${r.key}`] ??= []).push(r);
-  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : 1)));
-}
 
 test('the same inputs through the driver and through the runtime on a broker give the same outputs and the same stores', async (t) => {
   const env = await usersApp({ maxRecordBytes: 100_000 });
