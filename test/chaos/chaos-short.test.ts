@@ -1,12 +1,12 @@
 /**
  * The short chaos profile inside `npm test`: real foldstream processes against the real broker, kill -9 inside open
- * transactions (the counting workload and the event-sourcing one: aggregate + projection + groupBy projection) and a
- * zombie paused past its session timeout, bad input mixed in, then the independent verifier.
+ * transactions (the counting workload and the event-sourcing one: aggregate + projection + groupBy projection +
+ * chained projection) and a zombie paused past its session timeout, bad input mixed in, then the independent verifier.
  * The full profile runs with `npm run chaos -- --profile full` (docs/reliability.md).
  *
  * CHAOS_PLANT=duplicate|loss|store|open-transaction|dlq-missing|dlq-extra (group-view|group-store: the bank workload's
- * groupBy projection only, so the counter tests error out with them) plants that anomaly before verifying: the
- * test must then fail (this is how to see that it can).
+ * groupBy projection only; chain-duplicate|chain-loss: its chained projection only; so the counter tests error out
+ * with them) plants that anomaly before verifying: the test must then fail (this is how to see that it can).
  */
 import test from 'ava';
 import { fileURLToPath } from 'node:url';
@@ -33,13 +33,14 @@ test.serial('kill -9 at random moments, inside open transactions: every output e
   t.true(report.generator.bad > 0, 'no bad input was mixed in');
 });
 
-test.serial('kill -9 inside open transactions: events, replies, views and grouped views exactly once, aggregate, view and group stores equal to the model (bank)', async (t) => {
+test.serial('kill -9 inside open transactions: events, replies, views, grouped and chained views exactly once, aggregate, view and group stores equal to the model (bank)', async (t) => {
   const report = await run(t, { scenario: 'kill', workload: 'bank', events: 12_000, kills: 4 });
   assertRunClean(t, report);
   t.true(report.chaos.kills.length >= 1, 'no kill happened');
   const stats = report.verification!.model.stats;
   t.true((stats.conflict ?? 0) > 0 && (stats['rejected INSUFFICIENT_FUNDS'] ?? 0) > 0 && (stats.repeatedCommandIds ?? 0) > 0, `the workload missed a path: ${JSON.stringify(stats)}`);
   t.true((stats.bandJoins ?? 0) > 0 && (stats.bandLeaves ?? 0) > 0 && (stats.bandStays ?? 0) > 0 && (stats.bandTombstones ?? 0) > 0, `the groupBy projection missed a path: ${JSON.stringify(stats)}`);
+  t.true((stats.tierChanges ?? 0) > 0 && (stats.tiersGold ?? 0) > 0 && (stats.tiersSilver ?? 0) > 0, `the chained projection missed a path: ${JSON.stringify(stats)}`);
 });
 
 test.serial('a zombie paused past its session timeout is fenced and leaves no duplicate (counter)', async (t) => {

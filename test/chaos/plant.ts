@@ -3,12 +3,17 @@
  * to show the verifier (and the test around it) catches what it claims to: a duplicate output, a lost output, a store
  * value that differs from the model, a transaction left open, a missing or an extra dead letter; and for a workload
  * with a groupBy projection (bank: balance-bands), a grouped view record written again (`group-view`) or a group's
- * store entry counting one member too many (`group-store`, a doubled membership change).
+ * store entry counting one member too many (`group-store`, a doubled membership change); and for a workload with a
+ * chained projection (bank: account-tiers), one of its view records written again (`chain-duplicate`) or deleted
+ * (`chain-loss`).
  */
-import { Kafka, logLevel, type Producer } from 'kafkajs';
+import kafkajs, { Kafka, logLevel, type Producer } from 'kafkajs';
 import type { PlantKind } from './profiles.ts';
 import { probeEnds } from './verify/offsets-probe.ts';
 import { readTopics } from './verify/read-topics.ts';
+
+// not named exports of kafkajs's CommonJS module under Node's ESM loader
+const { ConfigResourceTypes, ConfigSource } = kafkajs;
 
 export interface PlantTargets {
   output: string;
@@ -19,6 +24,8 @@ export interface PlantTargets {
   groupView?: string;
   /** the changelog of that projection's `groups` store (its second stage) */
   groupChangelog?: string;
+  /** the view topic of a chained projection (inputFormat: view), if the workload has one */
+  chainView?: string;
 }
 
 export interface Planted {
@@ -70,6 +77,43 @@ async function deleteFirst(kafka: Kafka, topic: string): Promise<string> {
   return `${topic}/${r.partition}@${r.offset}`;
 }
 
+/**
+ * The same for a compacted topic, which refuses DeleteRecords (POLICY_VIOLATION): its cleanup.policy is made
+ * `compact,delete` for the deletion and then set back (AlterConfigs replaces every override, so all are restated).
+ */
+async function deleteFirstOfCompacted(kafka: Kafka, topic: string): Promise<string> {
+  const r = await firstRecord(kafka, topic);
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const { resources } = await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }], includeSynonyms: false });
+    // the topic's own overrides
+    const overrides = (resources[0]?.configEntries ?? []).filter((c) => c.configSource === ConfigSource.TOPIC_CONFIG).map((c) => ({ name: c.configName, value: c.configValue }));
+    const withPolicy = (policy: string) => [...overrides.filter((c) => c.name !== 'cleanup.policy'), { name: 'cleanup.policy', value: policy }];
+    const original = overrides.find((c) => c.name === 'cleanup.policy')?.value ?? 'compact';
+    await admin.alterConfigs({ validateOnly: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configEntries: withPolicy('compact,delete') }] });
+    try {
+      await admin.fetchTopicMetadata({ topics: [topic] });
+      // the new policy reaches the partition's log shortly after AlterConfigs returns
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await admin.deleteTopicRecords({ topic, partitions: [{ partition: r.partition, offset: String(BigInt(r.offset) + 1n) }] });
+          break;
+        } catch (e) {
+          if (attempt >= 40) throw e;
+          await new Promise((res) => setTimeout(res, 250));
+        }
+      }
+    } finally {
+      await admin.alterConfigs({ validateOnly: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configEntries: withPolicy(original) }] });
+    }
+  } finally {
+    await admin.disconnect();
+  }
+  const headers = Object.fromEntries(Object.entries(r.headers).map(([k, v]) => [k, v.toString()]));
+  return `${topic}/${r.partition}@${r.offset} (key ${r.key?.toString()}, version ${headers['foldstream.view.version']})`;
+}
+
 async function withProducer<T>(kafka: Kafka, fn: (p: Producer) => Promise<T>): Promise<T> {
   const p = kafka.producer({ allowAutoTopicCreation: false });
   await p.connect();
@@ -84,7 +128,9 @@ export async function plant(brokers: string[], kind: PlantKind, t: PlantTargets)
   const kafka = new Kafka({ brokers, clientId: 'chaos-plant', logLevel: logLevel.NOTHING });
   switch (kind) {
     case 'duplicate': {
-      const r = await firstRecord(kafka, t.output);
+      // a record the generator wrote bad on purpose (bank: bad events share the events topic) re-sent without its
+      // header would be a misclassified input, not a duplicate output
+      const r = await firstRecord(kafka, t.output, (x) => x.headers['chaos.bad'] === undefined);
       await withProducer(kafka, (p) => p.send({ topic: t.output, messages: [{ partition: r.partition, key: r.key, value: r.value }] }));
       return { kind, what: `re-sent ${t.output}/${r.partition}@${r.offset} (key ${r.key?.toString()})` };
     }
@@ -158,5 +204,15 @@ export async function plant(brokers: string[], kind: PlantKind, t: PlantTargets)
       await withProducer(kafka, (p) => p.send({ topic: t.groupChangelog!, messages: [{ partition, key, value: pack({ view, members, version: entry.version }) }] }));
       return { kind, what: `made group ${JSON.stringify(key)} count ${members} members instead of ${entry.members} (version ${entry.version}) in ${t.groupChangelog}/${partition}` };
     }
+    case 'chain-duplicate': {
+      if (!t.chainView) throw new Error('cannot plant chain-duplicate: this workload has no chained projection');
+      const r = await firstRecord(kafka, t.chainView);
+      const headers = Object.fromEntries(Object.entries(r.headers).map(([k, v]) => [k, v.toString()]));
+      await withProducer(kafka, (p) => p.send({ topic: t.chainView!, messages: [{ partition: r.partition, key: r.key, value: r.value, headers }] }));
+      return { kind, what: `re-sent chained view record ${t.chainView}/${r.partition}@${r.offset} (key ${r.key?.toString()}, version ${headers['foldstream.view.version']}), as a chained projection that wrote it twice would` };
+    }
+    case 'chain-loss':
+      if (!t.chainView) throw new Error('cannot plant chain-loss: this workload has no chained projection');
+      return { kind, what: `deleted the first chained view record of ${await deleteFirstOfCompacted(kafka, t.chainView)}, as a chained projection that skipped an upstream view record would` };
   }
 }

@@ -2,7 +2,7 @@
  * Run options and the two profiles: `short` (CI and `npm test`: a few minutes on two cores, next to other tests)
  * and `full` (the issue's target: at least 1,000,000 events and 50 kills). Any option can be overridden.
  */
-export type PlantKind = 'duplicate' | 'loss' | 'store' | 'open-transaction' | 'dlq-missing' | 'dlq-extra' | 'group-view' | 'group-store';
+export type PlantKind = 'duplicate' | 'loss' | 'store' | 'open-transaction' | 'dlq-missing' | 'dlq-extra' | 'group-view' | 'group-store' | 'chain-duplicate' | 'chain-loss';
 
 export interface RunOptions {
   profile: 'short' | 'full';

@@ -13,7 +13,8 @@
  *   --commit-interval MS     processing.commitIntervalMs (default 1500: kills land inside open transactions)
  *   --seed N                 reproduce a run's input and fault schedule
  *   --plant KIND             plant an anomaly before verifying: duplicate, loss, store, open-transaction, dlq-missing, dlq-extra;
- *                            bank only (its groupBy projection balance-bands): group-view, group-store
+ *                            bank only (its groupBy projection balance-bands): group-view, group-store;
+ *                            bank only (its chained projection account-tiers): chain-duplicate, chain-loss
  *   --keep                   keep topics and state after a clean run
  *   --report-dir DIR         default test/chaos/reports
  *

@@ -2,8 +2,8 @@
  * The chaos verifier against topics written directly (no foldstream): a correct run passes, and each planted anomaly
  * (duplicate, loss, disorder, store mismatch, open transaction, missing / extra / wrong dead letter) is found, and
  * makes the assertions the chaos tests use fail; its read_committed is not fooled by transactions aborted out of order.
- * Needs the broker at KAFKA_BROKERS (127.0.0.1:9092). The bank model's groupBy checks (balance-bands) run on records
- * made by hand, without the broker.
+ * Needs the broker at KAFKA_BROKERS (127.0.0.1:9092). The bank model's groupBy checks (balance-bands) and chained
+ * projection checks (account-tiers) run on records made by hand, without the broker.
  */
 import test from 'ava';
 import kafkajs, { type Message, type Producer } from 'kafkajs';
@@ -11,12 +11,14 @@ import { pack } from 'msgpackr';
 import { createTopics, deleteTopics, kafka, unique, withAdmin } from '../helpers/kafka.ts';
 import { BROKERS } from '../helpers/kafka.ts';
 import { assertVerificationClean } from './assert-run.ts';
+import type { SequenceFindings, StoreFindings } from './verify/compare.ts';
+import type { DlqFindings } from './verify/dlq.ts';
 import { BankModel } from './verify/model-bank.ts';
 import { CounterModel } from './verify/model-counter.ts';
 import { openTransactions, probeEnds } from './verify/offsets-probe.ts';
 import { waitFor } from '../helpers/processes.ts';
 import { readTopics, type VRecord } from './verify/read-topics.ts';
-import { verify, type Verification } from './verify/verifier.ts';
+import { problemsOf, verify, type Verification } from './verify/verifier.ts';
 import { partitionOf } from './verify/wire.ts';
 
 const { Partitioners } = kafkajs;
@@ -315,7 +317,7 @@ interface BandsPlant {
 
 function bandsRun(plant: BandsPlant): ReturnType<BankModel['finish']> {
   const app = 'bands';
-  const t = { app, commands: `${app}-commands`, events: `${app}-events`, replies: `${app}-replies`, view: `${app}-account-view`, bands: `${app}-balance-bands`, partitions: 12, maxRecordBytes: 16_384 };
+  const t = { app, commands: `${app}-commands`, events: `${app}-events`, replies: `${app}-replies`, view: `${app}-account-view`, bands: `${app}-balance-bands`, tiers: `${app}-account-tiers`, partitions: 12, maxRecordBytes: 16_384 };
   const model = new BankModel(t);
   const offsets = new Map<string, bigint>();
   const rec = (topic: string, partition: number, key: string | null, value: Buffer | null, headers: Record<string, string> = {}): VRecord => {
@@ -434,4 +436,146 @@ test('balance-bands: a groups store entry off by a member is a store mismatch', 
   t.is(p.groupsStore.mismatches, 1);
   t.regex(p.groupsStore.samples[0]!, /key "band-1"/);
   t.is(p.final.mismatches, 0);
+});
+
+/**
+ * The bank model's chained projection (account-tiers, inputFormat: view over account-view) on records written by
+ * hand, no broker: acc-1 opens (balance 0: none), gets 3000 (silver), 2500 (5500: gold), withdraws 5500 (0: none);
+ * acc-2 opens and gets 100 (silver). account-view writes one view per event with header foldstream.view.version;
+ * account-tiers one view per account-view record: {tier, balance, version, updates, previousTier (from the second)}.
+ */
+interface TiersPlant {
+  /** a chained view record written twice */
+  duplicate?: boolean;
+  /** a chained view record never written (an upstream view record skipped) */
+  lost?: boolean;
+  /** a chained view record with a wrong tier */
+  wrongValue?: boolean;
+  /** every view from acc-1's second on counts one update too many, as if its first upstream record was applied twice */
+  appliedTwice?: boolean;
+}
+
+function tiersRun(plant: TiersPlant): ReturnType<BankModel['finish']> {
+  const app = 'tiers';
+  const t = { app, commands: `${app}-commands`, events: `${app}-events`, replies: `${app}-replies`, view: `${app}-account-view`, bands: `${app}-balance-bands`, tiers: `${app}-account-tiers`, partitions: 12, maxRecordBytes: 16_384 };
+  const model = new BankModel(t);
+  const offsets = new Map<string, bigint>();
+  const rec = (topic: string, key: string, value: Buffer | null, headers: Record<string, string> = {}, partition = partitionOf(key, 12)): VRecord => {
+    const k = `${topic}:${partition}`;
+    const offset = offsets.get(k) ?? 0n;
+    offsets.set(k, offset + 1n);
+    return { topic, partition, offset, key: Buffer.from(key), value, headers, timestamp: 0 };
+  };
+  const json = (v: unknown) => Buffer.from(JSON.stringify(v));
+  let seq = 0;
+  const command = (account: string, commandType: string, data: Record<string, unknown>) =>
+    model.onInput(rec(t.commands, account, json({ commandId: `c-${++seq}`, commandType, aggregateId: account, data })));
+  command('acc-1', 'OpenAccount', { owner: 'o' });
+  command('acc-1', 'Deposit', { amount: 3000 });
+  command('acc-2', 'OpenAccount', { owner: 'o' });
+  command('acc-1', 'Deposit', { amount: 2500 });
+  command('acc-2', 'Deposit', { amount: 100 });
+  command('acc-1', 'Withdraw', { amount: 5500 });
+
+  // account-view (the upstream): one record per event
+  const views: [string, Record<string, unknown>][] = [
+    ['acc-1', { id: 'acc-1', owner: 'o', balance: 0, deposits: 0, withdrawals: 0, version: 1 }],
+    ['acc-1', { id: 'acc-1', owner: 'o', balance: 3000, deposits: 1, withdrawals: 0, version: 2 }],
+    ['acc-2', { id: 'acc-2', owner: 'o', balance: 0, deposits: 0, withdrawals: 0, version: 1 }],
+    ['acc-1', { id: 'acc-1', owner: 'o', balance: 5500, deposits: 2, withdrawals: 0, version: 3 }],
+    ['acc-2', { id: 'acc-2', owner: 'o', balance: 100, deposits: 1, withdrawals: 0, version: 2 }],
+    ['acc-1', { id: 'acc-1', owner: 'o', balance: 0, deposits: 2, withdrawals: 1, version: 4 }],
+  ];
+  for (const [key, v] of views) model.onOutput(rec(t.view, key, json(v), { 'foldstream.view.version': String(v.version) }));
+
+  // account-tiers: one record per upstream record, in the account's order
+  const tiers: [string, Record<string, unknown>][] = [
+    ['acc-1', { tier: 'none', balance: 0, version: 1, updates: 1 }],
+    ['acc-1', { tier: 'silver', balance: 3000, version: 2, updates: 2, previousTier: 'none' }],
+    ['acc-2', { tier: 'none', balance: 0, version: 1, updates: 1 }],
+    ['acc-1', { tier: 'gold', balance: 5500, version: 3, updates: 3, previousTier: 'silver' }],
+    ['acc-2', { tier: 'silver', balance: 100, version: 2, updates: 2, previousTier: 'none' }],
+    ['acc-1', { tier: 'none', balance: 0, version: 4, updates: 4, previousTier: 'gold' }],
+  ];
+  if (plant.appliedTwice) for (const [key, v] of tiers) if (key === 'acc-1' && (v.version as number) >= 2) v.updates = (v.updates as number) + 1;
+  const written = [...tiers];
+  if (plant.duplicate) written.push(tiers[1]!);
+  if (plant.lost) written.splice(3, 1);
+  if (plant.wrongValue) written[4] = ['acc-2', { ...tiers[4]![1], tier: 'gold' }];
+  for (const [key, v] of written) model.onOutput(rec(t.tiers, key, json(v), { 'foldstream.view.version': String(v.version) }));
+
+  // its view store: the last view per account and its version; position markers past each view partition's end
+  const changelog = `${app}-account-tiers-view-changelog`;
+  const last = new Map(tiers.map(([key, v]) => [key, v]));
+  for (const [key, v] of last) model.onOutput(rec(changelog, key, pack({ view: v, version: v.version })));
+  for (const [k, next] of offsets) {
+    if (!k.startsWith(`${t.view}:`)) continue;
+    const partition = Number(k.slice(k.lastIndexOf(':') + 1));
+    model.onOutput(rec(changelog, '\u0000position', pack({ offsets: { [t.view]: String(next) }, streamTime: 0 }), { 'foldstream.marker': 'position' }, partition));
+  }
+  return model.finish(new Map());
+}
+
+/** The findings about account-tiers only (the rest of the bank model was not fed), as a verification the chaos assertions can judge. */
+function tiersVerification(f: ReturnType<BankModel['finish']>): { verification: Verification; view: SequenceFindings; store: StoreFindings; dlq: DlqFindings; upstream: SequenceFindings } {
+  const model = {
+    ...f,
+    outputs: Object.fromEntries(Object.entries(f.outputs).filter(([topic]) => topic.endsWith('-account-tiers'))),
+    stores: f.stores.filter((s) => s.store.startsWith('account-tiers')),
+    dlq: f.dlq.filter((d) => d.topic.endsWith('-account-tiers-dlq')),
+  };
+  const transactions = { partitionsChecked: 0, open: [], committedRecords: {}, abortedRecords: {} };
+  return {
+    verification: { workload: 'bank', model, transactions, problems: problemsOf(model, transactions) },
+    view: Object.values(model.outputs)[0]!,
+    store: model.stores[0]!,
+    dlq: model.dlq[0]!,
+    upstream: Object.entries(f.outputs).find(([topic]) => topic.endsWith('-account-view'))![1],
+  };
+}
+
+test('account-tiers: a correct chained view passes', (t) => {
+  const f = tiersRun({});
+  const { verification, view, store, dlq, upstream } = tiersVerification(f);
+  t.is(upstream.duplicates + upstream.losses + upstream.outOfOrder + upstream.wrongValues, 0, `the upstream records are wrong: ${upstream.samples.join(' | ')}`);
+  t.is(view.records, 6);
+  t.is(view.expected, 6);
+  t.is(store.keys, 2);
+  t.is(dlq.expected + dlq.found, 0);
+  t.like(f.stats, { tiersGold: 0, tiersSilver: 1, tiersNone: 1, tierChanges: 4 });
+  assertVerificationClean(t, verification);
+});
+
+test('account-tiers: a chained view record written twice is a duplicate', async (t) => {
+  const { verification, view } = tiersVerification(tiersRun({ duplicate: true }));
+  t.is(view.duplicates, 1);
+  t.is(view.losses + view.wrongValues + view.outOfOrder, 0);
+  t.regex(view.samples.join('\n'), /duplicate: key acc-1 id 2 /);
+  t.regex(verification.problems.join('\n'), /output tiers-account-tiers: 1 duplicates/);
+  await chaosAssertionsFail(t, verification);
+});
+
+test('account-tiers: a chained view record never written is a loss', async (t) => {
+  const { verification, view } = tiersVerification(tiersRun({ lost: true }));
+  t.is(view.losses, 1);
+  t.is(view.duplicates + view.wrongValues, 0);
+  t.regex(view.samples.join('\n'), /lost: key acc-1 id 3:/);
+  await chaosAssertionsFail(t, verification);
+});
+
+test('account-tiers: a chained view record with a wrong value is found', async (t) => {
+  const { verification, view, store } = tiersVerification(tiersRun({ wrongValue: true }));
+  t.is(view.wrongValues, 1);
+  t.is(view.duplicates + view.losses, 0);
+  t.regex(view.samples.join('\n'), /wrong value: key acc-2 id 2 .*"tier":"gold".*model: .*"tier":"silver"/);
+  t.is(store.mismatches, 0, 'only the record is wrong, not the store');
+  await chaosAssertionsFail(t, verification);
+});
+
+test('account-tiers: an upstream record applied twice shows in every later value and in the store', async (t) => {
+  const { verification, view, store } = tiersVerification(tiersRun({ appliedTwice: true }));
+  t.is(view.wrongValues, 3);
+  t.is(store.mismatches, 1);
+  t.regex(store.samples[0]!, /key "acc-1"/);
+  await chaosAssertionsFail(t, verification);
 });

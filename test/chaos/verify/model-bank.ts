@@ -36,12 +36,16 @@
  * {key, accounts (count), balance, versionSquares}, or a tombstone when the band is left empty. What is checked, and
  * why no more, is written at BalanceBandsCheck below.
  *
+ * A fourth, `account-tiers`, is a chained projection (inputFormat: view) over account-view's view topic: one record
+ * per account-view record, modelled in model-tiers.ts from the model's views here.
+ *
  * Part of the chaos verifier: imports only Node, nothing from src/.
  */
 import { canonical, compareSequence, compareStore, emptySequenceFindings, type Actual, type Expected, type SequenceFindings, type StoreFindings } from './compare.ts';
 import { DlqCheck, type DlqFindings } from './dlq.ts';
 import { countVerdict, emptyInputSummary, type ModelCheck, type ModelFindings, type Verdict } from './model.ts';
 import type { VRecord } from './read-topics.ts';
+import { AccountTiersCheck } from './model-tiers.ts';
 import { ChangelogState } from './store.ts';
 import { at, BAD_KIND_HEADER, changelogName, dlqName, groupStageName, partitionOf, repartitionName, VIEW_VERSION_HEADER, where } from './wire.ts';
 
@@ -53,6 +57,8 @@ export interface BankTopics {
   view: string;
   /** the grouped view topic of the projection `balance-bands` */
   bands: string;
+  /** the view topic of the chained projection `account-tiers` (it reads `view`) */
+  tiers: string;
   partitions: number;
   maxRecordBytes: number;
 }
@@ -531,6 +537,8 @@ export class BankModel implements ModelCheck {
   private readonly extra = { replies: emptySequenceFindings(), events: emptySequenceFindings(), views: emptySequenceFindings() };
   /** the groupBy projection `balance-bands`, both stages */
   private readonly bands: BalanceBandsCheck;
+  /** the chained projection `account-tiers`, over account-view's view topic */
+  private readonly tiers: AccountTiersCheck;
 
   constructor(private readonly t: BankTopics) {
     const cl = (p: string, s: string) => changelogName(t.app, p, s);
@@ -541,11 +549,13 @@ export class BankModel implements ModelCheck {
     this.viewLog = new ChangelogState(cl(PROJECTION, 'view'));
     this.inputTopics = [t.commands];
     this.bands = new BalanceBandsCheck(t.app, t);
+    this.tiers = new AccountTiersCheck(t.app, t.tiers, t.view, t.partitions);
     const internal = [this.commandDlq.topic, this.eventDlq.topic, this.stateLog.topic, this.commandsLog.topic, this.viewLog.topic];
-    // the grouped view, and the repartition topic between the two stages with their stores and dead letters
-    this.outputTopics = [t.events, t.replies, t.view, ...internal, ...this.bands.topics];
+    // the grouped view, and the repartition topic between the two stages with their stores and dead letters; the
+    // chained view with its store and dead letters
+    this.outputTopics = [t.events, t.replies, t.view, ...internal, ...this.bands.topics, ...this.tiers.topics];
     // the aggregate's command-expiry index is written in the same transactions; its content is not modelled
-    this.transactionalTopics = [t.events, t.replies, t.view, ...internal, cl(AGGREGATE, 'command-expiry'), ...this.bands.topics];
+    this.transactionalTopics = [t.events, t.replies, t.view, ...internal, cl(AGGREGATE, 'command-expiry'), ...this.bands.topics, ...this.tiers.topics];
   }
 
   private account(id: string): AccountModel {
@@ -602,6 +612,8 @@ export class BankModel implements ModelCheck {
           a.view = view;
           a.views.push({ id: String(a.version), value: canonical(view) });
           this.bands.onEvent(c.aggregateId, a.balance, a.version);
+          // account-view's record of this version is account-tiers' next input
+          this.tiers.onUpstreamView(c.aggregateId, a.balance, a.version);
         }
         reply = { commandId: c.commandId, status: d.reply.status, code: d.reply.code, aggregateVersion: a.version, events: d.event ? 1 : 0 };
       }
@@ -664,6 +676,7 @@ export class BankModel implements ModelCheck {
         return this.deliver('replies', r, `${String(v.commandId)}#${k}`, value);
       }
       case this.t.view: {
+        this.tiers.noteUpstream(r);
         const v = parse();
         return this.deliver('views', r, r.headers['foldstream.view.version'] ?? String(v.version), canonical(v));
       }
@@ -678,7 +691,7 @@ export class BankModel implements ModelCheck {
       case this.viewLog.topic:
         return this.viewLog.onRecord(r);
       default:
-        this.bands.onOutput(r);
+        if (!this.tiers.onOutput(r)) this.bands.onOutput(r);
     }
   }
 
@@ -737,7 +750,8 @@ export class BankModel implements ModelCheck {
     ];
     this.positionCheck(stores[2]!, this.viewLog, this.t.events);
     const bands = this.bands.finish((store, log, input) => this.positionCheck(store, log, input));
-    stores.push(...bands.stores);
+    const tiers = this.tiers.finish();
+    stores.push(...bands.stores, ...tiers.stores);
     // the aggregate's stores must be positioned at the end of the commands topic
     for (const log of [this.stateLog, this.commandsLog]) {
       const store = stores.find((s) => s.changelog === log.topic)!;
@@ -761,13 +775,13 @@ export class BankModel implements ModelCheck {
         stats[k] = (stats[k] ?? 0) + 1;
       }
     }
-    Object.assign(stats, bands.stats);
+    Object.assign(stats, bands.stats, tiers.stats);
     return {
       stats,
       input: this.summary,
-      outputs: { [this.t.events]: out.events, [this.t.replies]: out.replies, [this.t.view]: out.views, ...bands.outputs },
+      outputs: { [this.t.events]: out.events, [this.t.replies]: out.replies, [this.t.view]: out.views, ...tiers.outputs, ...bands.outputs },
       stores,
-      dlq: [this.commandDlq.finish(), this.eventDlq.finish(), ...bands.dlq],
+      dlq: [this.commandDlq.finish(), this.eventDlq.finish(), ...tiers.dlq, ...bands.dlq],
     };
   }
 }

@@ -3,9 +3,13 @@
  * expectedVersions (conflicts), rejected withdrawals and repeated commandIds, and two declarative projections of its
  * events: `account-view` (a view per account) and `balance-bands`, a projection with `groupBy` (the accounts counted and
  * their balances summed per balance band of 1000, through the internal repartition topic and the second stage
- * `balance-bands-group`). Bad records go to both inputs: bad commands to the aggregate, bad events (including unknown
- * event types and too-new eventVersions) to the events topic both projections read. The verifier's model is
- * test/chaos/verify/model-bank.ts.
+ * `balance-bands-group`). A third projection, `account-tiers`, is chained (`inputFormat: view`): it reads
+ * account-view's view topic, each view record a `ViewUpdated` event whose aggregateVersion is the record's
+ * `foldstream.view.version` header, and keeps a small view per account (tier, balance, version, updates, previousTier).
+ * Bad records go to both inputs: bad commands to the aggregate, bad events (including unknown event types and too-new
+ * eventVersions) to the events topic both event projections read; account-tiers gets no bad input (its input is
+ * foldstream's own view topic), so its dead-letter topic must stay empty. The verifier's models are
+ * test/chaos/verify/model-bank.ts and model-tiers.ts.
  *
  * `balance-bands` also sums version² over each band's members (`versionSquares`): not for its meaning, but because it
  * makes every repartition record name the event that caused it (a join at version v adds v², a leave removes the
@@ -27,7 +31,15 @@ export const bankTopics = (app: string) => ({
   bands: `${app}-balance-bands`,
   /** internal: written by balance-bands, read by its second stage balance-bands-group (docs/wire-formats.md) */
   repartition: `${app}-balance-bands-repartition`,
+  /** the chained projection account-tiers' view topic (it reads `view`) */
+  tiers: `${app}-account-tiers`,
 });
+
+/**
+ * account-tiers' tier of a view (the verifier restates it in verify/model-tiers.ts). No ViewDeleted rule: account-view
+ * never deletes a view here, and with `unknownEvents: dlq` a tombstone on its topic would show as a dead letter.
+ */
+const TIER_EXPRESSION = "data.balance >= 5000 ? 'gold' : (data.balance > 0 ? 'silver' : 'none')";
 
 /** Command timestamps: deterministic, so a re-run of the same seed writes the same bytes. */
 const BASE_TIME = Date.UTC(2026, 10, 27);
@@ -48,19 +60,22 @@ export const bankWorkload: Workload = {
   processors: (app) => [
     { processor: 'accounts', inputs: [bankTopics(app).commands] },
     { processor: 'account-view', inputs: [bankTopics(app).events] },
+    // after account-view: once that caught up, its view topic holds all the chained projection will read
+    { processor: 'account-tiers', inputs: [bankTopics(app).view] },
     // the group stage after the first: once the first caught up, the repartition topic holds all it will
     { processor: 'balance-bands', inputs: [bankTopics(app).events] },
     { processor: 'balance-bands-group', inputs: [bankTopics(app).repartition] },
   ],
-  // the groupBy stages, the group stage first: its writes to the grouped view; the first stage's to the repartition topic
-  aimAt: (app) => [[bankTopics(app).bands], [bankTopics(app).repartition]],
+  // the groupBy stages, the group stage first: its writes to the grouped view; the first stage's to the repartition
+  // topic; then the chained projection's writes to its view topic
+  aimAt: (app) => [[bankTopics(app).bands], [bankTopics(app).repartition], [bankTopics(app).tiers]],
   topologyYaml(p: TopologyParams): string {
     const t = bankTopics(p.app);
     return `app: ${p.app}
 kafka: { brokers: "${p.brokers.join(',')}", clientId: ${p.app} }
 ${processingYaml(p)}http: { port: 0, host: 127.0.0.1 }
 topics:
-${topicYaml('commands', t.commands, p)}${topicYaml('events', t.events, p, { 'retention.ms': '-1' })}${topicYaml('replies', t.replies, p)}${topicYaml('account-view', t.view, p, { 'cleanup.policy': 'compact' })}${topicYaml('balance-bands', t.bands, p, { 'cleanup.policy': 'compact' })}processors:
+${topicYaml('commands', t.commands, p)}${topicYaml('events', t.events, p, { 'retention.ms': '-1' })}${topicYaml('replies', t.replies, p)}${topicYaml('account-view', t.view, p, { 'cleanup.policy': 'compact' })}${topicYaml('balance-bands', t.bands, p, { 'cleanup.policy': 'compact' })}${topicYaml('account-tiers', t.tiers, p, { 'cleanup.policy': 'compact' })}processors:
   - name: accounts
     type: aggregate
     aggregateType: Account
@@ -90,6 +105,16 @@ ${topicYaml('commands', t.commands, p)}${topicYaml('events', t.events, p, { 'ret
     groupBy:
       key: "balance > 0 ? 'band-' & $floor(balance / 1000)"
       aggregate: { accounts: count, balance: { sum: balance }, versionSquares: { sum: "version * version" } }
+  - name: account-tiers
+    type: projection
+    input: account-view
+    inputFormat: view
+    output: account-tiers
+    unknownEvents: dlq
+    on:
+      ViewUpdated:
+        set: { tier: "${TIER_EXPRESSION}", balance: data.balance, version: aggregateVersion, previousTier: $view.tier }
+        increment: { updates: 1 }
 `;
   },
   source(rng: Rng, opts) {

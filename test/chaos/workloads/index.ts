@@ -37,6 +37,7 @@ export function plantTargets(workload: RunOptions['workload'], app: string): Pla
         dlq: dlqName(app, 'accounts'),
         groupView: t.bands,
         groupChangelog: changelogName(app, 'balance-bands-group', 'groups'),
+        chainView: t.tiers,
       };
     }
   }
