@@ -148,10 +148,23 @@ function java(): string {
   return process.env.JAVA_HOME ? join(process.env.JAVA_HOME, 'bin', 'java') : 'java';
 }
 
+/**
+ * A KRaft cluster id: 16 random bytes in base64url, never starting with '-' (one in 64 would, and the storage tool's
+ * argument parser then takes it for an option: "argument --cluster-id/-t: expected one argument"; Kafka's own
+ * Uuid.randomUuid() skips such ids for the same reason).
+ */
+export function newClusterId(random: (n: number) => Buffer = randomBytes): string {
+  for (;;) {
+    const id = random(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
+
 function clusterId(c: Cluster): string {
   const f = join(c.dir, 'cluster-id');
-  if (existsSync(f)) return readFileSync(f, 'utf8').trim();
-  const id = randomBytes(16).toString('base64url');
+  // an id starting with '-' was never formatted (see newClusterId): replace it
+  if (existsSync(f) && !readFileSync(f, 'utf8').trim().startsWith('-')) return readFileSync(f, 'utf8').trim();
+  const id = newClusterId();
   writeFileSync(f, id);
   return id;
 }
