@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel, type Admin, type ITopicConfig } from 'kafkajs';
 import { createTopicsAndWait } from '../../src/kafka/admin.ts';
+import { retry } from '../../src/kafka/retry.ts';
 import { waitFor } from './processes.ts';
 
 export const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((s) => s.trim());
@@ -124,16 +125,23 @@ export async function endOffsets(topic: string, isolation: 'read_committed' | 'r
     findTopicPartitionMetadata(t: string): { partitionId: number }[];
     fetchTopicsOffset(q: unknown[]): Promise<{ partitions: { partition: number; offset: string }[] }[]>;
   };
-  const cluster = (k as unknown as Record<symbol, (o: object) => Cluster>)[symbol]!({ isolationLevel: isolation === 'read_committed' ? 1 : 0 });
-  await cluster.connect();
-  try {
-    await cluster.addTargetTopic(topic);
-    const partitions = cluster.findTopicPartitionMetadata(topic).map((p) => ({ partition: p.partitionId }));
-    const [res] = await cluster.fetchTopicsOffset([{ topic, partitions, fromBeginning: false }]);
-    return new Map((res?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
-  } finally {
-    await cluster.disconnect();
-  }
+  // A topic created moments ago may still be moving its leaders (NOT_LEADER_FOR_PARTITION on a fresh broker, seen in
+  // CI): ask again with fresh metadata while kafkajs calls the error retriable.
+  return retry(
+    async () => {
+      const cluster = (k as unknown as Record<symbol, (o: object) => Cluster>)[symbol]!({ isolationLevel: isolation === 'read_committed' ? 1 : 0 });
+      await cluster.connect();
+      try {
+        await cluster.addTargetTopic(topic);
+        const partitions = cluster.findTopicPartitionMetadata(topic).map((p) => ({ partition: p.partitionId }));
+        const [res] = await cluster.fetchTopicsOffset([{ topic, partitions, fromBeginning: false }]);
+        return new Map((res?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+      } finally {
+        await cluster.disconnect();
+      }
+    },
+    { retriable: (e) => (e as { retriable?: boolean }).retriable === true, timeoutMs: 30_000, maxPauseMs: 1000 },
+  );
 }
 
 /**
