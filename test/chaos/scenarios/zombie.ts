@@ -1,8 +1,9 @@
 /**
  * A zombie: an instance paused with SIGSTOP past its session timeout, while another takes over its tasks (whose
  * InitProducerId bumps the epoch), then resumed with SIGCONT. Each pause is aimed at a moment the victim has a
- * transaction open (three tries, then a pause anyway), and right after the SIGSTOP the victim's partitions are probed:
- * a transaction open there belongs to the frozen process. Such a zombie must be fenced: its log shows task.fenced
+ * transaction open: right after the SIGSTOP the victim's partitions are probed (a transaction open there belongs to
+ * the frozen process); when none is, the victim is resumed at once and the pause tried again (up to MAX_AIMS times,
+ * then it stays paused anyway). Such a zombie must be fenced: its log shows task.fenced
  * (or a failed transaction) after the resume, and the verifier finds no duplicate of what it was doing.
  */
 import type { Instance } from '../../helpers/processes.ts';
@@ -12,6 +13,9 @@ function fencedAfter(inst: Instance, since: number): string | undefined {
   const line = inst.lines.find((l) => (l.event === 'task.fenced' || l.event === 'task.transaction_failed') && Date.parse(String(l.time)) >= since);
   return line ? `${line.event} partition ${String(line.partition)}: ${String(line.error).slice(0, 160)}` : undefined;
 }
+
+/** pauses that find no transaction open are undone at once and tried again, this many times in all */
+const MAX_AIMS = 8;
 
 export const zombieScenario: Scenario = {
   name: 'zombie',
@@ -29,17 +33,28 @@ export const zombieScenario: Scenario = {
         await ctx.sleep(500);
         continue;
       }
-      await ctx.sleep(ctx.rng.between(0.2, 1) * gap);
+      // early enough that input is still flowing: transactions are open most of the time then
+      await ctx.sleep(ctx.rng.between(0.1, 0.5) * gap);
       const victim = ctx.rng.pick([0, 1]);
       const other = 1 - victim;
       const inst = ctx.slots.get(victim)!;
       if (!inst.alive || !ctx.slots.get(other)?.alive) break;
-      let aimed = false;
-      for (let i = 0; i < 3 && !aimed && ctx.rng.chance(o.targetOpenTransactions); i++) aimed = await ctx.waitForOpenTransaction(victim, 8000);
       const tasks = ctx.tasksOf(inst);
-      const pausedAt = Date.now();
-      inst.kill('SIGSTOP');
-      const openAtPause = await ctx.openOn(victim).catch(() => []);
+      // Aim at an open transaction: wait for one, pause, probe. The probe is what counts (a transaction seen open just
+      // before the SIGSTOP may have committed in between), so when it finds nothing in flight the victim is resumed
+      // at once, long before its session timeout (a pause of a few hundred ms, harmless), and the round tries again.
+      let pausedAt = 0;
+      let openAtPause: string[] = [];
+      for (let attempt = 1; ; attempt++) {
+        await ctx.waitForOpenTransaction(victim, 8000);
+        pausedAt = Date.now();
+        inst.kill('SIGSTOP');
+        openAtPause = await ctx.openOn(victim).catch(() => []);
+        if (openAtPause.length || attempt >= MAX_AIMS || ctx.aborted) break;
+        inst.kill('SIGCONT');
+        ctx.log(`SIGSTOP slot ${victim}: no transaction open at the pause, resumed at once (try ${attempt} of ${MAX_AIMS})`);
+        await ctx.sleep(ctx.rng.between(0.1, 0.6) * 1000);
+      }
       ctx.log(`SIGSTOP slot ${victim} (pid ${inst.pid}, tasks ${tasks.join(',')}): ${openAtPause.length ? `frozen with transactions open on ${openAtPause.join(', ')}` : 'no transaction open'}`);
       // past the session timeout, then until the other instance has joined a new generation with the victim's tasks
       await ctx.sleep(o.sessionTimeoutMs * 1.5);
