@@ -115,7 +115,7 @@ async function deleteFirstOfCompacted(kafka: Kafka, topic: string): Promise<stri
 }
 
 async function withProducer<T>(kafka: Kafka, fn: (p: Producer) => Promise<T>): Promise<T> {
-  const p = kafka.producer({ allowAutoTopicCreation: false });
+  const p = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
   await p.connect();
   try {
     return await fn(p);

@@ -67,7 +67,8 @@ async function writtenRun(plant: Plant): Promise<{ verification: Verification; c
   const t = { input: `${app}-input`, output: `${app}-counts`, dlq: `${app}-counter-dlq`, changelog: `${app}-counter-counts-changelog` };
   await createTopicsReady(Object.values(t), P);
   const k = kafka('chaos-verifier-test');
-  const producer = k.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  // idempotent: a produce retried on a fresh broker must not write a record twice (a CI run found a dead letter doubled)
+  const producer = k.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   let open: Producer | undefined;
   try {
