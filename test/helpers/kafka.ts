@@ -159,6 +159,15 @@ export async function openTransactions(topic: string): Promise<number[]> {
   return [...hw].filter(([p, h]) => h !== lso.get(p)).map(([p]) => p);
 }
 
+/** A record as tests compare it: the value decoded (JSON, msgpack…) or, for raw bytes such as dead letters, base64. */
+export interface Seen {
+  partition: number;
+  key: string | null;
+  value: unknown;
+  headers: Record<string, string>;
+  timestamp: number;
+}
+
 /** Records grouped per partition and key (`<partition>/<key>`), each group in the given order, groups sorted. */
 export function byKey<R extends { partition: number; key: string | null }>(records: R[]): Record<string, R[]> {
   const out: Record<string, R[]> = {};

@@ -16,7 +16,7 @@ import { partitionForKey } from '../../src/serde/murmur2.ts';
 import { TopologyTestDriver } from '../../src/testing/index.ts';
 import { internalTopics } from '../../src/topology/names.ts';
 import { changelogState } from '../helpers/counting-app.ts';
-import { byKey, kafka, readAll, type ReadRecord } from '../helpers/kafka.ts';
+import { byKey, kafka, readAll, type ReadRecord, type Seen } from '../helpers/kafka.ts';
 import { memoryLogger } from '../helpers/log.ts';
 import { prng } from '../helpers/prng.ts';
 import { command, randomCommands } from '../helpers/user-model.ts';
@@ -86,15 +86,6 @@ function commands(base: number, seed: number): Input[] {
     timestamp: base + 1000 + i * 10,
     headers: i % 10 === 0 ? { trace: `t-${i}` } : {},
   }));
-}
-
-interface Seen {
-  partition: number;
-  key: string | null;
-  /** decoded JSON, or the bytes as base64 for the raw dead-letter topics */
-  value: unknown;
-  headers: Record<string, string>;
-  timestamp: number;
 }
 
 const fromBroker = (r: ReadRecord, raw: boolean): Seen => ({

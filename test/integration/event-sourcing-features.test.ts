@@ -20,7 +20,7 @@ import { loadTopology, type LoadedTopology } from '../../src/topology/load.ts';
 import { changelogTopic, dlqTopic, groupId, internalTopics } from '../../src/topology/names.ts';
 import { FIXTURES } from '../helpers/cli.ts';
 import { changelogState, sortedObject } from '../helpers/counting-app.ts';
-import { BROKERS, byKey, deleteTopics, kafka, readAll, unique, withAdmin, type ReadRecord } from '../helpers/kafka.ts';
+import { BROKERS, byKey, deleteTopics, kafka, readAll, unique, withAdmin, type ReadRecord, type Seen } from '../helpers/kafka.ts';
 import { memoryLogger, type MemoryLogger } from '../helpers/log.ts';
 import { metricValue, waitFor } from '../helpers/processes.ts';
 import { prng } from '../helpers/prng.ts';
@@ -128,15 +128,6 @@ async function drive(loaded: LoadedTopology, inputs: Input[]): Promise<TopologyT
     await driver.pipe(r.topic, r.key, r.value, { raw: true, partition: partitionOf(loaded, r), timestamp: r.timestamp, headers: r.headers ?? {} });
   }
   return driver;
-}
-
-interface Seen {
-  partition: number;
-  key: string | null;
-  /** decoded with the topic's codec; dead letters (raw) as base64 */
-  value: unknown;
-  headers: Record<string, string>;
-  timestamp: number;
 }
 
 function codecOf(loaded: LoadedTopology, topic: string): string {
