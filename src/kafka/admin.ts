@@ -120,11 +120,18 @@ async function waitForLeaders(admin: Admin, topics: string[]): Promise<void> {
   const { topics: md } = await admin.fetchTopicMetadata({ topics });
   const leaderless = md.flatMap((t) => t.partitions.filter((p) => p.leader < 0).map((p) => `${t.name}-${p.partitionId}`));
   const unknown = topics.filter((name) => !md.some((t) => t.name === name && t.partitions.length > 0));
-  if (leaderless.length || unknown.length) {
-    const what = [...unknown, ...leaderless].join(', ');
-    throw Object.assign(new Error(`no leader yet for ${what}`), { type: 'LEADER_NOT_AVAILABLE', retriable: true, name: 'KafkaJSProtocolError' });
+  if (leaderless.length || unknown.length) throw notReady(`no leader yet for ${[...unknown, ...leaderless].join(', ')}`);
+  // Metadata can name a leader before that broker serves the partition: on a freshly started broker a produce to a
+  // topic created moments before was refused with NOT_LEADER_FOR_PARTITION for seconds (seen in CI). A ListOffsets
+  // answered for every partition means the leaders serve them.
+  for (const topic of topics) {
+    await admin.fetchTopicOffsets(topic).catch((e: unknown) => {
+      throw notReady(`${topic} not served by its leaders yet: ${(e as Error).message}`);
+    });
   }
 }
+
+const notReady = (message: string) => Object.assign(new Error(message), { type: 'LEADER_NOT_AVAILABLE', retriable: true, name: 'KafkaJSProtocolError' });
 
 /** Compares the broker's topics with the plan: missing topics, partition counts, replication factors, declared configs. */
 export async function checkTopics(kafka: Kafka, plan: readonly PlannedTopic[]): Promise<DriftReport> {
