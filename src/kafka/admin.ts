@@ -126,7 +126,8 @@ async function waitForLeaders(admin: Admin, topics: string[]): Promise<void> {
   // answered for every partition means the leaders serve them.
   for (const topic of topics) {
     await admin.fetchTopicOffsets(topic).catch((e: unknown) => {
-      throw notReady(`${topic} not served by its leaders yet: ${(e as Error).message}`);
+      // kafkajs wraps the NOT_LEADER it gave up on in a non-retriable error: judge by the cause; anything else is final
+      throw isRetriable(rootCause(e) ?? e) ? notReady(`${topic} not served by its leaders yet: ${(e as Error).message}`) : e;
     });
   }
 }

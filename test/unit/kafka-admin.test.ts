@@ -1,10 +1,10 @@
 // Topic provisioning without a broker: the plan, the drift messages, error mapping, and that `topics` checks the file first.
 import test from 'ava';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { FoldstreamError } from '../../src/errors.ts';
-import { checkTopics, formatDrift, planTopics } from '../../src/kafka/admin.ts';
+import { checkTopics, createTopicsAndWait, formatDrift, planTopics } from '../../src/kafka/admin.ts';
 import { loadTopology, parseTopology } from '../../src/topology/load.ts';
 import { brokerTraps, copyFixture, FIXTURES, runCli } from '../helpers/cli.ts';
 
@@ -86,4 +86,38 @@ test('topics exits 1 on an invalid file before connecting to Kafka, and asks for
   t.is(neither.code, 1);
   t.regex(neither.stderr, /give --create or --check/);
   t.is(traps.connections(), 0);
+});
+
+/** An admin whose topic exists with a leader, and whose ListOffsets answers `offsets` in turn (an Error is thrown). */
+function fakeAdmin(offsets: (Error | 'ok')[]): { admin: Admin; listOffsetsCalls: () => number } {
+  let calls = 0;
+  const admin = {
+    listTopics: async () => ['t'],
+    createTopics: async () => true,
+    fetchTopicMetadata: async () => ({ topics: [{ name: 't', partitions: [{ partitionId: 0, leader: 1, replicas: [1], isr: [1] }] }] }),
+    fetchTopicOffsets: async () => {
+      const next = offsets[Math.min(calls++, offsets.length - 1)]!;
+      if (next instanceof Error) throw next;
+      return [{ partition: 0, offset: '0', high: '0', low: '0' }];
+    },
+  } as unknown as Admin;
+  return { admin, listOffsetsCalls: () => calls };
+}
+
+const kafkaJsError = (name: string, type: string, retriable: boolean, cause?: Error) =>
+  Object.assign(new Error(type), { name, type, retriable, ...(cause ? { cause } : {}) });
+
+test('createTopicsAndWait waits until the leaders answer ListOffsets: NOT_LEADER, even wrapped by kafkajs after its retries, is waited out', async (t) => {
+  const notLeader = kafkaJsError('KafkaJSProtocolError', 'NOT_LEADER_FOR_PARTITION', true);
+  const gaveUp = kafkaJsError('KafkaJSNumberOfRetriesExceeded', 'NOT_LEADER_FOR_PARTITION', false, notLeader);
+  const { admin, listOffsetsCalls } = fakeAdmin([notLeader, gaveUp, 'ok']);
+  await createTopicsAndWait(admin, [{ topic: 't', numPartitions: 1 }], { timeoutMs: 10_000 });
+  t.is(listOffsetsCalls(), 3);
+});
+
+test('createTopicsAndWait gives up at once on an error that waiting cannot mend', async (t) => {
+  const denied = kafkaJsError('KafkaJSProtocolError', 'TOPIC_AUTHORIZATION_FAILED', false);
+  const { admin, listOffsetsCalls } = fakeAdmin([denied]);
+  await t.throwsAsync(createTopicsAndWait(admin, [{ topic: 't', numPartitions: 1 }], { timeoutMs: 10_000 }), { message: 'TOPIC_AUTHORIZATION_FAILED' });
+  t.is(listOffsetsCalls(), 1);
 });
