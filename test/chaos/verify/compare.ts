@@ -4,6 +4,8 @@
  *
  * Part of the chaos verifier: imports only Node, nothing from src/.
  */
+import type { VRecord } from './read-topics.ts';
+import { at, partitionOf, VIEW_VERSION_HEADER, where } from './wire.ts';
 
 /** JSON with object keys sorted, so equal values compare equal as strings. */
 export function canonical(v: unknown): string {
@@ -47,6 +49,25 @@ export interface Actual {
 }
 
 const MAX_SAMPLES = 8;
+
+/** A record outside the partition murmur2 gives its key counts as a wrong value. */
+export function checkPartition(f: SequenceFindings, r: VRecord, partitions: number): void {
+  if (r.key && partitionOf(r.key, partitions) !== r.partition) {
+    f.wrongValues++;
+    if (f.samples.length < 4) f.samples.push(`wrong partition: key ${r.key.toString('utf8')} at ${where(r)}`);
+  }
+}
+
+/** A view record as the sequence checks see it: its version header is its identity, its value canonical JSON. */
+export function viewActual(r: VRecord): Actual {
+  let value: string;
+  try {
+    value = canonical(r.value === null ? null : (JSON.parse(r.value.toString('utf8')) as unknown));
+  } catch {
+    value = canonical({ unreadable: r.value?.toString('utf8').slice(0, 100) });
+  }
+  return { id: r.headers[VIEW_VERSION_HEADER] ?? `no version header at ${at(r)}`, value, where: at(r) };
+}
 
 export function emptySequenceFindings(): SequenceFindings {
   return { records: 0, expected: 0, duplicates: 0, losses: 0, outOfOrder: 0, wrongValues: 0, samples: [] };

@@ -41,13 +41,13 @@
  *
  * Part of the chaos verifier: imports only Node, nothing from src/.
  */
-import { canonical, compareSequence, compareStore, emptySequenceFindings, type Actual, type Expected, type SequenceFindings, type StoreFindings } from './compare.ts';
+import { canonical, checkPartition, compareSequence, compareStore, emptySequenceFindings, type Actual, type Expected, type SequenceFindings, type StoreFindings, viewActual } from './compare.ts';
 import { DlqCheck, type DlqFindings } from './dlq.ts';
 import { countVerdict, emptyInputSummary, type ModelCheck, type ModelFindings, type Verdict } from './model.ts';
 import type { VRecord } from './read-topics.ts';
 import { AccountTiersCheck } from './model-tiers.ts';
 import { ChangelogState } from './store.ts';
-import { at, BAD_KIND_HEADER, changelogName, dlqName, groupStageName, partitionOf, repartitionName, VIEW_VERSION_HEADER, where } from './wire.ts';
+import { at, BAD_KIND_HEADER, changelogName, dlqName, groupStageName, repartitionName, where } from './wire.ts';
 
 export interface BankTopics {
   app: string;
@@ -375,19 +375,12 @@ class BalanceBandsCheck {
     this.accounts.set(account, { band: after, balance, version });
   }
 
-  private wrongPartition(f: SequenceFindings, r: VRecord): void {
-    if (r.key && partitionOf(r.key, this.t.partitions) !== r.partition) {
-      f.wrongValues++;
-      if (f.samples.length < 4) f.samples.push(`wrong partition: key ${r.key.toString('utf8')} at ${where(r)}`);
-    }
-  }
-
   /** true when the record was one of this processor's topics */
   onOutput(r: VRecord): boolean {
     switch (r.topic) {
       case this.repartition: {
         this.noteOffset(r);
-        this.wrongPartition(this.extra.repartition, r);
+        checkPartition(this.extra.repartition, r, this.t.partitions);
         const key = r.key?.toString('utf8') ?? '<null>';
         const v = readChange(r);
         if ('bad' in v) {
@@ -407,19 +400,14 @@ class BalanceBandsCheck {
         return true;
       }
       case this.t.bands: {
-        this.wrongPartition(this.extra.views, r);
+        checkPartition(this.extra.views, r, this.t.partitions);
         const key = r.key?.toString('utf8') ?? '<null>';
-        let value: string;
-        try {
-          value = canonical(r.value === null ? null : (JSON.parse(r.value.toString('utf8')) as unknown));
-        } catch {
-          value = canonical({ unreadable: r.value?.toString('utf8').slice(0, 100) });
-        }
+        const view = viewActual(r);
         const list = this.deliveredViews.get(key) ?? [];
-        list.push({ id: r.headers[VIEW_VERSION_HEADER] ?? `no version header at ${at(r)}`, value, where: at(r) });
+        list.push(view);
         this.deliveredViews.set(key, list);
         if (r.value === null) this.lastViews.delete(key);
-        else this.lastViews.set(key, value);
+        else this.lastViews.set(key, view.value);
         return true;
       }
       case this.dlq.topic:
@@ -624,10 +612,7 @@ export class BankModel implements ModelCheck {
 
   private deliver(kind: 'events' | 'replies' | 'views', r: VRecord, id: string, value: string): void {
     const key = r.key?.toString('utf8') ?? '<null>';
-    if (r.key && partitionOf(r.key, this.t.partitions) !== r.partition) {
-      this.extra[kind].wrongValues++;
-      if (this.extra[kind].samples.length < 4) this.extra[kind].samples.push(`wrong partition: key ${key} at ${where(r)}`);
-    }
+    checkPartition(this.extra[kind], r, this.t.partitions);
     const list = this.delivered[kind].get(key) ?? [];
     list.push({ id, value, where: at(r) });
     this.delivered[kind].set(key, list);

@@ -27,11 +27,11 @@
  *
  * Part of the chaos verifier: imports only Node, nothing from src/.
  */
-import { canonical, compareSequence, compareStore, emptySequenceFindings, type Actual, type Expected, type SequenceFindings, type StoreFindings } from './compare.ts';
+import { canonical, checkPartition, compareSequence, compareStore, emptySequenceFindings, type Actual, type Expected, type SequenceFindings, type StoreFindings, viewActual } from './compare.ts';
 import { DlqCheck, type DlqFindings } from './dlq.ts';
 import type { VRecord } from './read-topics.ts';
 import { ChangelogState } from './store.ts';
-import { at, changelogName, dlqName, partitionOf, VIEW_VERSION_HEADER, where } from './wire.ts';
+import { changelogName, dlqName } from './wire.ts';
 
 export const CHAINED = 'account-tiers';
 /** From this balance on an account is `gold`; above 0 `silver`; at 0 `none`. */
@@ -95,18 +95,9 @@ export class AccountTiersCheck {
     switch (r.topic) {
       case this.topic: {
         const key = r.key?.toString('utf8') ?? '<null>';
-        if (r.key && partitionOf(r.key, this.partitions) !== r.partition) {
-          this.extra.wrongValues++;
-          if (this.extra.samples.length < 4) this.extra.samples.push(`wrong partition: key ${key} at ${where(r)}`);
-        }
-        let value: string;
-        try {
-          value = canonical(r.value === null ? null : (JSON.parse(r.value.toString('utf8')) as unknown));
-        } catch {
-          value = canonical({ unreadable: r.value?.toString('utf8').slice(0, 100) });
-        }
+        checkPartition(this.extra, r, this.partitions);
         const list = this.delivered.get(key) ?? [];
-        list.push({ id: r.headers[VIEW_VERSION_HEADER] ?? `no version header at ${at(r)}`, value, where: at(r) });
+        list.push(viewActual(r));
         this.delivered.set(key, list);
         return true;
       }
