@@ -33,6 +33,7 @@ interface Plant {
   dropDeadLetter?: boolean;
   extraDeadLetter?: boolean;
   wrongReason?: boolean;
+  wrongPartition?: boolean;
 }
 
 interface In {
@@ -109,6 +110,10 @@ async function writtenRun(plant: Plant): Promise<{ verification: Verification; c
       const [a2, a3] = [outputs[2]!, outputs[3]!];
       outputs[2] = a3;
       outputs[3] = a2;
+    }
+    if (plant.wrongPartition) {
+      // b's outputs, values and order intact, in the partition murmur2 does not give b
+      for (const [i, o] of outputs.entries()) if (o.key === 'b') outputs[i] = { ...o, partition: (o.partition! + 1) % P };
     }
     if (plant.dropDeadLetter) deadLetters.shift();
     if (plant.extraDeadLetter) {
@@ -197,6 +202,16 @@ test.serial('finds outputs of a key out of order', async (t) => {
   const { verification: v, cleanup } = await writtenRun({ reorderOutputs: true });
   t.teardown(cleanup);
   t.is(Object.values(v.model.outputs)[0]!.outOfOrder, 1);
+  await chaosAssertionsFail(t, v);
+});
+
+test.serial('finds an output in a partition other than its key\'s', async (t) => {
+  const { verification: v, cleanup } = await writtenRun({ wrongPartition: true });
+  t.teardown(cleanup);
+  const out = Object.values(v.model.outputs)[0]!;
+  t.is(out.wrongValues, 2);
+  t.is(out.duplicates + out.losses + out.outOfOrder, 0);
+  t.regex(out.samples.join('\n'), /wrong partition: key b at /);
   await chaosAssertionsFail(t, v);
 });
 

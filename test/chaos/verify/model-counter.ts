@@ -15,12 +15,12 @@
  *
  * Part of the chaos verifier: imports only Node, nothing from src/.
  */
-import { compareSequence, compareStore, canonical, emptySequenceFindings, type Actual, type Expected, type SequenceFindings } from './compare.ts';
+import { checkPartition, compareSequence, compareStore, canonical, emptySequenceFindings, type Actual, type Expected, type SequenceFindings } from './compare.ts';
 import { DlqCheck } from './dlq.ts';
 import { countVerdict, emptyInputSummary, type ModelCheck, type ModelFindings, type Verdict } from './model.ts';
 import type { VRecord } from './read-topics.ts';
 import { ChangelogState } from './store.ts';
-import { at, BAD_KIND_HEADER, changelogName, dlqName, partitionOf, where } from './wire.ts';
+import { at, BAD_KIND_HEADER, changelogName, dlqName } from './wire.ts';
 
 export interface CounterTopics {
   app: string;
@@ -70,8 +70,8 @@ export class CounterModel implements ModelCheck {
   private readonly delivered = new Map<string, Actual[]>();
   private readonly dlq: DlqCheck;
   private readonly changelog: ChangelogState;
-  private readonly partitionProblems: string[] = [];
-  private wrongPartitions = 0;
+  /** outputs outside their key's partition (only wrongValues and samples are used) */
+  private readonly placement = emptySequenceFindings();
 
   constructor(private readonly t: CounterTopics) {
     const dlq = dlqName(t.app, COUNTER_PROCESSOR);
@@ -105,10 +105,7 @@ export class CounterModel implements ModelCheck {
     } catch {
       // an unreadable output counts as a wrong value below
     }
-    if (r.key && partitionOf(r.key, this.t.partitions) !== r.partition) {
-      this.wrongPartitions++;
-      if (this.partitionProblems.length < 8) this.partitionProblems.push(`wrong partition: key ${key} at ${where(r)}`);
-    }
+    checkPartition(this.placement, r, this.t.partitions);
     const list = this.delivered.get(key) ?? [];
     list.push({ id: String(value.n), value: canonical({ key: value.key, n: value.n, seq: value.seq }), where: at(r) });
     this.delivered.set(key, list);
@@ -123,8 +120,8 @@ export class CounterModel implements ModelCheck {
       storeModel.set(key, canonical(seqs.length));
     }
     for (const [key, actual] of this.delivered) if (!this.goodSeqs.has(key)) compareSequence(out, key, [], actual);
-    out.wrongValues += this.wrongPartitions;
-    out.samples.push(...this.partitionProblems);
+    out.wrongValues += this.placement.wrongValues;
+    out.samples.push(...this.placement.samples);
 
     const store = compareStore(COUNTER_STORE, this.changelog.topic, this.changelog.values, storeModel);
     for (const m of this.changelog.movedKeys) {
