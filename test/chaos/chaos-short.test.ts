@@ -33,7 +33,7 @@ test.serial('kill -9 at random moments, inside open transactions: every output e
   t.true(report.generator.bad > 0, 'no bad input was mixed in');
 });
 
-test.serial('kill -9 inside open transactions: events, replies, views, grouped and chained views exactly once, aggregate, view and group stores equal to the model (bank)', async (t) => {
+test.serial('kill -9 inside open transactions: events, replies, views (deleted and created again), grouped and chained views exactly once, aggregate, view and group stores equal to the model (bank)', async (t) => {
   const report = await run(t, { scenario: 'kill', workload: 'bank', events: 12_000, kills: 4 });
   assertRunClean(t, report);
   t.true(report.chaos.kills.length >= 1, 'no kill happened');
@@ -41,6 +41,7 @@ test.serial('kill -9 inside open transactions: events, replies, views, grouped a
   t.true((stats.conflict ?? 0) > 0 && (stats['rejected INSUFFICIENT_FUNDS'] ?? 0) > 0 && (stats.repeatedCommandIds ?? 0) > 0, `the workload missed a path: ${JSON.stringify(stats)}`);
   t.true((stats.bandJoins ?? 0) > 0 && (stats.bandLeaves ?? 0) > 0 && (stats.bandStays ?? 0) > 0 && (stats.bandTombstones ?? 0) > 0, `the groupBy projection missed a path: ${JSON.stringify(stats)}`);
   t.true((stats.tierChanges ?? 0) > 0 && (stats.tiersGold ?? 0) > 0 && (stats.tiersSilver ?? 0) > 0, `the chained projection missed a path: ${JSON.stringify(stats)}`);
+  t.true((stats.accountsClosed ?? 0) > 0 && (stats.accountsReopened ?? 0) > 0 && (stats.bandLeavesOnDelete ?? 0) > 0 && (stats.tierDeletions ?? 0) > 0, `no view was deleted and created again: ${JSON.stringify(stats)}`);
 });
 
 test.serial('a zombie paused past its session timeout is fenced and leaves no duplicate (counter)', async (t) => {

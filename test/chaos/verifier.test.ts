@@ -457,8 +457,9 @@ test('balance-bands: a groups store entry off by a member is a store mismatch', 
 /**
  * The bank model's chained projection (account-tiers, inputFormat: view over account-view) on records written by
  * hand, no broker: acc-1 opens (balance 0: none), gets 3000 (silver), 2500 (5500: gold), withdraws 5500 (0: none);
- * acc-2 opens and gets 100 (silver). account-view writes one view per event with header foldstream.view.version;
- * account-tiers one view per account-view record: {tier, balance, version, updates, previousTier (from the second)}.
+ * acc-2 opens, gets 100 (silver), is closed (its views deleted: tombstones) and opened again (a new view, none).
+ * account-view writes one view per event with header foldstream.view.version; account-tiers one view per
+ * account-view record: {tier, balance, version, updates, previousTier (from the second)}, or a tombstone.
  */
 interface TiersPlant {
   /** a chained view record written twice */
@@ -469,6 +470,8 @@ interface TiersPlant {
   wrongValue?: boolean;
   /** every view from acc-1's second on counts one update too many, as if its first upstream record was applied twice */
   appliedTwice?: boolean;
+  /** acc-2's view after it was opened again continues the deleted one, as if the deletion never reached the store */
+  deletionIgnored?: boolean;
 }
 
 function tiersRun(plant: TiersPlant): ReturnType<BankModel['finish']> {
@@ -492,38 +495,49 @@ function tiersRun(plant: TiersPlant): ReturnType<BankModel['finish']> {
   command('acc-1', 'Deposit', { amount: 2500 });
   command('acc-2', 'Deposit', { amount: 100 });
   command('acc-1', 'Withdraw', { amount: 5500 });
+  command('acc-2', 'CloseAccount', {});
+  command('acc-2', 'OpenAccount', { owner: 'p' });
 
-  // account-view (the upstream): one record per event
-  const views: [string, Record<string, unknown>][] = [
+  // account-view (the upstream): one record per event (null: a tombstone, with its version)
+  type Rec = [key: string, value: Record<string, unknown> | null, version: number];
+  const views: Rec[] = [
     ['acc-1', { id: 'acc-1', owner: 'o', balance: 0, deposits: 0, withdrawals: 0, version: 1 }],
     ['acc-1', { id: 'acc-1', owner: 'o', balance: 3000, deposits: 1, withdrawals: 0, version: 2 }],
     ['acc-2', { id: 'acc-2', owner: 'o', balance: 0, deposits: 0, withdrawals: 0, version: 1 }],
     ['acc-1', { id: 'acc-1', owner: 'o', balance: 5500, deposits: 2, withdrawals: 0, version: 3 }],
     ['acc-2', { id: 'acc-2', owner: 'o', balance: 100, deposits: 1, withdrawals: 0, version: 2 }],
     ['acc-1', { id: 'acc-1', owner: 'o', balance: 0, deposits: 2, withdrawals: 1, version: 4 }],
-  ];
-  for (const [key, v] of views) model.onOutput(rec(t.view, key, json(v), { 'foldstream.view.version': String(v.version) }));
+    ['acc-2', null, 3],
+    ['acc-2', { id: 'acc-2', owner: 'p', balance: 0, deposits: 0, withdrawals: 0, version: 4 }],
+  ].map(([key, v, version]) => [key, v, (v as { version?: number } | null)?.version ?? version] as Rec);
+  const write = (topic: string, [key, v, version]: Rec) => model.onOutput(rec(topic, key, v === null ? null : json(v), { 'foldstream.view.version': String(version) }));
+  for (const r of views) write(t.view, r);
 
   // account-tiers: one record per upstream record, in the account's order
-  const tiers: [string, Record<string, unknown>][] = [
-    ['acc-1', { tier: 'none', balance: 0, version: 1, updates: 1 }],
-    ['acc-1', { tier: 'silver', balance: 3000, version: 2, updates: 2, previousTier: 'none' }],
-    ['acc-2', { tier: 'none', balance: 0, version: 1, updates: 1 }],
-    ['acc-1', { tier: 'gold', balance: 5500, version: 3, updates: 3, previousTier: 'silver' }],
-    ['acc-2', { tier: 'silver', balance: 100, version: 2, updates: 2, previousTier: 'none' }],
-    ['acc-1', { tier: 'none', balance: 0, version: 4, updates: 4, previousTier: 'gold' }],
-  ];
-  if (plant.appliedTwice) for (const [key, v] of tiers) if (key === 'acc-1' && (v.version as number) >= 2) v.updates = (v.updates as number) + 1;
+  const tiers: Rec[] = (
+    [
+      ['acc-1', { tier: 'none', balance: 0, version: 1, updates: 1 }],
+      ['acc-1', { tier: 'silver', balance: 3000, version: 2, updates: 2, previousTier: 'none' }],
+      ['acc-2', { tier: 'none', balance: 0, version: 1, updates: 1 }],
+      ['acc-1', { tier: 'gold', balance: 5500, version: 3, updates: 3, previousTier: 'silver' }],
+      ['acc-2', { tier: 'silver', balance: 100, version: 2, updates: 2, previousTier: 'none' }],
+      ['acc-1', { tier: 'none', balance: 0, version: 4, updates: 4, previousTier: 'gold' }],
+      ['acc-2', null, 3],
+      ['acc-2', { tier: 'none', balance: 0, version: 4, updates: 1 }],
+    ] as [string, Record<string, unknown> | null, number?][]
+  ).map(([key, v, version]) => [key, v, v?.version ?? version] as Rec);
+  if (plant.appliedTwice) for (const [key, v] of tiers) if (key === 'acc-1' && v && (v.version as number) >= 2) v.updates = (v.updates as number) + 1;
+  if (plant.deletionIgnored) tiers[7] = ['acc-2', { tier: 'none', balance: 0, version: 4, updates: 3, previousTier: 'silver' }, 4];
   const written = [...tiers];
   if (plant.duplicate) written.push(tiers[1]!);
   if (plant.lost) written.splice(3, 1);
-  if (plant.wrongValue) written[4] = ['acc-2', { ...tiers[4]![1], tier: 'gold' }];
-  for (const [key, v] of written) model.onOutput(rec(t.tiers, key, json(v), { 'foldstream.view.version': String(v.version) }));
+  if (plant.wrongValue) written[4] = ['acc-2', { ...tiers[4]![1], tier: 'gold' }, 2];
+  for (const r of written) write(t.tiers, r);
 
   // its view store: the last view per account and its version; position markers past each view partition's end
   const changelog = `${app}-account-tiers-view-changelog`;
-  const last = new Map(tiers.map(([key, v]) => [key, v]));
-  for (const [key, v] of last) model.onOutput(rec(changelog, key, pack({ view: v, version: v.version })));
+  const last = new Map(tiers.map(([key, v, version]) => [key, { view: v, version }]));
+  for (const [key, v] of last) model.onOutput(rec(changelog, key, pack(v)));
   for (const [k, next] of offsets) {
     if (!k.startsWith(`${t.view}:`)) continue;
     const partition = Number(k.slice(k.lastIndexOf(':') + 1));
@@ -554,11 +568,11 @@ test('account-tiers: a correct chained view passes', (t) => {
   const f = tiersRun({});
   const { verification, view, store, dlq, upstream } = tiersVerification(f);
   t.is(upstream.duplicates + upstream.losses + upstream.outOfOrder + upstream.wrongValues, 0, `the upstream records are wrong: ${upstream.samples.join(' | ')}`);
-  t.is(view.records, 6);
-  t.is(view.expected, 6);
+  t.is(view.records, 8);
+  t.is(view.expected, 8);
   t.is(store.keys, 2);
   t.is(dlq.expected + dlq.found, 0);
-  t.like(f.stats, { tiersGold: 0, tiersSilver: 1, tiersNone: 1, tierChanges: 4 });
+  t.like(f.stats, { tiersGold: 0, tiersSilver: 0, tiersNone: 2, tierChanges: 4, tierDeletions: 1, accountsClosed: 1, accountsReopened: 1 });
   assertVerificationClean(t, verification);
 });
 
@@ -593,5 +607,13 @@ test('account-tiers: an upstream record applied twice shows in every later value
   t.is(view.wrongValues, 3);
   t.is(store.mismatches, 1);
   t.regex(store.samples[0]!, /key "acc-1"/);
+  await chaosAssertionsFail(t, verification);
+});
+
+test('account-tiers: a deletion that did not reach the store shows in the view after the account is opened again', async (t) => {
+  const { verification, view, store } = tiersVerification(tiersRun({ deletionIgnored: true }));
+  t.is(view.wrongValues, 1);
+  t.regex(view.samples.join('\n'), /wrong value: key acc-2 id 4 .*"updates":3.*model: .*"updates":1/);
+  t.is(store.mismatches, 1);
   await chaosAssertionsFail(t, verification);
 });

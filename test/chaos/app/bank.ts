@@ -4,6 +4,7 @@
  *   OpenAccount {owner}  → AccountOpened {owner}   rejected ALREADY_OPEN when open, INVALID_OWNER without an owner
  *   Deposit {amount}     → Deposited {amount}      rejected NOT_OPEN, INVALID_AMOUNT (not an integer 1..1,000,000)
  *   Withdraw {amount}    → Withdrawn {amount}      rejected NOT_OPEN, INVALID_AMOUNT, INSUFFICIENT_FUNDS (balance < amount)
+ *   CloseAccount {}      → AccountClosed {balance} rejected NOT_OPEN; the balance is paid out, the account may be opened again
  *   anything else        → rejected UNKNOWN_COMMAND
  * Checks run in the order listed. The verifier models these rules on its own (test/chaos/verify/model-bank.ts); keep
  * the two in step.
@@ -59,6 +60,9 @@ export function decide(command: CommandEnvelope, state: Account) {
       if (state.balance < amount) throw new DomainError(`insufficient funds: balance ${state.balance}, amount ${amount}`, 'INSUFFICIENT_FUNDS');
       return { type: 'Withdrawn', data: { amount } };
     }
+    case 'CloseAccount':
+      mustBeOpen(state);
+      return { type: 'AccountClosed', data: { balance: state.balance } };
     default:
       throw new DomainError(`unknown command type ${JSON.stringify(command.commandType)}`, 'UNKNOWN_COMMAND');
   }
@@ -73,6 +77,8 @@ export function evolve(state: Account, event: EventEnvelope): Account {
       return { ...state, balance: state.balance + (data.amount ?? 0) };
     case 'Withdrawn':
       return { ...state, balance: state.balance - (data.amount ?? 0) };
+    case 'AccountClosed':
+      return { open: false, owner: null, balance: 0 };
     default:
       return state;
   }

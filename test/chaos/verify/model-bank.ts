@@ -23,14 +23,18 @@
  * expectedVersion (not null) other than the version gets `conflict` (code CONCURRENCY_CONFLICT); else the bank rules:
  * OpenAccount (ALREADY_OPEN, INVALID_OWNER) → AccountOpened{owner}; Deposit (NOT_OPEN, INVALID_AMOUNT: not an integer
  * 1..1,000,000) → Deposited{amount}; Withdraw (NOT_OPEN, INVALID_AMOUNT, INSUFFICIENT_FUNDS) → Withdrawn{amount};
- * other types UNKNOWN_COMMAND; a rejection is `rejected` with that code. Events carry aggregateVersion = version + 1,
+ * CloseAccount (NOT_OPEN) → AccountClosed{balance: the balance paid out}, after which the account is not open, has no
+ * owner and a balance of 0, and may be opened again; other types UNKNOWN_COMMAND; a rejection is `rejected` with that
+ * code. Events carry aggregateVersion = version + 1,
  * causationId = commandId, correlationId = the command's or its commandId, the command's timestamp and userId.
  * The view of an account after event v: {id, owner, balance, deposits, withdrawals, version: v}, one view record per
- * event (header foldstream.view.version = v).
+ * event (header foldstream.view.version = v); AccountClosed deletes it (`delete: true`: a tombstone with that header,
+ * and the store keeps {view: null, version: v}), and an AccountOpened after it starts a new view.
  *
  * A third processor, `balance-bands`, is a projection with `groupBy` over the same events (docs/projections.md; its
  * records and stores as docs/wire-formats.md describes them): the first stage keeps per account {balance, version}
- * and puts the account in the group `band-<floor(balance / 1000)>` while its balance is above 0 (none at 0), with the
+ * (deleted by AccountClosed, which takes the account out of its band; the store keeps {view: null, version, group:
+ * null}) and puts the account in the group `band-<floor(balance / 1000)>` while its balance is above 0 (none at 0), with the
  * sums balance and versionSquares (version²); it writes the membership changes to `<app>-balance-bands-repartition`
  * keyed by group. The second stage `balance-bands-group` folds them into one view per band on `<app>-balance-bands`:
  * {key, accounts (count), balance, versionSquares}, or a tombstone when the band is left empty. What is checked, and
@@ -65,7 +69,7 @@ export interface BankTopics {
 
 export const AGGREGATE = 'accounts';
 export const PROJECTION = 'account-view';
-const RULE_TYPES = new Set(['AccountOpened', 'Deposited', 'Withdrawn']);
+const RULE_TYPES = new Set(['AccountOpened', 'Deposited', 'Withdrawn', 'AccountClosed']);
 const MAX_AMOUNT = 1_000_000;
 
 type Obj = Record<string, unknown>;
@@ -167,7 +171,8 @@ interface AccountModel {
   /** per command, the expected reply */
   replySeq: Expected[];
   occurrences: Map<string, number>;
-  view: Obj | undefined;
+  /** account-view's view: undefined before the first event, null after AccountClosed */
+  view: Obj | null | undefined;
   views: Expected[];
 }
 
@@ -191,6 +196,9 @@ function decideModel(a: AccountModel, c: Command): { reply: Omit<Reply, 'command
       if (!validAmount) return reject('INVALID_AMOUNT');
       if (a.balance < (amount as number)) return reject('INSUFFICIENT_FUNDS');
       return { reply: { status: 'accepted', code: undefined }, event: { eventType: 'Withdrawn', data: { amount } } };
+    case 'CloseAccount':
+      if (!a.open) return reject('NOT_OPEN');
+      return { reply: { status: 'accepted', code: undefined }, event: { eventType: 'AccountClosed', data: { balance: a.balance } } };
     default:
       return reject('UNKNOWN_COMMAND');
   }
@@ -319,7 +327,8 @@ class BalanceBandsCheck {
   readonly groupDlq: DlqCheck;
   readonly viewLog: ChangelogState;
   readonly groupsLog: ChangelogState;
-  private readonly accounts = new Map<string, { band: Membership | undefined; balance: number; version: number }>();
+  /** account → its first-stage view ({balance, version}; null once deleted by AccountClosed) and band */
+  private readonly accounts = new Map<string, { band: Membership | undefined; balance: number | null; version: number }>();
   private readonly bands = new Map<string, BandModel>();
   /** "band ← account" → predicted changes, in the account's order */
   private readonly expectedChanges = new Map<string, Expected[]>();
@@ -333,6 +342,8 @@ class BalanceBandsCheck {
   readonly lastOffsets = new Map<string, Map<number, bigint>>();
   private readonly extra = { repartition: emptySequenceFindings(), views: emptySequenceFindings() };
   private readonly changeKinds = { joins: 0, leaves: 0, stays: 0 };
+  /** leaves caused by a deleted view (AccountClosed) */
+  private leavesOnDelete = 0;
 
   constructor(
     private readonly app: string,
@@ -355,10 +366,10 @@ class BalanceBandsCheck {
     this.lastOffsets.set(r.topic, m);
   }
 
-  /** The account's view after one of its events (the model's, in per-account order). */
-  onEvent(account: string, balance: number, version: number): void {
+  /** The account's view after one of its events (the model's, in per-account order); a null balance: view deleted. */
+  onEvent(account: string, balance: number | null, version: number): void {
     const a = this.accounts.get(account) ?? { band: undefined, balance: 0, version: 0 };
-    const after = bandOf(balance, version);
+    const after = balance === null ? undefined : bandOf(balance, version);
     for (const [key, change] of bandChanges(account, a.band, after)) {
       const pair = `${key} ← ${account}`;
       const list = this.expectedChanges.get(pair) ?? [];
@@ -371,6 +382,7 @@ class BalanceBandsCheck {
       b.changes++;
       this.bands.set(key, b);
       this.changeKinds[change.members === 1 ? 'joins' : change.members === -1 ? 'leaves' : 'stays']++;
+      if (balance === null) this.leavesOnDelete++;
     }
     this.accounts.set(account, { band: after, balance, version });
   }
@@ -482,7 +494,10 @@ class BalanceBandsCheck {
       groupsModel.set(key, canonical({ view, members: b.members, version: b.changes }));
     }
     const viewModel = new Map<string, string>();
-    for (const [id, a] of this.accounts) viewModel.set(id, canonical({ view: { balance: a.balance, version: a.version }, version: a.version, group: a.band ?? null }));
+    for (const [id, a] of this.accounts) {
+      const view = a.balance === null ? null : { balance: a.balance, version: a.version };
+      viewModel.set(id, canonical({ view, version: a.version, group: a.band ?? null }));
+    }
     const stores = [
       compareStore(`${GROUPED} output (last value per band)`, this.t.bands, this.lastViews, finalModel),
       compareStore(`${GROUPED} view`, this.viewLog.topic, this.viewLog.values, viewModel),
@@ -494,6 +509,7 @@ class BalanceBandsCheck {
     const stats: Record<string, number> = {
       bands: this.bands.size,
       bandsEmptyAtEnd: [...this.bands.values()].filter((b) => b.members === 0).length,
+      bandLeavesOnDelete: this.leavesOnDelete,
       bandJoins: this.changeKinds.joins,
       bandLeaves: this.changeKinds.leaves,
       bandStays: this.changeKinds.stays,
@@ -579,6 +595,7 @@ export class BankModel implements ModelCheck {
           if (e.eventType === 'AccountOpened') [a.open, a.owner] = [true, e.data.owner as string];
           if (e.eventType === 'Deposited') a.balance += e.data.amount as number;
           if (e.eventType === 'Withdrawn') a.balance -= e.data.amount as number;
+          if (e.eventType === 'AccountClosed') [a.open, a.owner, a.balance] = [false, null, 0];
           const event: Obj = {
             eventType: e.eventType,
             eventVersion: 1,
@@ -592,16 +609,23 @@ export class BankModel implements ModelCheck {
           };
           if (c.userId) event.userId = c.userId;
           a.events.push({ id: String(a.version), value: canonical(event) });
-          const view: Obj =
-            e.eventType === 'AccountOpened'
-              ? { id: c.aggregateId, owner: e.data.owner, balance: 0, deposits: 0, withdrawals: 0 }
-              : { ...a.view, balance: a.balance, [e.eventType === 'Deposited' ? 'deposits' : 'withdrawals']: ((a.view?.[e.eventType === 'Deposited' ? 'deposits' : 'withdrawals'] as number) ?? 0) + 1 };
-          view.version = a.version;
-          a.view = view;
-          a.views.push({ id: String(a.version), value: canonical(view) });
-          this.bands.onEvent(c.aggregateId, a.balance, a.version);
-          // account-view's record of this version is account-tiers' next input
-          this.tiers.onUpstreamView(c.aggregateId, a.balance, a.version);
+          if (e.eventType === 'AccountClosed') {
+            a.view = null;
+            a.views.push({ id: String(a.version), value: canonical(null) });
+          } else {
+            const counter = e.eventType === 'Deposited' ? 'deposits' : 'withdrawals';
+            const view: Obj =
+              e.eventType === 'AccountOpened'
+                ? { id: c.aggregateId, owner: e.data.owner, balance: 0, deposits: 0, withdrawals: 0 }
+                : { ...a.view, balance: a.balance, [counter]: ((a.view?.[counter] as number) ?? 0) + 1 };
+            view.version = a.version;
+            a.view = view;
+            a.views.push({ id: String(a.version), value: canonical(view) });
+          }
+          const deleted = e.eventType === 'AccountClosed';
+          this.bands.onEvent(c.aggregateId, deleted ? null : a.balance, a.version);
+          // account-view's record of this version (a view, or a tombstone) is account-tiers' next input
+          this.tiers.onUpstreamView(c.aggregateId, deleted ? null : a.balance, a.version);
         }
         reply = { commandId: c.commandId, status: d.reply.status, code: d.reply.code, aggregateVersion: a.version, events: d.event ? 1 : 0 };
       }
@@ -662,6 +686,7 @@ export class BankModel implements ModelCheck {
       }
       case this.t.view: {
         this.tiers.noteUpstream(r);
+        if (r.value === null) return this.deliver('views', r, r.headers['foldstream.view.version'] ?? `tombstone without a version at ${at(r)}`, canonical(null));
         const v = parse();
         return this.deliver('views', r, r.headers['foldstream.view.version'] ?? String(v.version), canonical(v));
       }
@@ -750,10 +775,13 @@ export class BankModel implements ModelCheck {
         }
       }
     }
-    const stats: Record<string, number> = { accounts: this.accounts.size, commands: 0, repeatedCommandIds: 0, events: 0 };
+    const stats: Record<string, number> = { accounts: this.accounts.size, commands: 0, repeatedCommandIds: 0, events: 0, accountsClosed: 0, accountsReopened: 0, viewsDeletedAtEnd: 0 };
     for (const a of this.accounts.values()) {
       stats.commands! += a.replySeq.length;
       stats.events! += a.events.length;
+      stats.accountsClosed! += a.views.filter((v) => v.value === 'null').length;
+      stats.accountsReopened! += a.views.filter((v, i) => i > 0 && a.views[i - 1]!.value === 'null').length;
+      if (a.view === null) stats.viewsDeletedAtEnd!++;
       for (const n of a.occurrences.values()) if (n > 1) stats.repeatedCommandIds! += n - 1;
       for (const r of a.replies.values()) {
         const k = r.status === 'rejected' ? `rejected ${r.code}` : r.status;

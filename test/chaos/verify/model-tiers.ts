@@ -4,21 +4,25 @@
  *
  * It reads account-view's view topic with `inputFormat: view`: each view record is an event `ViewUpdated` with the
  * view as `data`, the record key as aggregateId and the record's `foldstream.view.version` header as aggregateVersion
- * (a tombstone would be `ViewDeleted`; account-view never writes one in this workload, and account-tiers has no rule
- * for it, so with `unknownEvents: dlq` one would be dead-lettered). Its rule:
+ * (a tombstone, which account-view writes when AccountClosed deletes a view, is `ViewDeleted` with the tombstone's
+ * version header as aggregateVersion). Its rules:
  *
  *   ViewUpdated: set { tier: data.balance >= 5000 ? 'gold' : (data.balance > 0 ? 'silver' : 'none'),
  *                      balance: data.balance, version: aggregateVersion, previousTier: $view.tier }
  *                increment { updates: 1 }
+ *   ViewDeleted: delete (a tombstone with header foldstream.view.version = the upstream version; the store keeps
+ *                {view: null, version})
  *
- * `$view` is the view before the event, absent for an account's first record, so the first view has no previousTier.
+ * `$view` is the view before the event, absent for an account's first record and for the first after a deletion, so
+ * those views have no previousTier and `updates` starts again at 1.
  * The projection is idempotent by version: a view record at or below the stored version is skipped. account-view
  * writes exactly one record per event version (checked against the model there), so account-tiers must write, per
  * account, exactly one record per upstream version v = 1..N, in that order, in the account's murmur2 partition, with
- * header foldstream.view.version = v and the value above, in which `updates` = v: `updates` counts the records the
- * projection applied to the view it stored, so a record applied twice to the store (its skip by version failing, or a
- * restore that kept the effect of an aborted transaction) shows as a wrong value at every later version, and
- * previousTier makes each value depend on the stored view too.
+ * header foldstream.view.version = v and the value above (or a tombstone), in which `updates` counts the records the
+ * projection applied to the view it stored since it was created, so a record applied twice to the store (its skip by
+ * version failing, or a restore that kept the effect of an aborted transaction) shows as a wrong value at every later
+ * version, and a deletion that did not reach the store as a wrong value of the next view; previousTier makes each value
+ * depend on the stored view too.
  *
  * Checked: that sequence (duplicates, losses, order, values, partition); the `view` store ({view, version}) read
  * through its changelog equal to the last view per account; each changelog partition's last position marker past
@@ -48,13 +52,14 @@ export class AccountTiersCheck {
   readonly viewLog: ChangelogState;
   /** account → predicted records, one per upstream version */
   private readonly expected = new Map<string, Expected[]>();
-  /** account → the view after its last upstream record, and that record's version */
-  private readonly views = new Map<string, { view: Obj; version: number }>();
+  /** account → the view after its last upstream record (null: deleted), and that record's version */
+  private readonly views = new Map<string, { view: Obj | null; version: number }>();
   private readonly delivered = new Map<string, Actual[]>();
   /** upstream partition → offset of its last committed record (for the position markers) */
   private readonly lastUpstream = new Map<number, bigint>();
   private readonly extra: SequenceFindings = emptySequenceFindings();
   private tierChanges = 0;
+  private deletions = 0;
 
   constructor(
     app: string,
@@ -73,12 +78,20 @@ export class AccountTiersCheck {
     return [this.topic, this.viewLog.topic, this.dlq.topic];
   }
 
-  /** The model's account-view record of `account` at `version` (with this balance): what account-tiers reads next. */
-  onUpstreamView(account: string, balance: number, version: number): void {
-    const before = this.views.get(account);
-    const view: Obj = { tier: tierOf(balance), balance, version, updates: ((before?.view.updates as number | undefined) ?? 0) + 1 };
-    if (before) view.previousTier = before.view.tier;
-    if (before && before.view.tier !== view.tier) this.tierChanges++;
+  /**
+   * The model's account-view record of `account` at `version` (with this balance, or null for a tombstone): what
+   * account-tiers reads next.
+   */
+  onUpstreamView(account: string, balance: number | null, version: number): void {
+    const before = this.views.get(account)?.view ?? undefined;
+    let view: Obj | null = null;
+    if (balance === null) {
+      this.deletions++;
+    } else {
+      view = { tier: tierOf(balance), balance, version, updates: ((before?.updates as number | undefined) ?? 0) + 1 };
+      if (before) view.previousTier = before.tier;
+      if (before && before.tier !== view.tier) this.tierChanges++;
+    }
     this.views.set(account, { view, version });
     const list = this.expected.get(account) ?? [];
     list.push({ id: String(version), value: canonical(view) });
@@ -127,9 +140,10 @@ export class AccountTiersCheck {
       if (store.samples.length < 12) store.samples.push(`position marker of partition ${partition} is ${marker ?? 'absent'}; ${this.upstream}/${partition} has a record at ${last}`);
     }
 
-    const stats: Record<string, number> = { tiersGold: 0, tiersSilver: 0, tiersNone: 0, tierChanges: this.tierChanges };
+    const stats: Record<string, number> = { tiersGold: 0, tiersSilver: 0, tiersNone: 0, tiersDeleted: 0, tierChanges: this.tierChanges, tierDeletions: this.deletions };
     for (const { view } of this.views.values()) {
-      const k = `tiers${String(view.tier).charAt(0).toUpperCase()}${String(view.tier).slice(1)}`;
+      const tier = view === null ? 'deleted' : String(view.tier);
+      const k = `tiers${tier.charAt(0).toUpperCase()}${tier.slice(1)}`;
       stats[k] = (stats[k] ?? 0) + 1;
     }
     return { outputs: { [this.topic]: out }, stores: [store], dlq: [this.dlq.finish()], stats };

@@ -5,7 +5,10 @@
  * their balances summed per balance band of 1000, through the internal repartition topic and the second stage
  * `balance-bands-group`). A third projection, `account-tiers`, is chained (`inputFormat: view`): it reads
  * account-view's view topic, each view record a `ViewUpdated` event whose aggregateVersion is the record's
- * `foldstream.view.version` header, and keeps a small view per account (tier, balance, version, updates, previousTier).
+ * `foldstream.view.version` header (a tombstone a `ViewDeleted`), and keeps a small view per account (tier, balance,
+ * version, updates, previousTier). Closing an account (AccountClosed) deletes its view in all three projections:
+ * account-view writes a tombstone, balance-bands takes the account out of its band, account-tiers deletes its view
+ * on the upstream tombstone; an account opened again starts a new view at its next version.
  * Bad records go to both inputs: bad commands to the aggregate, bad events (including unknown event types and too-new
  * eventVersions) to the events topic both event projections read; account-tiers gets no bad input (its input is
  * foldstream's own view topic), so its dead-letter topic must stay empty. The verifier's models are
@@ -35,10 +38,7 @@ export const bankTopics = (app: string) => ({
   tiers: `${app}-account-tiers`,
 });
 
-/**
- * account-tiers' tier of a view (the verifier restates it in verify/model-tiers.ts). No ViewDeleted rule: account-view
- * never deletes a view here, and with `unknownEvents: dlq` a tombstone on its topic would show as a dead letter.
- */
+/** account-tiers' tier of a view (the verifier restates it in verify/model-tiers.ts). */
 const TIER_EXPRESSION = "data.balance >= 5000 ? 'gold' : (data.balance > 0 ? 'silver' : 'none')";
 
 /** Command timestamps: deterministic, so a re-run of the same seed writes the same bytes. */
@@ -87,21 +87,23 @@ ${topicYaml('commands', t.commands, p)}${topicYaml('events', t.events, p, { 'ret
     input: events
     output: account-view
     unknownEvents: dlq
-    maxEventVersion: { AccountOpened: 1, Deposited: 1, Withdrawn: 1 }
+    maxEventVersion: { AccountOpened: 1, Deposited: 1, Withdrawn: 1, AccountClosed: 1 }
     on:
       AccountOpened: { set: { id: aggregateId, owner: data.owner, balance: "0", deposits: "0", withdrawals: "0", version: aggregateVersion } }
       Deposited: { set: { version: aggregateVersion }, increment: { balance: data.amount, deposits: 1 } }
       Withdrawn: { set: { version: aggregateVersion }, increment: { balance: "0 - data.amount", withdrawals: 1 } }
+      AccountClosed: { delete: true }
   - name: balance-bands
     type: projection
     input: events
     output: balance-bands
     unknownEvents: dlq
-    maxEventVersion: { AccountOpened: 1, Deposited: 1, Withdrawn: 1 }
+    maxEventVersion: { AccountOpened: 1, Deposited: 1, Withdrawn: 1, AccountClosed: 1 }
     on:
       AccountOpened: { set: { balance: "0", version: aggregateVersion } }
       Deposited: { set: { version: aggregateVersion }, increment: { balance: data.amount } }
       Withdrawn: { set: { version: aggregateVersion }, increment: { balance: "0 - data.amount" } }
+      AccountClosed: { delete: true }
     groupBy:
       key: "balance > 0 ? 'band-' & $floor(balance / 1000)"
       aggregate: { accounts: count, balance: { sum: balance }, versionSquares: { sum: "version * version" } }
@@ -115,6 +117,7 @@ ${topicYaml('commands', t.commands, p)}${topicYaml('events', t.events, p, { 'ret
       ViewUpdated:
         set: { tier: "${TIER_EXPRESSION}", balance: data.balance, version: aggregateVersion, previousTier: $view.tier }
         increment: { updates: 1 }
+      ViewDeleted: { delete: true }
 `;
   },
   source(rng: Rng, opts) {
@@ -139,6 +142,10 @@ ${topicYaml('commands', t.commands, p)}${topicYaml('events', t.events, p, { 'ret
       } else if (c.commandType === 'Withdraw' && s.open && validAmount && s.balance >= amount) {
         s.balance -= amount;
         s.version++;
+      } else if (c.commandType === 'CloseAccount' && s.open) {
+        s.open = false;
+        s.balance = 0;
+        s.version++;
       }
     };
 
@@ -156,8 +163,10 @@ ${topicYaml('commands', t.commands, p)}${topicYaml('events', t.events, p, { 'ret
         let commandType: string;
         let data: Record<string, unknown>;
         if (!s.open && r < 0.9) [commandType, data] = ['OpenAccount', { owner: `owner-${id}` }];
-        else if (!s.open) [commandType, data] = ['Deposit', { amount: 10 }];
+        else if (!s.open && r < 0.95) [commandType, data] = ['Deposit', { amount: 10 }];
+        else if (!s.open) [commandType, data] = ['CloseAccount', {}];
         else if (r < 0.04) [commandType, data] = ['OpenAccount', { owner: 'someone-else' }];
+        else if (r < 0.055) [commandType, data] = ['CloseAccount', {}];
         else if (r < 0.55) [commandType, data] = ['Deposit', { amount: 1 + rng.int(1000) }];
         else if (r < 0.93) [commandType, data] = ['Withdraw', { amount: 1 + rng.int(1500) }];
         else if (r < 0.96) [commandType, data] = ['Transfer', { amount: 5, to: 'acc-000000' }];
