@@ -14,7 +14,8 @@
  *     userId, timestamp, correlationId, tenantId           correlationId, causationId, tenantId absent/null or
  *     absent/null or strings     ENVELOPE_INVALID          strings                        ENVELOPE_INVALID
  *   key ≠ aggregateId             KEY_MISMATCH            same
- *                                                         eventVersion above 1 for a type with a rule
+ *                                                         eventVersion above the type's maximum (Deposited 2,
+ *                                                         read through the upcaster 1 → 2; the others 1)
  *                                                                                        EVENT_VERSION_UNSUPPORTED
  *                                                         a type without a rule           EVENT_TYPE_UNKNOWN
  * A null value decodes to null, which is not an envelope (ENVELOPE_INVALID).
@@ -69,7 +70,8 @@ export interface BankTopics {
 
 export const AGGREGATE = 'accounts';
 export const PROJECTION = 'account-view';
-const RULE_TYPES = new Set(['AccountOpened', 'Deposited', 'Withdrawn', 'AccountClosed']);
+/** The event types the projections have rules for, and the newest eventVersion each supports (maxEventVersion). */
+const MAX_EVENT_VERSION = new Map([['AccountOpened', 1], ['Deposited', 2], ['Withdrawn', 1], ['AccountClosed', 1]]);
 const MAX_AMOUNT = 1_000_000;
 
 type Obj = Record<string, unknown>;
@@ -142,8 +144,9 @@ export function classifyEvent(r: VRecord, maxRecordBytes: number): Verdict<Event
   if (!isObj(e.data)) return invalid('data');
   if (r.key!.toString('utf8') !== e.aggregateId) return { bad: 'KEY_MISMATCH', why: 'key ≠ aggregateId' };
   const type = e.eventType as string;
-  if (RULE_TYPES.has(type) && (e.eventVersion as number) > 1) return { bad: 'EVENT_VERSION_UNSUPPORTED', why: `${type} v${String(e.eventVersion)}` };
-  if (!RULE_TYPES.has(type)) return { bad: 'EVENT_TYPE_UNKNOWN', why: type };
+  const max = MAX_EVENT_VERSION.get(type);
+  if (max !== undefined && (e.eventVersion as number) > max) return { bad: 'EVENT_VERSION_UNSUPPORTED', why: `${type} v${String(e.eventVersion)}` };
+  if (max === undefined) return { bad: 'EVENT_TYPE_UNKNOWN', why: type };
   return { good: e as unknown as Event };
 }
 

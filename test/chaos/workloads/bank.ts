@@ -9,6 +9,10 @@
  * version, updates, previousTier). Closing an account (AccountClosed) deletes its view in all three projections:
  * account-view writes a tombstone, balance-bands takes the account out of its band, account-tiers deletes its view
  * on the upstream tombstone; an account opened again starts a new view at its next version.
+ *
+ * The aggregate writes `Deposited` at eventVersion 1 ({amount}); the projections are written against version 2
+ * ({value, currency}), so every Deposited they read goes through the YAML upcaster 1 → 2 first (a deposit that skipped
+ * it would add nothing to a balance). A too-new event is eventVersion 3.
  * Bad records go to both inputs: bad commands to the aggregate, bad events (including unknown event types and too-new
  * eventVersions) to the events topic both event projections read; account-tiers gets no bad input (its input is
  * foldstream's own view topic), so its dead-letter topic must stay empty. The verifier's models are
@@ -74,6 +78,12 @@ export const bankWorkload: Workload = {
     return `app: ${p.app}
 kafka: { brokers: "${p.brokers.join(',')}", clientId: ${p.app} }
 ${processingYaml(p)}http: { port: 0, host: 127.0.0.1 }
+upcasters:
+  - eventType: Deposited
+    fromVersion: 1
+    toVersion: 2
+    rename: { amount: value }
+    defaults: { currency: "'EUR'" }
 topics:
 ${topicYaml('commands', t.commands, p)}${topicYaml('events', t.events, p, { 'retention.ms': '-1' })}${topicYaml('replies', t.replies, p)}${topicYaml('account-view', t.view, p, { 'cleanup.policy': 'compact' })}${topicYaml('balance-bands', t.bands, p, { 'cleanup.policy': 'compact' })}${topicYaml('account-tiers', t.tiers, p, { 'cleanup.policy': 'compact' })}processors:
   - name: accounts
@@ -87,10 +97,10 @@ ${topicYaml('commands', t.commands, p)}${topicYaml('events', t.events, p, { 'ret
     input: events
     output: account-view
     unknownEvents: dlq
-    maxEventVersion: { AccountOpened: 1, Deposited: 1, Withdrawn: 1, AccountClosed: 1 }
+    maxEventVersion: { AccountOpened: 1, Deposited: 2, Withdrawn: 1, AccountClosed: 1 }
     on:
       AccountOpened: { set: { id: aggregateId, owner: data.owner, balance: "0", deposits: "0", withdrawals: "0", version: aggregateVersion } }
-      Deposited: { set: { version: aggregateVersion }, increment: { balance: data.amount, deposits: 1 } }
+      Deposited: { set: { version: aggregateVersion }, increment: { balance: data.value, deposits: 1 } }
       Withdrawn: { set: { version: aggregateVersion }, increment: { balance: "0 - data.amount", withdrawals: 1 } }
       AccountClosed: { delete: true }
   - name: balance-bands
@@ -98,10 +108,10 @@ ${topicYaml('commands', t.commands, p)}${topicYaml('events', t.events, p, { 'ret
     input: events
     output: balance-bands
     unknownEvents: dlq
-    maxEventVersion: { AccountOpened: 1, Deposited: 1, Withdrawn: 1, AccountClosed: 1 }
+    maxEventVersion: { AccountOpened: 1, Deposited: 2, Withdrawn: 1, AccountClosed: 1 }
     on:
       AccountOpened: { set: { balance: "0", version: aggregateVersion } }
-      Deposited: { set: { version: aggregateVersion }, increment: { balance: data.amount } }
+      Deposited: { set: { version: aggregateVersion }, increment: { balance: data.value } }
       Withdrawn: { set: { version: aggregateVersion }, increment: { balance: "0 - data.amount" } }
       AccountClosed: { delete: true }
     groupBy:
@@ -205,7 +215,7 @@ ${topicYaml('commands', t.commands, p)}${topicYaml('events', t.events, p, { 'ret
           case 'wrong-field-types': return r(json(toEvents ? { ...tpl, aggregateVersion: '1' } : { ...tpl, aggregateId: 42 }));
           case 'missing-fields': return r(json(withoutId));
           case 'unknown-type': return r(json({ ...tpl, eventType: 'AccountFrozen' }));
-          case 'too-new-version': return r(json({ ...tpl, eventVersion: 2 }));
+          case 'too-new-version': return r(json({ ...tpl, eventVersion: 3 }));
           case 'null-key': return r(json(tpl), null);
           case 'key-mismatch': return r(json({ ...tpl, aggregateId: `${key}-other` }));
           case 'oversize': return r(oversize(tpl, opts.maxRecordBytes));
