@@ -68,5 +68,5 @@ const common = {
 
 export const PROFILES: Record<RunOptions['profile'], Omit<RunOptions, 'reportDir'>> = {
   short: { ...common, profile: 'short', events: 20_000, keys: 300, kills: 5, brokerKills: 1, durationMs: 40_000, burstRecords: 2500, targetOpenTransactions: 0.75, catchUpTimeoutMs: 240_000 },
-  full: { ...common, profile: 'full', events: 1_000_000, keys: 10_000, kills: 50, brokerKills: 6, durationMs: 900_000, burstRecords: 50_000, targetOpenTransactions: 0.75, catchUpTimeoutMs: 1_800_000 },
+  full: { ...common, profile: 'full', events: 1_000_000, keys: 10_000, kills: 50, brokerKills: 6, durationMs: 900_000, burstRecords: 50_000, targetOpenTransactions: 0.75, catchUpTimeoutMs: 3_600_000 },
 };

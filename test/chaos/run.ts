@@ -12,6 +12,7 @@
  *   --bad-rate R             share of bad input (default 0.01)
  *   --commit-interval MS     processing.commitIntervalMs (default 1500: kills land inside open transactions)
  *   --seed N                 reproduce a run's input and fault schedule
+ *   --catch-up-timeout SECONDS  stop waiting for the processors to consume all input after this long (then verify)
  *   --plant KIND             plant an anomaly before verifying: duplicate, loss, store, open-transaction, dlq-missing, dlq-extra;
  *                            bank only (its groupBy projection balance-bands): group-view, group-store;
  *                            bank only (its chained projection account-tiers): chain-duplicate, chain-loss
@@ -43,6 +44,7 @@ const { values } = parseArgs({
     'bad-rate': { type: 'string' },
     'commit-interval': { type: 'string' },
     seed: { type: 'string' },
+    'catch-up-timeout': { type: 'string' },
     plant: { type: 'string' },
     keep: { type: 'boolean' },
     'report-dir': { type: 'string' },
@@ -70,6 +72,7 @@ const overrides: Partial<RunOptions> = Object.fromEntries(
     badRate: num(values['bad-rate']),
     commitIntervalMs: num(values['commit-interval']),
     seed: num(values.seed),
+    catchUpTimeoutMs: values['catch-up-timeout'] === undefined ? undefined : Number(values['catch-up-timeout']) * 1000,
     plant: values.plant as PlantKind | undefined,
     keep: values.keep,
   }).filter(([, v]) => v !== undefined),
