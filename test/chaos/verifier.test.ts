@@ -15,7 +15,7 @@ import type { SequenceFindings, StoreFindings } from './verify/compare.ts';
 import type { DlqFindings } from './verify/dlq.ts';
 import { BankModel } from './verify/model-bank.ts';
 import { CounterModel } from './verify/model-counter.ts';
-import { openTransactions, probeEnds } from './verify/offsets-probe.ts';
+import { clusterMetadata, openTransactions, probeEnds } from './verify/offsets-probe.ts';
 import { waitFor } from '../helpers/processes.ts';
 import { readTopics, type VRecord } from './verify/read-topics.ts';
 import { problemsOf, verify, type Verification } from './verify/verifier.ts';
@@ -252,6 +252,22 @@ test.serial('finds a dead letter with the wrong reason', async (t) => {
   t.teardown(cleanup);
   t.is(v.model.dlq[0]!.wrongReason, 2);
   await chaosAssertionsFail(t, v);
+});
+
+test.serial('a metadata request that times out is asked again instead of failing the verification', async (t) => {
+  await withAdmin(async (admin) => {
+    let calls = 0;
+    const flaky = new Proxy(admin, {
+      get(target, prop, receiver) {
+        if (prop === 'describeCluster' && calls++ === 0) return () => Promise.reject(new Error('Request Metadata(key: 3, version: 6) timed out'));
+        return Reflect.get(target, prop, receiver) as unknown;
+      },
+    });
+    const md = await clusterMetadata(flaky, []);
+    t.is(calls, 2);
+    t.true(md.brokers.size >= 1);
+    await t.throwsAsync(clusterMetadata(new Proxy(admin, { get: () => () => Promise.reject(new Error('down')) }), [], 2), { message: 'down' });
+  });
 });
 
 test.serial('kafkajs fetchTopicOffsets answers the last stable offset, which the probe tells apart from the high watermark', async (t) => {

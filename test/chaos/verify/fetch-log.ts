@@ -21,7 +21,7 @@
  */
 import { gunzipSync } from 'node:zlib';
 import type { Admin } from 'kafkajs';
-import { Connection, int32, RETRIABLE, str } from './offsets-probe.ts';
+import { clusterMetadata, Connection, int32, RETRIABLE, str } from './offsets-probe.ts';
 import type { VRecord } from './read-topics.ts';
 
 const FETCH = 1;
@@ -185,9 +185,9 @@ export async function readPartition(admin: Admin, topic: string, partition: numb
     while (offset < o.readTo) {
       if (Date.now() - progressAt > stallMs) throw new Error(`reading ${topic}/${partition} stalled at offset ${offset} (reading to ${o.readTo})`);
       if (!conn) {
-        const md = await admin.fetchTopicMetadata({ topics: [topic] });
+        const md = await clusterMetadata(admin, [topic]);
         const leader = md.topics[0]?.partitions.find((p) => p.partitionId === partition)?.leader;
-        const broker = (await admin.describeCluster()).brokers.find((b) => b.nodeId === leader);
+        const broker = leader === undefined ? undefined : md.brokers.get(leader);
         if (!broker) {
           await new Promise((r) => setTimeout(r, 300));
           continue;

@@ -148,14 +148,31 @@ function parseListOffsets(b: Buffer): Answer[] {
   return out;
 }
 
+/**
+ * The brokers and the topics' partition leaders, asked again (up to `attempts` times, backing off) when the metadata
+ * request fails: a run ends on a loaded machine, and after a broker restart its first answers can time out. One
+ * timeout must not throw away an hour's run.
+ */
+export async function clusterMetadata(admin: Admin, topics: string[], attempts = 8) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const cluster = await admin.describeCluster();
+      const md = await admin.fetchTopicMetadata({ topics });
+      return { brokers: new Map(cluster.brokers.map((b) => [b.nodeId, b])), topics: md.topics };
+    } catch (e) {
+      if (attempt >= attempts) throw e;
+      await new Promise((r) => setTimeout(r, 1000 * attempt));
+    }
+  }
+}
+
 /** Asks each partition's leader for its high watermark, last stable offset and log start offset. */
 export async function probeEnds(admin: Admin, topics: string[], attempts = 10): Promise<PartitionEnds[]> {
   let lastError = '';
   for (let attempt = 0; attempt < attempts; attempt++) {
     if (attempt) await new Promise((r) => setTimeout(r, 300 * attempt));
-    const cluster = await admin.describeCluster();
-    const brokers = new Map(cluster.brokers.map((b) => [b.nodeId, b]));
-    const md = await admin.fetchTopicMetadata({ topics });
+    const md = await clusterMetadata(admin, topics);
+    const brokers = md.brokers;
     const byLeader = new Map<number, Map<string, number[]>>();
     for (const t of md.topics) {
       for (const p of t.partitions) {
