@@ -162,8 +162,9 @@ export function newClusterId(random: (n: number) => Buffer = randomBytes): strin
 
 function clusterId(c: Cluster): string {
   const f = join(c.dir, 'cluster-id');
+  const kept = existsSync(f) ? readFileSync(f, 'utf8').trim() : '';
   // an id starting with '-' was never formatted (see newClusterId): replace it
-  if (existsSync(f) && !readFileSync(f, 'utf8').trim().startsWith('-')) return readFileSync(f, 'utf8').trim();
+  if (kept && !kept.startsWith('-')) return kept;
   const id = newClusterId();
   writeFileSync(f, id);
   return id;

@@ -515,7 +515,9 @@ function tiersRun(plant: TiersPlant): ReturnType<BankModel['finish']> {
   command('acc-2', 'OpenAccount', { owner: 'p' });
 
   // account-view (the upstream): one record per event (null: a tombstone, with its version)
-  type Rec = [key: string, value: Record<string, unknown> | null, version: number];
+  // a view carries its version; a tombstone (null) names it beside
+  type Rec = [key: string, value: Record<string, unknown> | null, tombstoneVersion?: number];
+  const versionOf = ([, v, tombstoneVersion]: Rec) => (v?.version as number | undefined) ?? tombstoneVersion!;
   const views: Rec[] = [
     ['acc-1', { id: 'acc-1', owner: 'o', balance: 0, deposits: 0, withdrawals: 0, version: 1 }],
     ['acc-1', { id: 'acc-1', owner: 'o', balance: 3000, deposits: 1, withdrawals: 0, version: 2 }],
@@ -525,34 +527,32 @@ function tiersRun(plant: TiersPlant): ReturnType<BankModel['finish']> {
     ['acc-1', { id: 'acc-1', owner: 'o', balance: 0, deposits: 2, withdrawals: 1, version: 4 }],
     ['acc-2', null, 3],
     ['acc-2', { id: 'acc-2', owner: 'p', balance: 0, deposits: 0, withdrawals: 0, version: 4 }],
-  ].map(([key, v, version]) => [key, v, (v as { version?: number } | null)?.version ?? version] as Rec);
-  const write = (topic: string, [key, v, version]: Rec) => model.onOutput(rec(topic, key, v === null ? null : json(v), { 'foldstream.view.version': String(version) }));
+  ];
+  const write = (topic: string, r: Rec) => model.onOutput(rec(topic, r[0], r[1] === null ? null : json(r[1]), { 'foldstream.view.version': String(versionOf(r)) }));
   for (const r of views) write(t.view, r);
 
   // account-tiers: one record per upstream record, in the account's order
-  const tiers: Rec[] = (
-    [
-      ['acc-1', { tier: 'none', balance: 0, version: 1, updates: 1 }],
-      ['acc-1', { tier: 'silver', balance: 3000, version: 2, updates: 2, previousTier: 'none' }],
-      ['acc-2', { tier: 'none', balance: 0, version: 1, updates: 1 }],
-      ['acc-1', { tier: 'gold', balance: 5500, version: 3, updates: 3, previousTier: 'silver' }],
-      ['acc-2', { tier: 'silver', balance: 100, version: 2, updates: 2, previousTier: 'none' }],
-      ['acc-1', { tier: 'none', balance: 0, version: 4, updates: 4, previousTier: 'gold' }],
-      ['acc-2', null, 3],
-      ['acc-2', { tier: 'none', balance: 0, version: 4, updates: 1 }],
-    ] as [string, Record<string, unknown> | null, number?][]
-  ).map(([key, v, version]) => [key, v, v?.version ?? version] as Rec);
+  const tiers: Rec[] = [
+    ['acc-1', { tier: 'none', balance: 0, version: 1, updates: 1 }],
+    ['acc-1', { tier: 'silver', balance: 3000, version: 2, updates: 2, previousTier: 'none' }],
+    ['acc-2', { tier: 'none', balance: 0, version: 1, updates: 1 }],
+    ['acc-1', { tier: 'gold', balance: 5500, version: 3, updates: 3, previousTier: 'silver' }],
+    ['acc-2', { tier: 'silver', balance: 100, version: 2, updates: 2, previousTier: 'none' }],
+    ['acc-1', { tier: 'none', balance: 0, version: 4, updates: 4, previousTier: 'gold' }],
+    ['acc-2', null, 3],
+    ['acc-2', { tier: 'none', balance: 0, version: 4, updates: 1 }],
+  ];
   if (plant.appliedTwice) for (const [key, v] of tiers) if (key === 'acc-1' && v && (v.version as number) >= 2) v.updates = (v.updates as number) + 1;
-  if (plant.deletionIgnored) tiers[7] = ['acc-2', { tier: 'none', balance: 0, version: 4, updates: 3, previousTier: 'silver' }, 4];
+  if (plant.deletionIgnored) tiers[7] = ['acc-2', { tier: 'none', balance: 0, version: 4, updates: 3, previousTier: 'silver' }];
   const written = [...tiers];
   if (plant.duplicate) written.push(tiers[1]!);
   if (plant.lost) written.splice(3, 1);
-  if (plant.wrongValue) written[4] = ['acc-2', { ...tiers[4]![1], tier: 'gold' }, 2];
+  if (plant.wrongValue) written[4] = ['acc-2', { ...tiers[4]![1], tier: 'gold' }];
   for (const r of written) write(t.tiers, r);
 
   // its view store: the last view per account and its version; position markers past each view partition's end
   const changelog = `${app}-account-tiers-view-changelog`;
-  const last = new Map(tiers.map(([key, v, version]) => [key, { view: v, version }]));
+  const last = new Map(tiers.map((r) => [r[0], { view: r[1], version: versionOf(r) }]));
   for (const [key, v] of last) model.onOutput(rec(changelog, key, pack(v)));
   for (const [k, next] of offsets) {
     if (!k.startsWith(`${t.view}:`)) continue;
