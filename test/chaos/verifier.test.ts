@@ -452,7 +452,7 @@ test('balance-bands: a change the group stage applied but nobody committed is fo
   const p = bandsProblems(bandsRun({ appliedUncommitted: true }));
   t.is(p.repartition.duplicates + p.repartition.losses + p.repartition.wrongValues, 0);
   t.true(p.view.wrongValues >= 2, p.view.samples.join(' | '));
-  t.regex(p.view.samples[0]!, /band band-0: the group stage wrote versions up to 3; the repartition log committed 2 changes/);
+  t.regex(p.view.samples[0]!, /group band-0: the group stage wrote versions up to 3; the repartition log committed 2 changes/);
   t.is(p.final.mismatches, 1);
   t.is(p.groupsStore.mismatches, 1);
 });

@@ -39,7 +39,7 @@
  * sums balance and versionSquares (version²); it writes the membership changes to `<app>-balance-bands-repartition`
  * keyed by group. The second stage `balance-bands-group` folds them into one view per band on `<app>-balance-bands`:
  * {key, accounts (count), balance, versionSquares}, or a tombstone when the band is left empty. What is checked, and
- * why no more, is written at BalanceBandsCheck below.
+ * why no more, is written in model-groups.ts.
  *
  * A fourth, `account-tiers`, is a chained projection (inputFormat: view) over account-view's view topic: one record
  * per account-view record, modelled in model-tiers.ts from the model's views here.
@@ -51,8 +51,9 @@ import { DlqCheck, type DlqFindings } from './dlq.ts';
 import { countVerdict, emptyInputSummary, type ModelCheck, type ModelFindings, type Verdict } from './model.ts';
 import type { VRecord } from './read-topics.ts';
 import { AccountTiersCheck } from './model-tiers.ts';
+import { GroupByCheck, VERSION_SQUARES, type Membership } from './model-groups.ts';
 import { ChangelogState } from './store.ts';
-import { at, BAD_KIND_HEADER, changelogName, dlqName, groupStageName, repartitionName, where } from './wire.ts';
+import { at, BAD_KIND_HEADER, changelogName, dlqName, where } from './wire.ts';
 
 export interface BankTopics {
   app: string;
@@ -208,318 +209,12 @@ function decideModel(a: AccountModel, c: Command): { reply: Omit<Reply, 'command
 }
 
 export const GROUPED = 'balance-bands';
-export const GROUPED_STAGE = groupStageName(GROUPED);
-/** An account with a balance b > 0 is in the band `band-<floor(b / BAND_WIDTH)>`; at 0 it is in no band. */
 export const BAND_WIDTH = 1000;
 
-interface BandSums {
-  balance: number;
-  versionSquares: number;
-}
-
-/** docs/wire-formats.md, the `view` store with groupBy: the group an account's view counts in, and its sums. */
-interface Membership {
-  key: string;
-  sums: BandSums;
-}
-
-/** docs/wire-formats.md, "Repartition": a record's value; its key is the group. */
-interface Change {
-  source: string;
-  members: -1 | 0 | 1;
-  sums: Record<string, number>;
-}
-
-/** The workload's groupBy over the view {balance, version}. */
+/** An account with a balance b > 0 is in the band `band-<floor(b / BAND_WIDTH)>`; at 0 it is in no band. */
 function bandOf(balance: number, version: number): Membership | undefined {
   if (!(balance > 0)) return undefined;
   return { key: `band-${Math.floor(balance / BAND_WIDTH)}`, sums: { balance, versionSquares: version * version } };
-}
-
-/** The repartition records of one view change (docs/projections.md, groupBy): leave (-1), join (+1), or stay (0, sum deltas, only when one is not 0). */
-function bandChanges(source: string, before: Membership | undefined, after: Membership | undefined): [string, Change][] {
-  if (before && after && before.key === after.key) {
-    const sums = { balance: after.sums.balance - before.sums.balance, versionSquares: after.sums.versionSquares - before.sums.versionSquares };
-    return sums.balance !== 0 || sums.versionSquares !== 0 ? [[after.key, { source, members: 0, sums }]] : [];
-  }
-  const out: [string, Change][] = [];
-  if (before) out.push([before.key, { source, members: -1, sums: { balance: -before.sums.balance, versionSquares: -before.sums.versionSquares } }]);
-  if (after) out.push([after.key, { source, members: 1, sums: { ...after.sums } }]);
-  return out;
-}
-
-const sign = (members: number) => (members > 0 ? '+' : members < 0 ? '-' : '=');
-
-/**
- * The event version a repartition record was caused by, read back from its versionSquares: a join at version v adds
- * v², a leave at v removes (v-1)² (the view's previous version), a stay adds v² - (v-1)² = 2v - 1. Undefined when the
- * record names no version (a corrupt record).
- */
-function changeLabel(c: Change): string | undefined {
-  const sq = c.sums.versionSquares;
-  if (typeof sq !== 'number') return undefined;
-  const v = c.members === 1 ? Math.sqrt(sq) : c.members === -1 ? Math.sqrt(-sq) + 1 : (sq + 1) / 2;
-  return Number.isSafeInteger(v) && v >= 1 ? `v${v}${sign(c.members)}` : undefined;
-}
-
-/** The group stage's admission (docs/wire-formats.md, "Repartition"): { source, members: -1 | 0 | 1, sums: { field: number } }. */
-function readChange(r: VRecord): Verdict<Change> {
-  if (r.key === null) return { bad: 'KEY_MISSING', why: 'null key' };
-  let v: unknown;
-  try {
-    v = JSON.parse(utf8.decode(r.value ?? Buffer.alloc(0)));
-  } catch (e) {
-    return { bad: 'DESERIALIZATION_FAILED', why: (e as Error).message };
-  }
-  const ok =
-    isObj(v) &&
-    typeof v.source === 'string' &&
-    (v.members === -1 || v.members === 0 || v.members === 1) &&
-    isObj(v.sums) &&
-    Object.values(v.sums).every((n) => typeof n === 'number' && Number.isFinite(n));
-  return ok ? { good: v as unknown as Change } : { bad: 'ENVELOPE_INVALID', why: 'not a repartition record' };
-}
-
-interface BandModel {
-  members: number;
-  balance: number;
-  versionSquares: number;
-  /** changes the model sends to the band: the group's final version */
-  changes: number;
-}
-
-/**
- * The `balance-bands` projection (groupBy) across both stages. What the output semantics allow to check, and what not:
- *
- * - **Repartition topic (first stage), every record exactly once, in order.** The records one account causes are
- *   deterministic (the model's per-account events), and all records of one (band, account) pair are in one partition
- *   (the band's) in the order the account's events were applied; records of different accounts, or of one account to
- *   different bands, have no order between them that the model could predict. So the check is per (band, account):
- *   each predicted change once, in order, with its value, in the band's murmur2 partition. The versionSquares sum is
- *   in the groupBy for this check: it makes every repartition record name the event version that caused it
- *   (changeLabel), so a re-sent change is counted as a duplicate and a lost one as a loss, not as a shifted sequence.
- * - **Grouped view topic (second stage), every record exactly once, in order.** One record per change applied to a
- *   band, with header foldstream.view.version = 1, 2, ... N, N the number of changes committed to the band (which the
- *   first check ties to the model). Its *values* in between depend on how the changes of different accounts
- *   interleave in the repartition partition (the tasks of the first stage commit independently), so they are not
- *   predicted from the input: they are predicted from the repartition log as committed (read by the verifier's own
- *   reader, which decides commits from the markers, in offset order: the order the group stage reads it): version k
- *   must be the fold of the band's first k committed changes (a band with no members is a tombstone). With the first
- *   check this covers both stages: the log holds each predicted change once, and the group stage applied each
- *   committed change once, in order. A duplicate or a loss in the view topic shows as such (versions repeated or
- *   missing); a change applied twice, skipped, or applied without being committed shows as a wrong value at every
- *   later version, and the first samples compare, per band, the versions written with the changes committed.
- * - **Final values.** The last record per band on the view topic (the compacted topic read as a table: a tombstone
- *   deletes) equals the model's band {key, accounts, balance, versionSquares}: counts and sums do not depend on the
- *   interleaving, so the final value is deterministic even where the intermediate ones are not. Bands empty at the
- *   end must be tombstones (absent).
- * - **Stores**, read through their changelogs: `view` of the first stage ({view: {balance, version}, version, group})
- *   and `groups` of the second ({view, members, version: N}) equal to the model; the last position marker of each
- *   changelog partition at or past the last record of its input partition (events, repartition). The markers are not
- *   compared with the end of the log itself: a transactional input ends in commit markers the position may or may
- *   not have moved over.
- * - **Dead letters**: the first stage gets the same bad events as account-view; the group stage none (its input is
- *   foldstream's own: a repartition record it would refuse is expected in its DLQ, and is wrong in the repartition
- *   check anyway).
- * Not checkable: a transient state of a band that no record shows (the group stage writes a record per change, so
- * there is none), and the interleaving itself (any order of different accounts' changes is correct).
- */
-class BalanceBandsCheck {
-  readonly repartition: string;
-  readonly dlq: DlqCheck;
-  readonly groupDlq: DlqCheck;
-  readonly viewLog: ChangelogState;
-  readonly groupsLog: ChangelogState;
-  /** account → its first-stage view ({balance, version}; null once deleted by AccountClosed) and band */
-  private readonly accounts = new Map<string, { band: Membership | undefined; balance: number | null; version: number }>();
-  private readonly bands = new Map<string, BandModel>();
-  /** "band ← account" → predicted changes, in the account's order */
-  private readonly expectedChanges = new Map<string, Expected[]>();
-  private readonly deliveredChanges = new Map<string, Actual[]>();
-  /** band → its committed changes in repartition offset order (the group stage's input, as it read it) */
-  private readonly log = new Map<string, { change: Change; where: string }[]>();
-  private readonly deliveredViews = new Map<string, Actual[]>();
-  /** the view topic read as a table: band → last value */
-  private readonly lastViews = new Map<string, string>();
-  /** per input topic and partition, the offset of the last committed record (for the position markers) */
-  readonly lastOffsets = new Map<string, Map<number, bigint>>();
-  private readonly extra = { repartition: emptySequenceFindings(), views: emptySequenceFindings() };
-  private readonly changeKinds = { joins: 0, leaves: 0, stays: 0 };
-  /** leaves caused by a deleted view (AccountClosed) */
-  private leavesOnDelete = 0;
-
-  constructor(
-    private readonly app: string,
-    private readonly t: BankTopics,
-  ) {
-    this.repartition = repartitionName(app, GROUPED);
-    this.dlq = new DlqCheck(dlqName(app, GROUPED), GROUPED);
-    this.groupDlq = new DlqCheck(dlqName(app, GROUPED_STAGE), GROUPED_STAGE);
-    this.viewLog = new ChangelogState(changelogName(app, GROUPED, 'view'));
-    this.groupsLog = new ChangelogState(changelogName(app, GROUPED_STAGE, 'groups'));
-  }
-
-  get topics(): string[] {
-    return [this.t.bands, this.repartition, this.dlq.topic, this.groupDlq.topic, this.viewLog.topic, this.groupsLog.topic];
-  }
-
-  noteOffset(r: VRecord): void {
-    const m = this.lastOffsets.get(r.topic) ?? new Map<number, bigint>();
-    if ((m.get(r.partition) ?? -1n) < r.offset) m.set(r.partition, r.offset);
-    this.lastOffsets.set(r.topic, m);
-  }
-
-  /** The account's view after one of its events (the model's, in per-account order); a null balance: view deleted. */
-  onEvent(account: string, balance: number | null, version: number): void {
-    const a = this.accounts.get(account) ?? { band: undefined, balance: 0, version: 0 };
-    const after = balance === null ? undefined : bandOf(balance, version);
-    for (const [key, change] of bandChanges(account, a.band, after)) {
-      const pair = `${key} ← ${account}`;
-      const list = this.expectedChanges.get(pair) ?? [];
-      list.push({ id: `v${version}${sign(change.members)}`, value: canonical(change) });
-      this.expectedChanges.set(pair, list);
-      const b = this.bands.get(key) ?? { members: 0, balance: 0, versionSquares: 0, changes: 0 };
-      b.members += change.members;
-      b.balance += change.sums.balance!;
-      b.versionSquares += change.sums.versionSquares!;
-      b.changes++;
-      this.bands.set(key, b);
-      this.changeKinds[change.members === 1 ? 'joins' : change.members === -1 ? 'leaves' : 'stays']++;
-      if (balance === null) this.leavesOnDelete++;
-    }
-    this.accounts.set(account, { band: after, balance, version });
-  }
-
-  /** true when the record was one of this processor's topics */
-  onOutput(r: VRecord): boolean {
-    switch (r.topic) {
-      case this.repartition: {
-        this.noteOffset(r);
-        checkPartition(this.extra.repartition, r, this.t.partitions);
-        const key = r.key?.toString('utf8') ?? '<null>';
-        const v = readChange(r);
-        if ('bad' in v) {
-          // foldstream never writes one; the group stage must dead-letter it, and it predicts nothing
-          this.groupDlq.expect(r, v.bad, `repartition record: ${v.why}`);
-          this.extra.repartition.wrongValues++;
-          if (this.extra.repartition.samples.length < 8) this.extra.repartition.samples.push(`unreadable repartition record at ${where(r)}: ${v.why}`);
-          return true;
-        }
-        const pair = `${key} ← ${v.good.source}`;
-        const list = this.deliveredChanges.get(pair) ?? [];
-        list.push({ id: changeLabel(v.good) ?? `no version at ${at(r)}`, value: canonical(v.good), where: at(r) });
-        this.deliveredChanges.set(pair, list);
-        const entries = this.log.get(key) ?? [];
-        entries.push({ change: v.good, where: at(r) });
-        this.log.set(key, entries);
-        return true;
-      }
-      case this.t.bands: {
-        checkPartition(this.extra.views, r, this.t.partitions);
-        const key = r.key?.toString('utf8') ?? '<null>';
-        const view = viewActual(r);
-        const list = this.deliveredViews.get(key) ?? [];
-        list.push(view);
-        this.deliveredViews.set(key, list);
-        if (r.value === null) this.lastViews.delete(key);
-        else this.lastViews.set(key, view.value);
-        return true;
-      }
-      case this.dlq.topic:
-        this.dlq.onRecord(r);
-        return true;
-      case this.groupDlq.topic:
-        this.groupDlq.onRecord(r);
-        return true;
-      case this.viewLog.topic:
-        this.viewLog.onRecord(r);
-        return true;
-      case this.groupsLog.topic:
-        this.groupsLog.onRecord(r);
-        return true;
-    }
-    return false;
-  }
-
-  private bandView(key: string, b: { members: number; balance: number; versionSquares: number }): Obj | null {
-    return b.members > 0 ? { key, accounts: b.members, balance: b.balance, versionSquares: b.versionSquares } : null;
-  }
-
-  finish(positionCheck: (store: StoreFindings, log: ChangelogState, input: string) => void): {
-    outputs: Record<string, SequenceFindings>;
-    stores: StoreFindings[];
-    dlq: DlqFindings[];
-    stats: Record<string, number>;
-  } {
-    // first stage: per (band, account), each predicted change once and in order
-    const repartition = this.extra.repartition;
-    for (const [pair, expected] of this.expectedChanges) compareSequence(repartition, pair, expected, this.deliveredChanges.get(pair) ?? []);
-    for (const [pair, actual] of this.deliveredChanges) if (!this.expectedChanges.has(pair)) compareSequence(repartition, pair, [], actual);
-
-    // second stage: per band, versions 1..N, version k the fold of the first k committed changes
-    const views = this.extra.views;
-    // first, per band, how many changes the group stage applied against how many the repartition log committed
-    for (const [key, actual] of this.deliveredViews) {
-      const applied = actual.reduce((n, a) => Math.max(n, Number(a.id) || 0), 0);
-      const committed = this.log.get(key)?.length ?? 0;
-      if (applied !== committed && views.samples.length < 4) views.samples.push(`band ${key}: the group stage wrote versions up to ${applied}; the repartition log committed ${committed} changes to it`);
-    }
-    let tombstones = 0;
-    for (const [key, entries] of this.log) {
-      const expected: Expected[] = [];
-      let state = { members: 0, balance: 0, versionSquares: 0 };
-      for (const { change, where: w } of entries) {
-        const members = state.members + change.members;
-        if (members < 0) {
-          repartition.outOfOrder++;
-          if (repartition.samples.length < 8) repartition.samples.push(`band ${key} below 0 members at ${w}: a removal before the addition it undoes`);
-        }
-        if (members <= 0) {
-          state = { members: 0, balance: 0, versionSquares: 0 };
-          tombstones++;
-        } else {
-          state = { members, balance: state.balance + (change.sums.balance ?? 0), versionSquares: state.versionSquares + (change.sums.versionSquares ?? 0) };
-        }
-        expected.push({ id: String(expected.length + 1), value: canonical(this.bandView(key, state)) });
-      }
-      // predicted from the log as committed: a change the first stage lost or doubled is the repartition check's
-      // finding (and the final value's), not the group stage's
-      compareSequence(views, key, expected, this.deliveredViews.get(key) ?? []);
-    }
-    for (const [key, actual] of this.deliveredViews) if (!this.log.has(key)) compareSequence(views, key, [], actual);
-
-    // final values, and the stores
-    const finalModel = new Map<string, string>();
-    const groupsModel = new Map<string, string>();
-    for (const [key, b] of this.bands) {
-      const view = this.bandView(key, b);
-      if (view) finalModel.set(key, canonical(view));
-      groupsModel.set(key, canonical({ view, members: b.members, version: b.changes }));
-    }
-    const viewModel = new Map<string, string>();
-    for (const [id, a] of this.accounts) {
-      const view = a.balance === null ? null : { balance: a.balance, version: a.version };
-      viewModel.set(id, canonical({ view, version: a.version, group: a.band ?? null }));
-    }
-    const stores = [
-      compareStore(`${GROUPED} output (last value per band)`, this.t.bands, this.lastViews, finalModel),
-      compareStore(`${GROUPED} view`, this.viewLog.topic, this.viewLog.values, viewModel),
-      compareStore(`${GROUPED_STAGE} groups`, this.groupsLog.topic, this.groupsLog.values, groupsModel),
-    ];
-    positionCheck(stores[1]!, this.viewLog, this.t.events);
-    positionCheck(stores[2]!, this.groupsLog, this.repartition);
-
-    const stats: Record<string, number> = {
-      bands: this.bands.size,
-      bandsEmptyAtEnd: [...this.bands.values()].filter((b) => b.members === 0).length,
-      bandLeavesOnDelete: this.leavesOnDelete,
-      bandJoins: this.changeKinds.joins,
-      bandLeaves: this.changeKinds.leaves,
-      bandStays: this.changeKinds.stays,
-      bandTombstones: tombstones,
-    };
-    return { outputs: { [this.repartition]: repartition, [this.t.bands]: views }, stores, dlq: [this.dlq.finish(), this.groupDlq.finish()], stats };
-  }
 }
 
 export class BankModel implements ModelCheck {
@@ -543,7 +238,7 @@ export class BankModel implements ModelCheck {
   private readonly deliveredOccurrences = new Map<string, number>();
   private readonly extra = { replies: emptySequenceFindings(), events: emptySequenceFindings(), views: emptySequenceFindings() };
   /** the groupBy projection `balance-bands`, both stages */
-  private readonly bands: BalanceBandsCheck;
+  private readonly bands: GroupByCheck;
   /** the chained projection `account-tiers`, over account-view's view topic */
   private readonly tiers: AccountTiersCheck;
 
@@ -555,7 +250,16 @@ export class BankModel implements ModelCheck {
     this.commandsLog = new ChangelogState(cl(AGGREGATE, 'commands'));
     this.viewLog = new ChangelogState(cl(PROJECTION, 'view'));
     this.inputTopics = [t.commands];
-    this.bands = new BalanceBandsCheck(t.app, t);
+    this.bands = new GroupByCheck({
+      app: t.app,
+      processor: GROUPED,
+      output: t.bands,
+      input: t.events,
+      partitions: t.partitions,
+      countField: 'accounts',
+      sumFields: ['balance', VERSION_SQUARES],
+      statsPrefix: 'band',
+    });
     this.tiers = new AccountTiersCheck(t.app, t.tiers, t.view, t.partitions);
     const internal = [this.commandDlq.topic, this.eventDlq.topic, this.stateLog.topic, this.commandsLog.topic, this.viewLog.topic];
     // the grouped view, and the repartition topic between the two stages with their stores and dead letters; the
@@ -626,7 +330,7 @@ export class BankModel implements ModelCheck {
             a.views.push({ id: String(a.version), value: canonical(view) });
           }
           const deleted = e.eventType === 'AccountClosed';
-          this.bands.onEvent(c.aggregateId, deleted ? null : a.balance, a.version);
+          this.bands.onEvent(c.aggregateId, deleted ? null : { balance: a.balance, version: a.version }, a.version, deleted ? undefined : bandOf(a.balance, a.version));
           // account-view's record of this version (a view, or a tombstone) is account-tiers' next input
           this.tiers.onUpstreamView(c.aggregateId, deleted ? null : a.balance, a.version);
         }
