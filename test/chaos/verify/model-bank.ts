@@ -3,22 +3,9 @@
  * an aggregate `accounts` (commands → events + replies; stores `state` and `commands`) and a projection `account-view`
  * (events → views; store `view`).
  *
- * Which records are dead letters, checked in this order:
- *   commands (processor accounts)           events (processor account-view)
- *   key + value > maxRecordBytes  RECORD_TOO_LARGE        same
- *   null key                      KEY_MISSING             same
- *   not UTF-8 JSON (or empty)     DESERIALIZATION_FAILED  same
- *   envelope: an object with commandId, commandType,      envelope: eventId, eventType, aggregateType, aggregateId,
- *     aggregateId non-empty strings, data an object,        timestamp non-empty strings, eventVersion and
- *     expectedVersion absent/null or an integer ≥ 0,       aggregateVersion integers ≥ 1, data an object, userId,
- *     userId, timestamp, correlationId, tenantId           correlationId, causationId, tenantId absent/null or
- *     absent/null or strings     ENVELOPE_INVALID          strings                        ENVELOPE_INVALID
- *   key ≠ aggregateId             KEY_MISMATCH            same
- *                                                         eventVersion above the type's maximum (Deposited 2,
- *                                                         read through the upcaster 1 → 2; the others 1)
- *                                                                                        EVENT_VERSION_UNSUPPORTED
- *                                                         a type without a rule           EVENT_TYPE_UNKNOWN
- * A null value decodes to null, which is not an envelope (ENVELOPE_INVALID).
+ * Which records are dead letters: envelopes.ts (the bank's aggregate is partitioned by aggregate), with the
+ * projections' maxEventVersion Deposited 2 (read through the upcaster 1 → 2), the other types 1; an event type
+ * without a rule is refused as EVENT_TYPE_UNKNOWN.
  *
  * Good commands, per account in input order: a commandId seen before gets the first reply again (no events); an
  * expectedVersion (not null) other than the version gets `conflict` (code CONCURRENCY_CONFLICT); else the bank rules:
@@ -48,6 +35,7 @@
  */
 import { canonical, checkPartition, compareSequence, compareStore, emptySequenceFindings, type Actual, type Expected, type SequenceFindings, type StoreFindings, viewActual } from './compare.ts';
 import { DlqCheck, type DlqFindings } from './dlq.ts';
+import { classifyCommand, classifyEvent, isObj, nonEmpty, type Command, type Event, type Obj } from './envelopes.ts';
 import { countVerdict, emptyInputSummary, type ModelCheck, type ModelFindings, type Verdict } from './model.ts';
 import type { VRecord } from './read-topics.ts';
 import { AccountTiersCheck } from './model-tiers.ts';
@@ -75,80 +63,11 @@ export const PROJECTION = 'account-view';
 const MAX_EVENT_VERSION = new Map([['AccountOpened', 1], ['Deposited', 2], ['Withdrawn', 1], ['AccountClosed', 1]]);
 const MAX_AMOUNT = 1_000_000;
 
-type Obj = Record<string, unknown>;
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const nonEmpty = (v: unknown) => typeof v === 'string' && v.length > 0;
-const optString = (v: unknown) => v === undefined || v === null || typeof v === 'string';
-const intAtLeast = (v: unknown, min: number) => typeof v === 'number' && Number.isSafeInteger(v) && v >= min;
-
-function decodeRecord(r: VRecord, maxRecordBytes: number): Verdict<unknown> {
-  const size = (r.key?.length ?? 0) + (r.value?.length ?? 0);
-  if (size > maxRecordBytes) return { bad: 'RECORD_TOO_LARGE', why: `${size} bytes` };
-  if (r.key === null) return { bad: 'KEY_MISSING', why: 'null key' };
-  if (r.value === null) return { good: null };
-  try {
-    return { good: JSON.parse(utf8.decode(r.value)) };
-  } catch (e) {
-    return { bad: 'DESERIALIZATION_FAILED', why: (e as Error).message };
-  }
-}
-
-export interface Command {
-  commandId: string;
-  commandType: string;
-  aggregateId: string;
-  expectedVersion?: number | null;
-  userId?: string | null;
-  timestamp?: string | null;
-  correlationId?: string | null;
-  data: Obj;
-}
-
-export function classifyCommand(r: VRecord, maxRecordBytes: number): Verdict<Command> {
-  const d = decodeRecord(r, maxRecordBytes);
-  if ('bad' in d) return d;
-  const c = d.good;
-  const invalid = (why: string) => ({ bad: 'ENVELOPE_INVALID', why });
-  if (!isObj(c)) return invalid('not an object');
-  if (!nonEmpty(c.commandId) || !nonEmpty(c.commandType) || !nonEmpty(c.aggregateId)) return invalid('commandId, commandType, aggregateId');
-  if (!(c.expectedVersion === undefined || c.expectedVersion === null || intAtLeast(c.expectedVersion, 0))) return invalid('expectedVersion');
-  if (![c.userId, c.timestamp, c.correlationId, c.tenantId].every(optString)) return invalid('optional strings');
-  if (!isObj(c.data)) return invalid('data');
-  if (r.key!.toString('utf8') !== c.aggregateId) return { bad: 'KEY_MISMATCH', why: 'key ≠ aggregateId' };
-  return { good: c as unknown as Command };
-}
-
-export interface Event {
-  eventId: string;
-  eventType: string;
-  eventVersion: number;
-  aggregateType: string;
-  aggregateId: string;
-  aggregateVersion: number;
-  timestamp: string;
-  userId?: string;
-  correlationId?: string;
-  causationId?: string;
-  data: Obj;
-}
-
-export function classifyEvent(r: VRecord, maxRecordBytes: number): Verdict<Event> {
-  const d = decodeRecord(r, maxRecordBytes);
-  if ('bad' in d) return d;
-  const e = d.good;
-  const invalid = (why: string) => ({ bad: 'ENVELOPE_INVALID', why });
-  if (!isObj(e)) return invalid('not an object');
-  if (![e.eventId, e.eventType, e.aggregateType, e.aggregateId, e.timestamp].every(nonEmpty)) return invalid('required strings');
-  if (!intAtLeast(e.eventVersion, 1) || !intAtLeast(e.aggregateVersion, 1)) return invalid('versions');
-  if (![e.userId, e.correlationId, e.causationId, e.tenantId].every(optString)) return invalid('optional strings');
-  if (!isObj(e.data)) return invalid('data');
-  if (r.key!.toString('utf8') !== e.aggregateId) return { bad: 'KEY_MISMATCH', why: 'key ≠ aggregateId' };
-  const type = e.eventType as string;
-  const max = MAX_EVENT_VERSION.get(type);
-  if (max !== undefined && (e.eventVersion as number) > max) return { bad: 'EVENT_VERSION_UNSUPPORTED', why: `${type} v${String(e.eventVersion)}` };
-  if (max === undefined) return { bad: 'EVENT_TYPE_UNKNOWN', why: type };
-  return { good: e as unknown as Event };
+/** An event the projections have no rule for is refused by both (unknownEvents: dlq). */
+function classifyBankEvent(r: VRecord, maxRecordBytes: number): Verdict<Event> {
+  const v = classifyEvent(r, maxRecordBytes, MAX_EVENT_VERSION);
+  if ('good' in v && !MAX_EVENT_VERSION.has(v.good.eventType)) return { bad: 'EVENT_TYPE_UNKNOWN', why: v.good.eventType };
+  return v;
 }
 
 interface ModelEvent {
@@ -361,7 +280,7 @@ export class BankModel implements ModelCheck {
     switch (r.topic) {
       case this.t.events: {
         // the projection's input: the aggregate's events and the generator's bad events
-        const v = classifyEvent(r, this.t.maxRecordBytes);
+        const v = classifyBankEvent(r, this.t.maxRecordBytes);
         countVerdict(this.summary, r, 'bad' in v, 'bad' in v ? `${v.bad}: ${v.why}` : '', BAD_KIND_HEADER);
         this.bands.noteOffset(r);
         if ('bad' in v) {
