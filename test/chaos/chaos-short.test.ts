@@ -1,12 +1,15 @@
 /**
  * The short chaos profile inside `npm test`: real foldstream processes against the real broker, kill -9 inside open
- * transactions (the counting workload and the event-sourcing one: aggregate + projection + groupBy projection +
- * chained projection) and a zombie paused past its session timeout, bad input mixed in, then the independent verifier.
+ * transactions (the counting workload; the event-sourcing one: aggregate + projection + groupBy projection + chained
+ * projection; and the orders one: a declarative aggregate partitioned by tenant with steps, a module projection with
+ * filter and route steps, a groupBy by an object key, a module upcaster) and a zombie paused past its session timeout,
+ * bad input mixed in, then the independent verifier.
  * The full profile runs with `npm run chaos -- --profile full` (docs/reliability.md).
  *
- * CHAOS_PLANT=duplicate|loss|store|open-transaction|dlq-missing|dlq-extra (group-view|group-store: the bank workload's
- * groupBy projection only; chain-duplicate|chain-loss: its chained projection only; so the counter tests error out
- * with them) plants that anomaly before verifying: the test must then fail (this is how to see that it can).
+ * CHAOS_PLANT=duplicate|loss|store|open-transaction|dlq-missing|dlq-extra (group-view|group-store: the groupBy
+ * projections of the bank and orders workloads only; chain-duplicate|chain-loss: the bank's chained projection only;
+ * the other tests error out with them) plants that anomaly before verifying: the test must then fail (this is how to
+ * see that it can).
  */
 import test from 'ava';
 import { fileURLToPath } from 'node:url';
@@ -42,6 +45,16 @@ test.serial('kill -9 inside open transactions: events, replies, views (deleted a
   t.true((stats.bandJoins ?? 0) > 0 && (stats.bandLeaves ?? 0) > 0 && (stats.bandStays ?? 0) > 0 && (stats.bandTombstones ?? 0) > 0, `the groupBy projection missed a path: ${JSON.stringify(stats)}`);
   t.true((stats.tierChanges ?? 0) > 0 && (stats.tiersGold ?? 0) > 0 && (stats.tiersSilver ?? 0) > 0, `the chained projection missed a path: ${JSON.stringify(stats)}`);
   t.true((stats.accountsClosed ?? 0) > 0 && (stats.accountsReopened ?? 0) > 0 && (stats.bandLeavesOnDelete ?? 0) > 0 && (stats.tierDeletions ?? 0) > 0, `no view was deleted and created again: ${JSON.stringify(stats)}`);
+});
+
+test.serial('kill -9 inside open transactions: a declarative aggregate partitioned by tenant behind filter and map steps, a module projection behind filter and route steps, a groupBy by an object key, a module upcaster: every output exactly once, stores equal to the model (orders)', async (t) => {
+  const report = await run(t, { scenario: 'kill', workload: 'orders', events: 8000, kills: 3 });
+  assertRunClean(t, report);
+  t.true(report.chaos.kills.length >= 1, 'no kill happened');
+  const s = report.verification!.model.stats;
+  const paths = ['conflict', 'rejected INVALID_PRICE', 'rejected COMMAND_UNKNOWN', 'repeatedCommandIds', 'twoEventCommands', 'ordersPlacedAgain', 'orderIdsInSeveralTenants', 'pings', 'handlerFailures', 'filteredEvents', 'shipments'];
+  t.deepEqual(paths.filter((p) => !((s[p] ?? 0) > 0)), [], `the workload missed a path: ${JSON.stringify(s)}`);
+  t.true((s.sizeJoins ?? 0) > 0 && (s.sizeLeaves ?? 0) > 0 && (s.sizeStays ?? 0) > 0 && (s.sizeLeavesOnDelete ?? 0) > 0, `the groupBy projection missed a path: ${JSON.stringify(s)}`);
 });
 
 test.serial('a zombie paused past its session timeout is fenced and leaves no duplicate (counter)', async (t) => {

@@ -2,7 +2,7 @@
  * Plants one anomaly into a finished run's topics, after the processors stopped and before the verifier reads them,
  * to show the verifier (and the test around it) catches what it claims to: a duplicate output, a lost output, a store
  * value that differs from the model, a transaction left open, a missing or an extra dead letter; and for a workload
- * with a groupBy projection (bank: balance-bands), a grouped view record written again (`group-view`) or a group's
+ * with a groupBy projection (bank: balance-bands; orders: order-sizes), a grouped view record written again (`group-view`) or a group's
  * store entry counting one member too many (`group-store`, a doubled membership change); and for a workload with a
  * chained projection (bank: account-tiers), one of its view records written again (`chain-duplicate`) or deleted
  * (`chain-loss`).
@@ -24,6 +24,8 @@ export interface PlantTargets {
   groupView?: string;
   /** the changelog of that projection's `groups` store (its second stage) */
   groupChangelog?: string;
+  /** the name of that projection's `count` aggregation */
+  groupCountField?: string;
   /** the view topic of a chained projection (inputFormat: view), if the workload has one */
   chainView?: string;
 }
@@ -200,7 +202,7 @@ export async function plant(brokers: string[], kind: PlantKind, t: PlantTargets)
       const [key, { partition, entry }] = found;
       const { pack } = await import('msgpackr');
       const members = entry.members + 1;
-      const view = { ...(entry.view ?? { key }), accounts: members };
+      const view = { ...(entry.view ?? { key }), [t.groupCountField ?? 'count']: members };
       await withProducer(kafka, (p) => p.send({ topic: t.groupChangelog!, messages: [{ partition, key, value: pack({ view, members, version: entry.version }) }] }));
       return { kind, what: `made group ${JSON.stringify(key)} count ${members} members instead of ${entry.members} (version ${entry.version}) in ${t.groupChangelog}/${partition}` };
     }

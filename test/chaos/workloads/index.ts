@@ -4,12 +4,14 @@ import type { RunOptions } from '../profiles.ts';
 import type { ModelCheck } from '../verify/model.ts';
 import { BankModel } from '../verify/model-bank.ts';
 import { CounterModel } from '../verify/model-counter.ts';
+import { OrdersModel } from '../verify/model-orders.ts';
 import { changelogName, dlqName } from '../verify/wire.ts';
 import { bankTopics, bankWorkload } from './bank.ts';
 import { counterTopics, counterWorkload } from './counter.ts';
+import { ordersTopics, ordersWorkload } from './orders.ts';
 import type { Workload } from './workload.ts';
 
-export const WORKLOADS: Record<string, Workload> = { counter: counterWorkload, bank: bankWorkload };
+export const WORKLOADS: Record<string, Workload> = { counter: counterWorkload, bank: bankWorkload, orders: ordersWorkload };
 
 export function modelFor(workload: RunOptions['workload'], app: string, o: Pick<RunOptions, 'partitions' | 'maxRecordBytes'>): ModelCheck {
   switch (workload) {
@@ -19,6 +21,8 @@ export function modelFor(workload: RunOptions['workload'], app: string, o: Pick<
     }
     case 'bank':
       return new BankModel({ app, ...bankTopics(app), partitions: o.partitions, maxRecordBytes: o.maxRecordBytes });
+    case 'orders':
+      return new OrdersModel({ app, ...ordersTopics(app), partitions: o.partitions, maxRecordBytes: o.maxRecordBytes });
   }
 }
 
@@ -37,7 +41,20 @@ export function plantTargets(workload: RunOptions['workload'], app: string): Pla
         dlq: dlqName(app, 'accounts'),
         groupView: t.bands,
         groupChangelog: changelogName(app, 'balance-bands-group', 'groups'),
+        groupCountField: 'accounts',
         chainView: t.tiers,
+      };
+    }
+    case 'orders': {
+      const t = ordersTopics(app);
+      return {
+        input: t.commands,
+        output: t.events,
+        changelog: changelogName(app, 'orders', 'state'),
+        dlq: dlqName(app, 'orders'),
+        groupView: t.sizes,
+        groupChangelog: changelogName(app, 'order-sizes-group', 'groups'),
+        groupCountField: 'orders',
       };
     }
   }
