@@ -1,26 +1,6 @@
 /**
- * Chaos runs from the command line (`npm run chaos -- ...`, or `npx tsx test/chaos/run.ts ...`):
- *
- *   --profile short|full     defaults for everything below (short: CI-sized; full: ≥1,000,000 events, ≥50 kills)
- *   --scenario NAME|all      kill, rebalance, zombie, broker, state-loss, bad-input (default kill); `all` runs each
- *   --workload counter|bank  the custom counting workload (default) or the event-sourcing one (aggregate + projection)
- *   --events N               input records (good and bad)
- *   --kills N                fault actions (kills, joins/leaves, pauses, processor kills beside broker kills)
- *   --broker-kills N         broker kills (broker scenario)
- *   --duration SECONDS       the generator spreads the input, and the faults, over this long
- *   --keys N                 distinct keys / accounts
- *   --bad-rate R             share of bad input (default 0.01)
- *   --commit-interval MS     processing.commitIntervalMs (default 1500: kills land inside open transactions)
- *   --seed N                 reproduce a run's input and fault schedule
- *   --catch-up-timeout SECONDS  stop waiting for the processors to consume all input after this long (then verify)
- *   --plant KIND             plant an anomaly before verifying: duplicate, loss, store, open-transaction, dlq-missing, dlq-extra;
- *                            bank only (its groupBy projection balance-bands): group-view, group-store;
- *                            bank only (its chained projection account-tiers): chain-duplicate, chain-loss
- *   --keep                   keep topics and state after a clean run
- *   --report-dir DIR         default test/chaos/reports
- *
- * Exit code 0 when every run passed, 1 otherwise. Each run writes <report-dir>/<run>.json and .md and prints the
- * table; `--scenario all` also writes <report-dir>/summary-<time>.md.
+ * Chaos runs from the command line (`npm run chaos -- ...`, or `npx tsx test/chaos/run.ts ...`); `--help` prints the
+ * options (USAGE below).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -30,30 +10,75 @@ import { runChaos } from './orchestrator.ts';
 import { PROFILES, type PlantKind, type RunOptions } from './profiles.ts';
 import { markdown, tableHeader, tableRow, type RunReport } from './report.ts';
 import { SCENARIOS } from './scenarios/index.ts';
+import { WORKLOADS } from './workloads/index.ts';
 
-const { values } = parseArgs({
-  options: {
-    profile: { type: 'string', default: 'short' },
-    scenario: { type: 'string', default: 'kill' },
-    workload: { type: 'string' },
-    events: { type: 'string' },
-    kills: { type: 'string' },
-    'broker-kills': { type: 'string' },
-    duration: { type: 'string' },
-    keys: { type: 'string' },
-    'bad-rate': { type: 'string' },
-    'commit-interval': { type: 'string' },
-    seed: { type: 'string' },
-    'catch-up-timeout': { type: 'string' },
-    plant: { type: 'string' },
-    keep: { type: 'boolean' },
-    'report-dir': { type: 'string' },
-  },
-});
+const USAGE = `Usage: npm run chaos -- [options]
+
+  --profile short|full     defaults for everything below (short: CI-sized; full: ≥1,000,000 events, ≥50 kills)
+  --scenario NAME|all      kill, rebalance, zombie, broker, state-loss, bad-input (default kill); \`all\` runs each
+  --workload counter|bank|orders  the custom counting workload (default), the event-sourcing one (aggregate +
+                           projections), or the one of declarative rules, tenants, steps and modules (workloads/orders.ts)
+  --events N               input records (good and bad)
+  --kills N                fault actions (kills, joins/leaves, pauses, processor kills beside broker kills)
+  --broker-kills N         broker kills (broker scenario)
+  --duration SECONDS       the generator spreads the input, and the faults, over this long
+  --keys N                 distinct keys / accounts
+  --bad-rate R             share of bad input (default 0.01)
+  --commit-interval MS     processing.commitIntervalMs (default 1500: kills land inside open transactions)
+  --seed N                 reproduce a run's input and fault schedule
+  --catch-up-timeout SECONDS  stop waiting for the processors to consume all input after this long (then verify)
+  --plant KIND             plant an anomaly before verifying: duplicate, loss, store, open-transaction, dlq-missing, dlq-extra;
+                           bank and orders (their groupBy projections): group-view, group-store;
+                           bank only (its chained projection account-tiers): chain-duplicate, chain-loss
+  --keep                   keep topics and state after a clean run
+  --report-dir DIR         default test/chaos/reports
+
+Exit code 0 when every run passed, 1 otherwise. Each run writes <report-dir>/<run>.json and .md and prints the
+table; \`--scenario all\` also writes <report-dir>/summary-<time>.md.
+`;
+
+let parsed: ReturnType<typeof parse>;
+function parse() {
+  return parseArgs({
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      profile: { type: 'string', default: 'short' },
+      scenario: { type: 'string', default: 'kill' },
+      workload: { type: 'string' },
+      events: { type: 'string' },
+      kills: { type: 'string' },
+      'broker-kills': { type: 'string' },
+      duration: { type: 'string' },
+      keys: { type: 'string' },
+      'bad-rate': { type: 'string' },
+      'commit-interval': { type: 'string' },
+      seed: { type: 'string' },
+      'catch-up-timeout': { type: 'string' },
+      plant: { type: 'string' },
+      keep: { type: 'boolean' },
+      'report-dir': { type: 'string' },
+    },
+  });
+}
+try {
+  parsed = parse();
+} catch (e) {
+  console.error(`${(e as Error).message}\n\n${USAGE}`);
+  process.exit(2);
+}
+if (parsed.values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const { values } = parsed;
 
 const profile = values.profile === 'full' ? 'full' : values.profile === 'short' ? 'short' : undefined;
 if (!profile) {
   console.error(`--profile must be short or full, not ${values.profile}`);
+  process.exit(2);
+}
+if (values.workload !== undefined && !WORKLOADS[values.workload]) {
+  console.error(`unknown workload ${values.workload}; one of ${Object.keys(WORKLOADS).join(', ')}`);
   process.exit(2);
 }
 const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
