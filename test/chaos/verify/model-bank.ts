@@ -33,9 +33,10 @@
  *
  * Part of the chaos verifier: imports only Node, nothing from src/.
  */
-import { canonical, checkPartition, compareSequence, compareStore, emptySequenceFindings, type Actual, type Expected, type SequenceFindings, type StoreFindings, viewActual } from './compare.ts';
-import { DlqCheck, type DlqFindings } from './dlq.ts';
-import { classifyCommand, classifyEvent, isObj, nonEmpty, type Command, type Event, type Obj } from './envelopes.ts';
+import { canonical, checkPartition, compareSequence, compareStore, emptySequenceFindings, type Actual, type Expected, type SequenceFindings, type StoreFindings } from './compare.ts';
+import { checkPositionedAtEnd, checkPositionedPast, EventIds, parseValue, ReplyReader, replyValue, storedReplies, storedReplyValue, type Reply } from './aggregate-checks.ts';
+import { DlqCheck } from './dlq.ts';
+import { classifyCommand, classifyEvent, nonEmpty, type Command, type Event, type Obj } from './envelopes.ts';
 import { countVerdict, emptyInputSummary, type ModelCheck, type ModelFindings, type Verdict } from './model.ts';
 import type { VRecord } from './read-topics.ts';
 import { AccountTiersCheck } from './model-tiers.ts';
@@ -75,13 +76,6 @@ interface ModelEvent {
   data: Obj;
 }
 
-interface Reply {
-  commandId: string;
-  status: 'accepted' | 'rejected' | 'conflict';
-  code: string | undefined;
-  aggregateVersion: number;
-  events: number;
-}
 
 interface AccountModel {
   open: boolean;
@@ -98,8 +92,6 @@ interface AccountModel {
   view: Obj | null | undefined;
   views: Expected[];
 }
-
-const replyValue = (r: Reply) => canonical({ commandId: r.commandId, status: r.status, code: r.code ?? null, aggregateVersion: r.aggregateVersion, events: r.events });
 
 function decideModel(a: AccountModel, c: Command): { reply: Omit<Reply, 'commandId' | 'aggregateVersion' | 'events'>; event?: ModelEvent } {
   const reject = (code: string) => ({ reply: { status: 'rejected' as const, code } });
@@ -150,11 +142,8 @@ export class BankModel implements ModelCheck {
   private readonly viewLog: ChangelogState;
   private readonly delivered = { events: new Map<string, Actual[]>(), replies: new Map<string, Actual[]>(), views: new Map<string, Actual[]>() };
   /** account → version → eventId, as delivered */
-  private readonly eventIds = new Map<string, Map<number, string>>();
-  /** account → delivered reply → its eventIds, to check against the delivered events */
-  private readonly replyEventIds: { key: string; where: string; from: number; ids: string[] }[] = [];
-  /** account + commandId → replies delivered so far (the n-th reply of a repeated command is `${commandId}#n`) */
-  private readonly deliveredOccurrences = new Map<string, number>();
+  private readonly eventIds = new EventIds();
+  private readonly replyReader = new ReplyReader(this.eventIds);
   private readonly extra = { replies: emptySequenceFindings(), events: emptySequenceFindings(), views: emptySequenceFindings() };
   /** the groupBy projection `balance-bands`, both stages */
   private readonly bands: GroupByCheck;
@@ -269,14 +258,6 @@ export class BankModel implements ModelCheck {
   }
 
   onOutput(r: VRecord): void {
-    const parse = (): Obj => {
-      try {
-        const v = JSON.parse(r.value?.toString('utf8') ?? 'null') as unknown;
-        return isObj(v) ? v : { unreadable: true };
-      } catch {
-        return { unreadable: true };
-      }
-    };
     switch (r.topic) {
       case this.t.events: {
         // the projection's input: the aggregate's events and the generator's bad events
@@ -289,31 +270,17 @@ export class BankModel implements ModelCheck {
           return this.eventDlq.expect(r, v.bad, r.headers[BAD_KIND_HEADER] ?? v.why);
         }
         const { eventId, ...rest } = v.good;
-        const ids = this.eventIds.get(rest.aggregateId) ?? new Map<number, string>();
-        ids.set(rest.aggregateVersion, eventId);
-        this.eventIds.set(rest.aggregateId, ids);
+        this.eventIds.delivered(rest.aggregateId, rest.aggregateVersion, eventId);
         return this.deliver('events', r, String(rest.aggregateVersion), canonical(rest));
       }
       case this.t.replies: {
-        const v = parse();
-        const ids = Array.isArray(v.eventIds) ? (v.eventIds as string[]) : [];
-        const status = v.status as string;
-        const value = canonical({ commandId: v.commandId, status, code: v.code ?? null, aggregateVersion: v.aggregateVersion, events: ids.length });
-        const key = r.key?.toString('utf8') ?? '<null>';
-        const occurrence = `${key}\u0000${String(v.commandId)}`;
-        const k = (this.deliveredOccurrences.get(occurrence) ?? 0) + 1;
-        this.deliveredOccurrences.set(occurrence, k);
-        if (status !== 'accepted' && !nonEmpty(v.reason)) {
-          this.extra.replies.wrongValues++;
-          this.extra.replies.samples.push(`reply without a reason at ${where(r)}`);
-        }
-        if (ids.length) this.replyEventIds.push({ key, where: at(r), from: (v.aggregateVersion as number) - ids.length + 1, ids });
-        return this.deliver('replies', r, `${String(v.commandId)}#${k}`, value);
+        const reply = this.replyReader.read(r, this.extra.replies);
+        return this.deliver('replies', r, reply.id, reply.value);
       }
       case this.t.view: {
         this.tiers.noteUpstream(r);
         if (r.value === null) return this.deliver('views', r, r.headers['foldstream.view.version'] ?? `tombstone without a version at ${at(r)}`, canonical(null));
-        const v = parse();
+        const v = parseValue(r);
         return this.deliver('views', r, r.headers['foldstream.view.version'] ?? String(v.version), canonical(v));
       }
       case this.commandDlq.topic:
@@ -331,20 +298,6 @@ export class BankModel implements ModelCheck {
     }
   }
 
-  /**
-   * A projection's store is positioned past its input: in each partition, the last position marker of the changelog
-   * is beyond the last record of the input partition that a read_committed reader sees (it may also have moved over
-   * the commit markers after it, so the end of the log bounds nothing).
-   */
-  private positionCheck(store: StoreFindings, log: ChangelogState, input: string): void {
-    for (const [partition, last] of this.bands.lastOffsets.get(input) ?? []) {
-      const at = log.positions.get(partition)?.[input];
-      if (at !== undefined && BigInt(at) > last) continue;
-      store.mismatches++;
-      if (store.samples.length < 12) store.samples.push(`position marker of partition ${partition} is ${at ?? 'absent'}; ${input}/${partition} has a record at ${last}`);
-    }
-  }
-
   finish(inputEnds: Map<string, bigint>): ModelFindings {
     const out: Record<'events' | 'replies' | 'views', SequenceFindings> = { events: this.extra.events, replies: this.extra.replies, views: this.extra.views };
     const stateModel = new Map<string, string>();
@@ -358,49 +311,25 @@ export class BankModel implements ModelCheck {
         stateModel.set(id, canonical({ version: a.version, state: { open: a.open, owner: a.owner, balance: a.balance } }));
         viewModel.set(id, canonical({ view: a.view, version: a.version }));
       }
-      for (const [commandId, r] of a.replies) commandsModel.set(commandId, canonical({ ...JSON.parse(replyValue(r)), aggregateId: id }));
+      for (const [commandId, r] of a.replies) commandsModel.set(commandId, storedReplyValue(r, id));
     }
     for (const kind of ['events', 'replies', 'views'] as const) {
       for (const [key, actual] of this.delivered[kind]) if (!this.accounts.has(key)) compareSequence(out[kind], key, [], actual);
     }
     // the eventIds of each accepted reply are those of the events it caused
-    for (const r of this.replyEventIds) {
-      const ids = this.eventIds.get(r.key);
-      r.ids.forEach((id, i) => {
-        const actual = ids?.get(r.from + i);
-        if (actual !== undefined && actual !== id) {
-          out.replies.wrongValues++;
-          if (out.replies.samples.length < 8) out.replies.samples.push(`reply at ${r.where} names event ${id} for version ${r.from + i}; the events topic has ${actual}`);
-        }
-      });
-    }
-    const commandsActual = new Map([...this.commandsLog.values].map(([k, v]) => {
-      const o = JSON.parse(v) as Obj;
-      const ids = Array.isArray(o.eventIds) ? o.eventIds.length : -1;
-      return [k, canonical({ commandId: o.commandId, status: o.status, code: o.code ?? null, aggregateVersion: o.aggregateVersion, events: ids, aggregateId: o.aggregateId })];
-    }));
+    this.eventIds.check(out.replies);
     const stores = [
       compareStore('state', this.stateLog.topic, this.stateLog.values, stateModel),
-      compareStore('commands', this.commandsLog.topic, commandsActual, commandsModel),
+      compareStore('commands', this.commandsLog.topic, storedReplies(this.commandsLog), commandsModel),
       compareStore('view', this.viewLog.topic, this.viewLog.values, viewModel),
     ];
-    this.positionCheck(stores[2]!, this.viewLog, this.t.events);
-    const bands = this.bands.finish((store, log, input) => this.positionCheck(store, log, input));
+    const past = (store: StoreFindings, log: ChangelogState, input: string) => checkPositionedPast(store, log, input, this.bands.lastOffsets.get(input));
+    past(stores[2]!, this.viewLog, this.t.events);
+    const bands = this.bands.finish(past);
     const tiers = this.tiers.finish();
     stores.push(...bands.stores, ...tiers.stores);
     // the aggregate's stores must be positioned at the end of the commands topic
-    for (const log of [this.stateLog, this.commandsLog]) {
-      const store = stores.find((s) => s.changelog === log.topic)!;
-      for (const [tp, end] of inputEnds) {
-        if (end === 0n) continue;
-        const partition = Number(tp.slice(tp.lastIndexOf(':') + 1));
-        const at = log.positions.get(partition)?.[this.t.commands];
-        if (at !== String(end)) {
-          store.mismatches++;
-          if (store.samples.length < 12) store.samples.push(`position marker of partition ${partition} is ${at ?? 'absent'}; commands end at ${end}`);
-        }
-      }
-    }
+    for (const log of [this.stateLog, this.commandsLog]) checkPositionedAtEnd(stores.find((x) => x.changelog === log.topic)!, log, this.t.commands, inputEnds);
     const stats: Record<string, number> = { accounts: this.accounts.size, commands: 0, repeatedCommandIds: 0, events: 0, accountsClosed: 0, accountsReopened: 0, viewsDeletedAtEnd: 0 };
     for (const a of this.accounts.values()) {
       stats.commands! += a.replySeq.length;

@@ -42,9 +42,10 @@
  *
  * Part of the chaos verifier: imports only Node, nothing from src/.
  */
-import { canonical, checkPartition, compareSequence, compareStore, emptySequenceFindings, type Actual, type Expected, type SequenceFindings, type StoreFindings } from './compare.ts';
+import { canonical, checkPartition, compareSequence, compareStore, emptySequenceFindings, type Actual, type Expected, type StoreFindings } from './compare.ts';
+import { checkPositionedAtEnd, checkPositionedPast, EventIds, parseValue, ReplyReader, replyValue, storedReplies, storedReplyValue, type Reply } from './aggregate-checks.ts';
 import { DlqCheck } from './dlq.ts';
-import { classifyCommand, classifyEvent, isObj, nonEmpty, type Command, type Event, type Obj } from './envelopes.ts';
+import { classifyCommand, classifyEvent, type Command, type Event, type Obj } from './envelopes.ts';
 import { countVerdict, emptyInputSummary, type ModelCheck, type ModelFindings } from './model.ts';
 import { GroupByCheck, VERSION_SQUARES, type Membership } from './model-groups.ts';
 import type { VRecord } from './read-topics.ts';
@@ -72,13 +73,6 @@ const FILTERED_TENANT = 'tenant-0';
 
 type Status = 'none' | 'open' | 'shipped';
 
-interface Reply {
-  commandId: string;
-  status: 'accepted' | 'rejected' | 'conflict';
-  code: string | undefined;
-  aggregateVersion: number;
-  events: number;
-}
 
 interface OrderModel {
   status: Status;
@@ -97,8 +91,6 @@ interface OrderModel {
   /** order-sizes' first-stage view */
   sizeView: Obj | null;
 }
-
-const replyValue = (r: Reply) => canonical({ commandId: r.commandId, status: r.status, code: r.code ?? null, aggregateVersion: r.aggregateVersion, events: r.events });
 
 /** The declarative rules: a rejection code, or the events (type and data) of an accepted command. */
 function decideModel(o: OrderModel, c: Command): { code: string } | { events: { eventType: string; data: Obj }[] } {
@@ -206,11 +198,9 @@ export class OrdersModel implements ModelCheck {
   private readonly sizes: GroupByCheck;
   private readonly delivered = { events: new Map<string, Actual[]>(), replies: new Map<string, Actual[]>(), views: new Map<string, Actual[]>(), shipments: new Map<string, Actual[]>() };
   private readonly extra = { events: emptySequenceFindings(), replies: emptySequenceFindings(), views: emptySequenceFindings(), shipments: emptySequenceFindings() };
-  /** key → version → eventId, as delivered on the events topic */
-  private readonly eventIds = new Map<string, Map<number, string>>();
-  /** eventIds named elsewhere (replies, shipments), checked against the events topic at the end */
-  private readonly namedEventIds: { key: string; where: string; version: number; id: string }[] = [];
-  private readonly deliveredOccurrences = new Map<string, number>();
+  /** the events topic's eventIds, and those replies and shipments name */
+  private readonly eventIds = new EventIds();
+  private readonly replyReader = new ReplyReader(this.eventIds);
   private readonly stats = { pings: 0, handlerFailures: 0, filteredEvents: 0, filteredBadEvents: 0 };
 
   constructor(private readonly t: OrdersTopics) {
@@ -364,14 +354,6 @@ export class OrdersModel implements ModelCheck {
   }
 
   onOutput(r: VRecord): void {
-    const parse = (): Obj => {
-      try {
-        const v = JSON.parse(r.value?.toString('utf8') ?? 'null') as unknown;
-        return isObj(v) ? v : { unreadable: true };
-      } catch {
-        return { unreadable: true };
-      }
-    };
     const key = r.key?.toString('utf8') ?? '<null>';
     switch (r.topic) {
       case this.t.events: {
@@ -380,37 +362,23 @@ export class OrdersModel implements ModelCheck {
         if ('bad' in v || !MAX_EVENT_VERSION.has(v.good.eventType)) return this.onRefusedEvent(r, v);
         // a good event: the model predicted it from the commands (an event no command caused is found as unexpected)
         countVerdict(this.summary, r, false, '', BAD_KIND_HEADER);
-        const { eventId, ...rest } = parse();
+        const { eventId, ...rest } = parseValue(r);
         const version = rest.aggregateVersion as number;
-        const ids = this.eventIds.get(key) ?? new Map<number, string>();
-        if (typeof eventId === 'string') ids.set(version, eventId);
-        this.eventIds.set(key, ids);
+        this.eventIds.delivered(key, version, eventId);
         return this.deliver('events', r, String(version), canonical(rest));
       }
       case this.t.replies: {
-        const v = parse();
-        const ids = Array.isArray(v.eventIds) ? (v.eventIds as string[]) : [];
-        const status = v.status as string;
-        const value = canonical({ commandId: v.commandId, status, code: v.code ?? null, aggregateVersion: v.aggregateVersion, events: ids.length });
-        const occurrence = `${key}\u0000${String(v.commandId)}`;
-        const k = (this.deliveredOccurrences.get(occurrence) ?? 0) + 1;
-        this.deliveredOccurrences.set(occurrence, k);
-        if (status !== 'accepted' && !nonEmpty(v.reason)) {
-          this.extra.replies.wrongValues++;
-          this.extra.replies.samples.push(`reply without a reason at ${where(r)}`);
-        }
-        const from = (v.aggregateVersion as number) - ids.length + 1;
-        ids.forEach((id, i) => this.namedEventIds.push({ key, where: at(r), version: from + i, id }));
-        return this.deliver('replies', r, `${String(v.commandId)}#${k}`, value);
+        const reply = this.replyReader.read(r, this.extra.replies);
+        return this.deliver('replies', r, reply.id, reply.value);
       }
       case this.t.view: {
         if (r.value === null) return this.deliver('views', r, r.headers[VIEW_VERSION_HEADER] ?? `tombstone without a version at ${at(r)}`, canonical(null));
-        const v = parse();
+        const v = parseValue(r);
         return this.deliver('views', r, r.headers[VIEW_VERSION_HEADER] ?? `no version header at ${at(r)}`, canonical(v));
       }
       case this.t.shipments: {
-        const { eventId, ...rest } = parse();
-        if (typeof eventId === 'string') this.namedEventIds.push({ key, where: at(r), version: rest.aggregateVersion as number, id: eventId });
+        const { eventId, ...rest } = parseValue(r);
+        this.eventIds.name(key, at(r), rest.aggregateVersion as number, eventId);
         return this.deliver('shipments', r, String(rest.aggregateVersion), canonical(rest));
       }
       case this.commandDlq.topic:
@@ -430,16 +398,6 @@ export class OrdersModel implements ModelCheck {
     }
   }
 
-  /** A projection's store is positioned past the last committed record of each of its input partitions. */
-  private positionCheck(store: StoreFindings, log: ChangelogState, input: string): void {
-    for (const [partition, last] of this.sizes.lastOffsets.get(input) ?? []) {
-      const pos = log.positions.get(partition)?.[input];
-      if (pos !== undefined && BigInt(pos) > last) continue;
-      store.mismatches++;
-      if (store.samples.length < 12) store.samples.push(`position marker of partition ${partition} is ${pos ?? 'absent'}; ${input}/${partition} has a record at ${last}`);
-    }
-  }
-
   finish(inputEnds: Map<string, bigint>): ModelFindings {
     const out = this.extra;
     const stateModel = new Map<string, string>();
@@ -454,54 +412,30 @@ export class OrdersModel implements ModelCheck {
       if (o.version > 0) stateModel.set(key, canonical({ version: o.version, state: { status: o.status, items: o.items, total: o.total } }));
       if (o.views.length) viewModel.set(key, canonical({ view: o.view, version: Number(o.views.at(-1)!.id) }));
       const aggregateId = key.slice(key.indexOf(':') + 1);
-      for (const [commandId, r] of o.replies) commandsModel.set(commandId, canonical({ ...(JSON.parse(replyValue(r)) as Obj), aggregateId }));
+      for (const [commandId, r] of o.replies) commandsModel.set(commandId, storedReplyValue(r, aggregateId));
       // history: each event as the events topic has it (the eventId is foldstream's to choose; it must be the same)
-      const ids = this.eventIds.get(key);
       for (const e of o.events) {
         const version = Number(e.id);
-        historyModel.set(`${key}:${String(version).padStart(10, '0')}`, canonical({ ...(JSON.parse(e.value) as Obj), eventId: ids?.get(version) ?? '<not on the events topic>' }));
+        historyModel.set(`${key}:${String(version).padStart(10, '0')}`, canonical({ ...(JSON.parse(e.value) as Obj), eventId: this.eventIds.get(key, version) ?? '<not on the events topic>' }));
       }
     }
     for (const kind of ['events', 'replies', 'views', 'shipments'] as const) {
       for (const [key, actual] of this.delivered[kind]) if (!this.orders.has(key)) compareSequence(out[kind], key, [], actual);
     }
     // the eventIds a reply or a shipment names are those of the events topic at the same version
-    for (const n of this.namedEventIds) {
-      const actual = this.eventIds.get(n.key)?.get(n.version);
-      if (actual !== undefined && actual !== n.id) {
-        out.replies.wrongValues++;
-        if (out.replies.samples.length < 8) out.replies.samples.push(`${n.where} names event ${n.id} for version ${n.version}; the events topic has ${actual}`);
-      }
-    }
-    const commandsActual = new Map(
-      [...this.commandsLog.values].map(([k, v]) => {
-        const o = JSON.parse(v) as Obj;
-        const ids = Array.isArray(o.eventIds) ? o.eventIds.length : -1;
-        return [k, canonical({ commandId: o.commandId, status: o.status, code: o.code ?? null, aggregateVersion: o.aggregateVersion, events: ids, aggregateId: o.aggregateId })];
-      }),
-    );
+    this.eventIds.check(out.replies);
     const stores = [
       compareStore('state', this.stateLog.topic, this.stateLog.values, stateModel),
-      compareStore('commands', this.commandsLog.topic, commandsActual, commandsModel),
+      compareStore('commands', this.commandsLog.topic, storedReplies(this.commandsLog), commandsModel),
       compareStore('history', this.historyLog.topic, this.historyLog.values, historyModel),
       compareStore('order-view view', this.viewLog.topic, this.viewLog.values, viewModel),
     ];
-    this.positionCheck(stores[3]!, this.viewLog, this.t.events);
-    const sizes = this.sizes.finish((store, log, input) => this.positionCheck(store, log, input));
+    const past = (store: StoreFindings, log: ChangelogState, input: string) => checkPositionedPast(store, log, input, this.sizes.lastOffsets.get(input));
+    past(stores[3]!, this.viewLog, this.t.events);
+    const sizes = this.sizes.finish(past);
     stores.push(...sizes.stores);
     // the aggregate's stores must be positioned at the end of the commands topic
-    for (const log of [this.stateLog, this.commandsLog]) {
-      const store = stores.find((s) => s.changelog === log.topic)!;
-      for (const [tp, end] of inputEnds) {
-        if (end === 0n) continue;
-        const partition = Number(tp.slice(tp.lastIndexOf(':') + 1));
-        const pos = log.positions.get(partition)?.[this.t.commands];
-        if (pos !== String(end)) {
-          store.mismatches++;
-          if (store.samples.length < 12) store.samples.push(`position marker of partition ${partition} is ${pos ?? 'absent'}; commands end at ${end}`);
-        }
-      }
-    }
+    for (const log of [this.stateLog, this.commandsLog]) checkPositionedAtEnd(stores.find((x) => x.changelog === log.topic)!, log, this.t.commands, inputEnds);
     const stats: Record<string, number> = { orders: this.orders.size, commands: 0, repeatedCommandIds: 0, events: 0, twoEventCommands: 0, ordersCancelled: 0, ordersPlacedAgain: 0, shipments: 0, ...this.stats };
     const tenants = new Set<string>();
     const ids = new Map<string, Set<string>>();
