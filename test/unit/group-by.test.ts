@@ -117,3 +117,20 @@ test('the group stage dead-letters a record on its repartition topic that is not
   t.deepEqual(d.deadLetters('by-region-group').map((r) => r.headers['foldstream.error.code']), ['ENVELOPE_INVALID']);
   t.deepEqual(d.output('by-region'), []);
 });
+
+test('a group key that is not a string is written as a record key: numbers and booleans as text, objects as JSON; no value means no group', async (t) => {
+  const yaml = (key: string) => sums.replace('key: region', `key: "${key}"`);
+  const run = async (key: string, regions: unknown[]) => {
+    const d = await TopologyTestDriver.fromYaml(yaml(key), FIXTURES);
+    for (const [i, region] of regions.entries()) {
+      const e: EventEnvelope = { eventId: `e${i}`, eventType: 'StoreOpened', eventVersion: 1, aggregateType: 'Store', aggregateId: `s${i}`, aggregateVersion: 1, timestamp: '2026-01-01T00:00:00.000Z', data: { region } };
+      await d.pipe('events', `s${i}`, e);
+    }
+    return Object.keys(latest(d.output('by-region'))).sort();
+  };
+  t.deepEqual(await run('region', [7, 7, 12.5]), ['12.5', '7']);
+  t.deepEqual(await run('region', [true, false]), ['false', 'true']);
+  t.deepEqual(await run("{ 'zone': region, 'open': true }", ['n', 's']), ['{"zone":"n","open":true}', '{"zone":"s","open":true}']);
+  // a store with no region (the path gives nothing) and one with a null region are in no group
+  t.deepEqual(await run('region', ['n', null, undefined]), ['n']);
+});
