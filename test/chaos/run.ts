@@ -27,6 +27,7 @@ const USAGE = `Usage: npm run chaos -- [options]
   --commit-interval MS     processing.commitIntervalMs (default 1500: kills land inside open transactions)
   --seed N                 reproduce a run's input and fault schedule
   --catch-up-timeout SECONDS  stop waiting for the processors to consume all input after this long (then verify)
+  --cluster-port N         the broker scenario's three brokers listen on N, N+1, N+2 (default 9192), so two can run at once
   --plant KIND             plant an anomaly before verifying: duplicate, loss, store, open-transaction, dlq-missing, dlq-extra;
                            bank and orders (their groupBy projections): group-view, group-store;
                            bank only (its chained projection account-tiers): chain-duplicate, chain-loss
@@ -54,6 +55,7 @@ function parse() {
       'commit-interval': { type: 'string' },
       seed: { type: 'string' },
       'catch-up-timeout': { type: 'string' },
+      'cluster-port': { type: 'string' },
       plant: { type: 'string' },
       keep: { type: 'boolean' },
       'report-dir': { type: 'string' },
@@ -98,6 +100,7 @@ const overrides: Partial<RunOptions> = Object.fromEntries(
     commitIntervalMs: num(values['commit-interval']),
     seed: num(values.seed),
     catchUpTimeoutMs: values['catch-up-timeout'] === undefined ? undefined : Number(values['catch-up-timeout']) * 1000,
+    clusterBasePort: num(values['cluster-port']),
     plant: values.plant as PlantKind | undefined,
     keep: values.keep,
   }).filter(([, v]) => v !== undefined),
