@@ -523,7 +523,12 @@ export class Task {
     const producer = this.producer;
     this.producer = undefined;
     if (producer) {
-      if (producer.inTransaction) await producer.abort().catch(() => undefined);
+      if (producer.inTransaction) {
+        await producer.abort().catch((e: unknown) => {
+          // closed after another instance took the task over (a resumed zombie): the broker refuses the old epoch
+          if (isFencingError(e)) this.log.warn({ event: 'task.fenced', code: 'PRODUCER_FENCED', processor: this.env.spec.name, partition: this.partition, during: 'close', error: errorMessage(e) });
+        });
+      }
       await producer.close().catch(() => undefined);
     }
     try {
