@@ -3,8 +3,9 @@
  * InitProducerId bumps the epoch), then resumed with SIGCONT. Each pause is aimed at a moment the victim has a
  * transaction open: right after the SIGSTOP the victim's partitions are probed (a transaction open there belongs to
  * the frozen process); when none is, the victim is resumed at once and the pause tried again (up to MAX_AIMS times,
- * then it stays paused anyway). Such a zombie must be fenced: its log shows task.fenced
- * (or a failed transaction) after the resume, and the verifier finds no duplicate of what it was doing.
+ * then it stays paused anyway). Such a zombie must be fenced: its log shows task.fenced (a send, commit or, when it
+ * lost its tasks on rejoining, the abort of a closing task refused) or a failed transaction after the resume, and
+ * the verifier finds no duplicate of what it was doing.
  */
 import type { Instance } from '../../helpers/processes.ts';
 import type { Scenario } from './scenario.ts';
@@ -12,6 +13,19 @@ import type { Scenario } from './scenario.ts';
 function fencedAfter(inst: Instance, since: number): string | undefined {
   const line = inst.lines.find((l) => (l.event === 'task.fenced' || l.event === 'task.transaction_failed') && Date.parse(String(l.time)) >= since);
   return line ? `${line.event} partition ${String(line.partition)}: ${String(line.error).slice(0, 160)}` : undefined;
+}
+
+/**
+ * Why a zombie frozen with a transaction open showed no fencing. A task closed with a transaction open aborts it, and
+ * logs task.fenced when the broker refuses (its epoch is old); so a victim that closed its tasks after the resume
+ * without that had no transaction left: the one the probe saw had ended, committing as it was frozen (its markers
+ * not written yet), and the resumed victim lost its tasks in the rebalance before it began another.
+ */
+function notFenced(inst: Instance, since: number): string {
+  const closed = inst.lines.some((l) => l.event === 'task.closed' && Date.parse(String(l.time)) >= since);
+  return closed
+    ? 'not fenced: it closed its tasks on rejoining with no transaction open (the one seen at the pause was committing)'
+    : 'NOT FENCED although it was frozen inside a transaction';
 }
 
 /** pauses that find no transaction open are undone at once and tried again, this many times in all */
@@ -72,7 +86,7 @@ export const zombieScenario: Scenario = {
         pausedMs: resumedAt - pausedAt,
         openAtPause: openAtPause.length,
         fenced: evidence !== undefined,
-        evidence: evidence ?? (openAtPause.length ? 'NOT FENCED although it was frozen inside a transaction' : 'no fencing seen (nothing in flight to fence)'),
+        evidence: evidence ?? (openAtPause.length ? notFenced(inst, resumedAt - 1000) : 'no fencing seen (nothing in flight to fence)'),
       });
       ctx.log(`zombie slot ${victim}: ${evidence ?? 'no fencing seen'}`);
       await ctx.waitReady(victim, 60_000);
