@@ -72,3 +72,44 @@ export function withRawField(v: Record<string, unknown>, field: string, raw: str
   const text = JSON.stringify({ ...v, [field]: '@@RAW@@' });
   return Buffer.from(text.replace('"@@RAW@@"', raw), 'utf8');
 }
+
+/** What a workload says about one of its good records so that `spoil` can make a bad record of any kind from it. */
+export interface Spoilable {
+  key: string;
+  /** the good value */
+  value: Record<string, unknown>;
+  /** the value with one field of the wrong type */
+  wrongFieldTypes: Record<string, unknown>;
+  /** the value without a field it needs */
+  missingFields: Record<string, unknown>;
+  /** the value with a type nothing handles */
+  unknownType: Record<string, unknown>;
+  /** the value at a version newer than any supported */
+  tooNewVersion: Record<string, unknown>;
+  /** a key and a value that disagree on whose record it is */
+  keyMismatch: { key: string; value: Record<string, unknown> };
+  /** a number field (written as 1e400), a field to hold a deeply nested array, a string field to hold invalid UTF-8 */
+  fields: { hugeNumber: string; deeplyNested: string; invalidUtf8: string };
+}
+
+/** A bad record of the given kind (key null for `null-key`). */
+export function spoil(kind: BadKind, s: Spoilable, rng: Rng, maxRecordBytes: number): { key: string | null; value: Buffer | null } {
+  const r = (value: Buffer | null, key: string | null = s.key) => ({ key, value });
+  switch (kind) {
+    case 'non-json': return r(nonJson(s.value));
+    case 'truncated-msgpack': return r(truncatedMsgpack(s.value));
+    case 'wrong-field-types': return r(json(s.wrongFieldTypes));
+    case 'missing-fields': return r(json(s.missingFields));
+    case 'unknown-type': return r(json(s.unknownType));
+    case 'too-new-version': return r(json(s.tooNewVersion));
+    case 'null-key': return r(json(s.value), null);
+    case 'key-mismatch': return r(json(s.keyMismatch.value), s.keyMismatch.key);
+    case 'oversize': return r(oversize(s.value, maxRecordBytes));
+    case 'binary-garbage': return r(binaryGarbage(rng));
+    case 'huge-numbers': return r(withRawField(s.value, s.fields.hugeNumber, '1e400'));
+    case 'deeply-nested': return r(withRawField(s.value, s.fields.deeplyNested, deeplyNestedText(5000)));
+    case 'empty-value': return r(Buffer.alloc(0));
+    case 'null-value': return r(null);
+    case 'invalid-utf8': return r(invalidUtf8(s.value, s.fields.invalidUtf8));
+  }
+}

@@ -24,7 +24,7 @@
  * legitimately repeated one.
  */
 import { fileURLToPath } from 'node:url';
-import { BAD_KIND_HEADER, binaryGarbage, deeplyNestedText, invalidUtf8, json, nonJson, oversize, truncatedMsgpack, withRawField, type BadKind } from '../corpus.ts';
+import { BAD_KIND_HEADER, json, spoil, type BadKind } from '../corpus.ts';
 import type { Rng } from '../rng.ts';
 import { processingYaml, topicYaml, type GenRecord, type TopologyParams, type Workload } from './workload.ts';
 
@@ -201,31 +201,23 @@ ${topicYaml('commands', t.commands, p)}${topicYaml('events', t.events, p, { 'ret
         const tpl: Record<string, unknown> = toEvents
           ? { eventId: `bad-event-${badSeq}`, eventType: 'Deposited', eventVersion: 1, aggregateType: 'Account', aggregateId: key, aggregateVersion: 1, timestamp: stamp(), data: { amount: 5 } }
           : { commandId: `bad-command-${badSeq}`, commandType: 'Deposit', aggregateId: key, userId: 'user-bad', timestamp: stamp(), data: { amount: 5 } };
-        const r = (value: Buffer | null, k: string | null = key): GenRecord => ({
-          topic: toEvents ? 'events' : 'commands',
-          key: k,
-          value,
-          ...(k === null ? { partition: rng.int(1 << 30) } : {}),
-          headers: { [BAD_KIND_HEADER]: kind },
-        });
         const { eventId: _e, commandId: _c, ...withoutId } = tpl;
-        switch (kind) {
-          case 'non-json': return r(nonJson(tpl));
-          case 'truncated-msgpack': return r(truncatedMsgpack(tpl));
-          case 'wrong-field-types': return r(json(toEvents ? { ...tpl, aggregateVersion: '1' } : { ...tpl, aggregateId: 42 }));
-          case 'missing-fields': return r(json(withoutId));
-          case 'unknown-type': return r(json({ ...tpl, eventType: 'AccountFrozen' }));
-          case 'too-new-version': return r(json({ ...tpl, eventVersion: 3 }));
-          case 'null-key': return r(json(tpl), null);
-          case 'key-mismatch': return r(json({ ...tpl, aggregateId: `${key}-other` }));
-          case 'oversize': return r(oversize(tpl, opts.maxRecordBytes));
-          case 'binary-garbage': return r(binaryGarbage(rng));
-          case 'huge-numbers': return r(withRawField(tpl, toEvents ? 'aggregateVersion' : 'expectedVersion', '1e400'));
-          case 'deeply-nested': return r(withRawField(tpl, 'aggregateId', deeplyNestedText(5000)));
-          case 'empty-value': return r(Buffer.alloc(0));
-          case 'null-value': return r(null);
-          case 'invalid-utf8': return r(invalidUtf8(tpl, 'aggregateId'));
-        }
+        const { key: k, value } = spoil(
+          kind,
+          {
+            key,
+            value: tpl,
+            wrongFieldTypes: toEvents ? { ...tpl, aggregateVersion: '1' } : { ...tpl, aggregateId: 42 },
+            missingFields: withoutId,
+            unknownType: { ...tpl, eventType: 'AccountFrozen' },
+            tooNewVersion: { ...tpl, eventVersion: 3 },
+            keyMismatch: { key, value: { ...tpl, aggregateId: `${key}-other` } },
+            fields: { hugeNumber: toEvents ? 'aggregateVersion' : 'expectedVersion', deeplyNested: 'aggregateId', invalidUtf8: 'aggregateId' },
+          },
+          rng,
+          opts.maxRecordBytes,
+        );
+        return { topic: toEvents ? 'events' : 'commands', key: k, value, ...(k === null ? { partition: rng.int(1 << 30) } : {}), headers: { [BAD_KIND_HEADER]: kind } };
       },
     };
   },

@@ -3,7 +3,7 @@
  * key in store `counts`. Works with today's runtime. The verifier's model is test/chaos/verify/model-counter.ts.
  */
 import { fileURLToPath } from 'node:url';
-import { BAD_KIND_HEADER, binaryGarbage, deeplyNestedText, invalidUtf8, json, nonJson, oversize, truncatedMsgpack, withRawField, type BadKind } from '../corpus.ts';
+import { BAD_KIND_HEADER, json, spoil, type BadKind } from '../corpus.ts';
 import type { Rng } from '../rng.ts';
 import { processingYaml, topicYaml, type GenRecord, type TopologyParams, type Workload } from './workload.ts';
 
@@ -46,30 +46,22 @@ processors:
       bad(kind: BadKind): GenRecord {
         const key = anyKey();
         const tick = { type: 'Tick', v: 1, key, seq: 1 };
-        const r = (value: Buffer | null, k: string | null = key): GenRecord => ({
-          topic: 'input',
-          key: k,
-          value,
-          ...(k === null ? { partition: rng.int(1 << 30) } : {}),
-          headers: { [BAD_KIND_HEADER]: kind },
-        });
-        switch (kind) {
-          case 'non-json': return r(nonJson(tick));
-          case 'truncated-msgpack': return r(truncatedMsgpack(tick));
-          case 'wrong-field-types': return r(json({ ...tick, seq: String(tick.seq) }));
-          case 'missing-fields': return r(json({ type: 'Tick', v: 1, key }));
-          case 'unknown-type': return r(json({ ...tick, type: 'Tock' }));
-          case 'too-new-version': return r(json({ ...tick, v: 2 }));
-          case 'null-key': return r(json(tick), null);
-          case 'key-mismatch': return r(json({ ...tick, key: `${key}-other` }));
-          case 'oversize': return r(oversize(tick, opts.maxRecordBytes));
-          case 'binary-garbage': return r(binaryGarbage(rng));
-          case 'huge-numbers': return r(withRawField(tick, 'seq', '1e400'));
-          case 'deeply-nested': return r(withRawField(tick, 'key', deeplyNestedText(5000)));
-          case 'empty-value': return r(Buffer.alloc(0));
-          case 'null-value': return r(null);
-          case 'invalid-utf8': return r(invalidUtf8(tick, 'key'));
-        }
+        const { key: k, value } = spoil(
+          kind,
+          {
+            key,
+            value: tick,
+            wrongFieldTypes: { ...tick, seq: String(tick.seq) },
+            missingFields: { type: 'Tick', v: 1, key },
+            unknownType: { ...tick, type: 'Tock' },
+            tooNewVersion: { ...tick, v: 2 },
+            keyMismatch: { key, value: { ...tick, key: `${key}-other` } },
+            fields: { hugeNumber: 'seq', deeplyNested: 'key', invalidUtf8: 'key' },
+          },
+          rng,
+          opts.maxRecordBytes,
+        );
+        return { topic: 'input', key: k, value, ...(k === null ? { partition: rng.int(1 << 30) } : {}), headers: { [BAD_KIND_HEADER]: kind } };
       },
     };
   },

@@ -19,7 +19,7 @@
  * Bad records go to both inputs as in the bank workload; the verifier's model is test/chaos/verify/model-orders.ts.
  */
 import { fileURLToPath } from 'node:url';
-import { BAD_KIND_HEADER, binaryGarbage, deeplyNestedText, invalidUtf8, json, nonJson, oversize, truncatedMsgpack, withRawField, type BadKind } from '../corpus.ts';
+import { BAD_KIND_HEADER, json, spoil, type BadKind } from '../corpus.ts';
 import type { Rng } from '../rng.ts';
 import { processingYaml, topicYaml, type GenRecord, type TopologyParams, type Workload } from './workload.ts';
 
@@ -233,34 +233,26 @@ ${topicYaml('commands', t.commands, p)}${topicYaml('events', t.events, p, { 'ret
         const tpl: Record<string, unknown> = toEvents
           ? { eventId: `bad-event-${badSeq}`, eventType: 'ItemAdded', eventVersion: 1, aggregateType: 'Order', aggregateId, tenantId, aggregateVersion: 1, timestamp: stamp(), data: { sku: 'SKU-1', price: 5 } }
           : { commandId: `bad-command-${badSeq}`, commandType: 'AddItem', aggregateId, tenantId, userId: 'user-bad', timestamp: stamp(), data: { sku: 'sku-1', price: 5 } };
-        const r = (value: Buffer | null, k: string | null = key): GenRecord => ({
-          topic: toEvents ? 'events' : 'commands',
-          key: k,
-          value,
-          ...(k === null ? { partition: rng.int(1 << 30) } : {}),
-          headers: { [BAD_KIND_HEADER]: kind },
-        });
         const { eventId: _e, commandId: _c, ...withoutId } = tpl;
         const { tenantId: _t, ...withoutTenant } = tpl;
-        switch (kind) {
-          case 'non-json': return r(nonJson(tpl));
-          case 'truncated-msgpack': return r(truncatedMsgpack(tpl));
-          case 'wrong-field-types': return r(json(toEvents ? { ...tpl, aggregateVersion: '1' } : { ...tpl, tenantId: 7 }));
-          // a command without tenantId cannot be keyed under tenant partitioning; an event without its id is no event
-          case 'missing-fields': return r(json(toEvents || n % 4 === 2 ? withoutId : withoutTenant));
-          case 'unknown-type': return r(json({ ...tpl, eventType: 'OrderLost' }));
-          case 'too-new-version': return r(json({ ...tpl, eventVersion: 3 }));
-          case 'null-key': return r(json(tpl), null);
-          // the aggregate id alone, without the tenant: the key of another partitioning
-          case 'key-mismatch': return r(json(tpl), aggregateId);
-          case 'oversize': return r(oversize(tpl, opts.maxRecordBytes));
-          case 'binary-garbage': return r(binaryGarbage(rng));
-          case 'huge-numbers': return r(withRawField(tpl, toEvents ? 'aggregateVersion' : 'expectedVersion', '1e400'));
-          case 'deeply-nested': return r(withRawField(tpl, 'tenantId', deeplyNestedText(5000)));
-          case 'empty-value': return r(Buffer.alloc(0));
-          case 'null-value': return r(null);
-          case 'invalid-utf8': return r(invalidUtf8(tpl, 'aggregateId'));
-        }
+        const { key: k, value } = spoil(
+          kind,
+          {
+            key,
+            value: tpl,
+            wrongFieldTypes: toEvents ? { ...tpl, aggregateVersion: '1' } : { ...tpl, tenantId: 7 },
+            // a command without tenantId cannot be keyed under tenant partitioning; an event without its id is no event
+            missingFields: toEvents || n % 4 === 2 ? withoutId : withoutTenant,
+            unknownType: { ...tpl, eventType: 'OrderLost' },
+            tooNewVersion: { ...tpl, eventVersion: 3 },
+            // the order id alone, without the tenant: the key of another partitioning
+            keyMismatch: { key: aggregateId, value: tpl },
+            fields: { hugeNumber: toEvents ? 'aggregateVersion' : 'expectedVersion', deeplyNested: 'tenantId', invalidUtf8: 'aggregateId' },
+          },
+          rng,
+          opts.maxRecordBytes,
+        );
+        return { topic: toEvents ? 'events' : 'commands', key: k, value, ...(k === null ? { partition: rng.int(1 << 30) } : {}), headers: { [BAD_KIND_HEADER]: kind } };
       },
     };
   },
