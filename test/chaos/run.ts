@@ -1,6 +1,7 @@
 /**
- * Chaos runs from the command line (`npm run chaos -- ...`, or `npx tsx test/chaos/run.ts ...`); `--help` prints the
- * options (USAGE below).
+ * Chaos runs from the command line (`npm run chaos -- ...`); `--help` prints the options (USAGE below). The verifier
+ * holds a run's records in memory, which for a full-size bank run is more than Node's default heap of about 4 GB:
+ * `npm run chaos` gives it 12 GB (`node --max-old-space-size=12288 --import tsx test/chaos/run.ts ...` without npm).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
