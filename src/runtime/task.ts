@@ -513,8 +513,8 @@ export class Task {
     void this.start();
   }
 
-  /** Drops the open transaction, the producer and the stores (their files stay). */
-  private async release(): Promise<void> {
+  /** Drops the open transaction, the producer and the stores (their files stay). `closing`: called by close(). */
+  private async release(closing = false): Promise<void> {
     this.ctx?.discard();
     this.consumed = new Map();
     this.sentCounts = new Map();
@@ -526,7 +526,8 @@ export class Task {
       if (producer.inTransaction) {
         await producer.abort().catch((e: unknown) => {
           // closed after another instance took the task over (a resumed zombie): the broker refuses the old epoch
-          if (isFencingError(e)) this.log.warn({ event: 'task.fenced', code: 'PRODUCER_FENCED', processor: this.env.spec.name, partition: this.partition, during: 'close', error: errorMessage(e) });
+          // (after a failure, onFailure has already said why; only a close reports it)
+          if (closing && isFencingError(e)) this.log.warn({ event: 'task.fenced', code: 'PRODUCER_FENCED', processor: this.env.spec.name, partition: this.partition, during: 'close', error: errorMessage(e) });
         });
       }
       await producer.close().catch(() => undefined);
@@ -560,7 +561,7 @@ export class Task {
     const was = this.state;
     this.setState('closed');
     this.wakeUp?.();
-    await this.lock.run(() => this.release());
+    await this.lock.run(() => this.release(true));
     // an initialisation in progress stops at its next step and releases what it opened
     await this.starting?.catch(() => undefined);
     this.log.info({ event: 'task.closed', processor: this.env.spec.name, partition: this.partition, was });
