@@ -1,7 +1,8 @@
 /**
  * Turns the processors of a validated topology into ProcessorSpecs the runtime and the test driver run. Each kind
  * contributes its stores, its stages in front of the processor, and a per-task factory. A projection with `groupBy`
- * becomes two specs (two runtime processors, each with its own consumer group and transactions).
+ * and a saga with `correlate` become two specs (two runtime processors, each with its own consumer group and
+ * transactions).
  */
 import type { LoadedTopology } from '../topology/load.ts';
 import type { CustomProcessorDecl } from '../topology/schema.ts';
@@ -9,6 +10,7 @@ import { buildAggregateSpec } from './aggregate/index.ts';
 import { BuildContext } from './build-context.ts';
 import { customProcessor, loadCustomModule } from './custom.ts';
 import { buildProjectionSpecs } from './projection/index.ts';
+import { buildSagaSpecs } from './saga/index.ts';
 import type { ProcessorSpec } from './spec.ts';
 import { stepOutputs, stepStages } from './steps/index.ts';
 
@@ -39,6 +41,9 @@ export async function buildProcessorSpecs(loaded: LoadedTopology): Promise<Proce
         break;
       case 'projection':
         specs.push(...(await buildProjectionSpecs(b, p)));
+        break;
+      case 'saga':
+        specs.push(...(await buildSagaSpecs(b, p)));
         break;
     }
   }

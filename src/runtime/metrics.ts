@@ -50,6 +50,9 @@ export class RuntimeMetrics {
       command_outcomes: new Counter({ name: 'foldstream_command_outcomes_total', help: 'Commands handled by aggregates: accepted, rejected (domain error), conflict (stale expectedVersion), duplicate (repeated commandId), expired (remembered replies deleted after commandRetentionMs)', labelNames: ['processor', 'outcome'], registers: r }),
       projection_events: new Counter({ name: 'foldstream_projection_events_total', help: 'Events seen by projections: applied, already_applied (version at or below the view\'s), unknown_type', labelNames: ['processor', 'outcome'], registers: r }),
       upcasts: new Counter({ name: 'foldstream_upcasts_total', help: 'Events lifted by an upcaster before a processor saw them', labelNames: ['processor', 'event_type', 'from_version', 'to_version'], registers: r }),
+      saga_events: new Counter({ name: 'foldstream_saga_events_total', help: 'Events seen by sagas: started (an instance), handled, ignored (no reaction), already_applied (version at or below the one the instance handled from that aggregate), ended (instance already ended), uncorrelated (no saga id)', labelNames: ['processor', 'outcome'], registers: r }),
+      saga_lifecycle: new Counter({ name: 'foldstream_saga_lifecycle_total', help: 'Saga log entries by kind: started, step_completed, timed_out, failed, compensated, completed', labelNames: ['processor', 'event'], registers: r }),
+      saga_commands: new Counter({ name: 'foldstream_saga_commands_total', help: 'Commands sent by sagas', labelNames: ['processor', 'command_type'], registers: r }),
     };
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
   }

@@ -8,7 +8,7 @@ import type { ConfigProblem } from '../errors.ts';
 import { expressionsOf, syntaxError, upcasterExpressions } from './expressions.ts';
 import type { Locator, PathSegment } from './load.ts';
 import { inputsOf, internalTopics, stagesOf } from './names.ts';
-import type { Topology } from './schema.ts';
+import type { ProcessorDecl, SagaStepDecl, Topology } from './schema.ts';
 import { closest } from './suggest.ts';
 
 export interface CrossCheckOptions {
@@ -135,6 +135,34 @@ export function crossCheck(t: Topology, loc: Locator, opts: CrossCheckOptions): 
         }
         break;
       }
+      case 'saga': {
+        moduleRef(at('module'), p.module);
+        const commandTopics = Array.isArray(p.output.commands) ? p.output.commands : [p.output.commands];
+        commandTopics.forEach((alias, j) => topicRef(Array.isArray(p.output.commands) ? at('output', 'commands', j) : at('output', 'commands'), alias));
+        topicRef(at('output', 'log'), p.output.log);
+        if (!p.module && !p.flow) problems.push(loc.problem(at(), 'a saga needs a `module:` or a declarative `flow:`'));
+        if (p.module && p.flow) problems.push(loc.problem(at('flow'), 'give either `module:` or `flow:`, not both'));
+        if (p.flow && !p.startOn) problems.push(loc.problem(at('flow'), 'a declarative `flow:` needs `startOn:`, the event type(s) that start an instance'));
+        if (p.module && p.startOn) problems.push(loc.problem(at('startOn'), '`startOn:` goes with a declarative `flow:`; a saga module decides itself when an instance starts'));
+        const sendTo = (path: PathSegment[], c: SagaStepDecl['send']) =>
+          (Array.isArray(c) ? c.map((x, k) => [[...path, k], x] as const) : [[path, c] as const]).forEach(([where, x]) => {
+            if (x.to === undefined) return;
+            if (!commandTopics.includes(x.to)) {
+              problems.push(loc.problem([...where, 'to'], `topic "${x.to}" is not one of the saga's output.commands (${commandTopics.join(', ')})`, 'add it to output.commands'));
+            }
+          });
+        const stepNames = new Map<string, number>();
+        p.flow?.forEach((step, j) => {
+          const first = stepNames.get(step.name);
+          if (first !== undefined) problems.push(loc.problem(at('flow', j, 'name'), `step name "${step.name}" is already used by flow[${first}]`, 'give each step a unique name'));
+          else stepNames.set(step.name, j);
+          sendTo(at('flow', j, 'send'), step.send);
+          if (step.compensate) sendTo(at('flow', j, 'compensate'), step.compensate);
+        });
+        if (p.onFailure) sendTo(at('onFailure'), p.onFailure);
+        if (p.module && p.onFailure) problems.push(loc.problem(at('onFailure'), '`onFailure:` goes with a declarative `flow:`; a saga module sends its own commands'));
+        break;
+      }
     }
     for (const e of expressionsOf(p)) {
       const error = syntaxError(e.source);
@@ -142,17 +170,19 @@ export function crossCheck(t: Topology, loc: Locator, opts: CrossCheckOptions): 
     }
   });
 
-  // a processor's extra stage (a groupBy projection's group stage) takes a name no processor may have
-  const stages = new Map<string, string>();
+  // a processor's extra stage (a groupBy projection's group stage, a correlated saga's instances) takes a name no
+  // processor may have
+  const stages = new Map<string, { owner: ProcessorDecl; stage: string }>();
   for (const p of t.processors) {
     if (!p) continue;
-    for (const s of stagesOf(p)) if (s.stage !== undefined) stages.set(s.name, p.name);
+    for (const s of stagesOf(p)) if (s.stage !== undefined) stages.set(s.name, { owner: p, stage: s.stage });
   }
   t.processors.forEach((p, i) => {
-    const owner = p ? stages.get(p.name) : undefined;
-    if (owner) {
+    const derived = p ? stages.get(p.name) : undefined;
+    if (derived) {
+      const { owner, stage } = derived;
       problems.push(
-        loc.problem(['processors', i, 'name'], `processor name "${p!.name}" is the name foldstream derives for the group stage of projection "${owner}"`, 'rename one of them'),
+        loc.problem(['processors', i, 'name'], `processor name "${p!.name}" is the name foldstream derives for the ${stage} stage of ${owner.type} "${owner.name}"`, 'rename one of them'),
       );
     }
   });

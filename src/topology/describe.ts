@@ -29,6 +29,10 @@ export function outputsOf(p: ProcessorDecl): string[] {
     case 'projection':
       add(p.output);
       break;
+    case 'saga':
+      (Array.isArray(p.output.commands) ? p.output.commands : [p.output.commands]).forEach(add);
+      add(p.output.log);
+      break;
   }
   return out;
 }
@@ -67,19 +71,30 @@ function transactionalText(t: Topology, p: ProcessorDecl, name = p.name): string
 
 const groupByKey = (g: NonNullable<Extract<ProcessorDecl, { type: 'projection' }>['groupBy']>) => (typeof g === 'string' ? g : g.key);
 
-/** The group stage of a groupBy projection: a runtime processor of its own, reading the repartition topic. */
-function groupStageLines(t: Topology, p: Extract<ProcessorDecl, { type: 'projection' }>): string[] {
+/** What a processor's first stage re-keys by, when it has a second stage reading a repartition topic. */
+function repartitionKey(p: ProcessorDecl): string | undefined {
+  if (p.type === 'projection' && p.groupBy) return groupByKey(p.groupBy);
+  if (p.type === 'saga') return p.correlate;
+  return undefined;
+}
+
+/**
+ * The second stage of a groupBy projection or a correlated saga: a runtime processor of its own, reading the
+ * repartition topic; it writes the processor's outputs.
+ */
+function secondStageLines(t: Topology, p: ProcessorDecl): string[] {
   const stage = stagesOf(p)[1];
-  if (!stage || !p.groupBy) return [];
+  const by = repartitionKey(p);
+  if (!stage || by === undefined) return [];
   const rows: string[][] = [];
   const partitions = t.topics[inputsOf(p)[0]!]?.partitions ?? 1;
   rows.push(['inputs', `${repartitionTopic(t.app, p.name)} (${partitions} partition${partitions === 1 ? '' : 's'})`]);
-  rows.push(['outputs', topicText(t, p.output)]);
+  outputsOf(p).forEach((alias, i) => rows.push([i === 0 ? 'outputs' : '', topicText(t, alias)]));
   storesOf(t, p, stage).forEach((s, i) => rows.push([i === 0 ? 'stores' : '', `${s.name} → changelog ${changelogTopic(t.app, stage.name, s.name)}`]));
   rows.push(['dead-letter', dlqTopic(t.app, stage.name)]);
   rows.push(['consumer group', groupId(t.app, stage.name)]);
   rows.push(['transactional id', transactionalText(t, p, stage.name)]);
-  return ['', `processor ${stage.name} (group stage of ${p.name}, by ${groupByKey(p.groupBy)})`, ...table(rows, '  ')];
+  return ['', `processor ${stage.name} (${stage.stage} stage of ${p.name}, by ${by})`, ...table(rows, '  ')];
 }
 
 /** Plain text, one block for the app and its topics and one per processor. */
@@ -123,14 +138,15 @@ export function describeTopology(t: Topology): string {
     stores.forEach((s, i) =>
       rows.push([i === 0 ? 'stores' : '', `${s.name} → ${s.changelog ? `changelog ${changelogTopic(t.app, p.name, s.name)}` : 'no changelog (local cache)'}`]),
     );
-    if (p.type === 'projection' && p.groupBy) rows.push(['repartition', `${repartitionTopic(t.app, p.name)} (by ${groupByKey(p.groupBy)})`]);
+    const by = repartitionKey(p);
+    if (by !== undefined) rows.push(['repartition', `${repartitionTopic(t.app, p.name)} (by ${by})`]);
     rows.push(['dead-letter', dlqTopic(t.app, p.name)]);
     rows.push(['consumer group', groupId(t.app, p.name)]);
     rows.push(['transactional id', transactionalText(t, p)]);
     p.steps.forEach((s, i) => rows.push([i === 0 ? 'steps' : '', stepText(s)]));
     rows.push(['on error', `${p.onError.policy} after ${(p.onError.retry ?? t.processing.retry).attempts} retries`]);
     lines.push('', `processor ${p.name} (${p.type})`, ...table(rows, '  '));
-    if (p.type === 'projection') lines.push(...groupStageLines(t, p));
+    lines.push(...secondStageLines(t, p));
   }
   return lines.join('\n') + '\n';
 }

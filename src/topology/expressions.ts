@@ -4,7 +4,7 @@
  */
 import jsonata from 'jsonata';
 import type { PathSegment } from './load.ts';
-import type { ProcessorDecl, UpcasterDecl } from './schema.ts';
+import type { ProcessorDecl, SagaStepDecl, UpcasterDecl } from './schema.ts';
 
 export interface LocatedExpression {
   /** path inside the processor (or upcaster) declaration */
@@ -59,6 +59,21 @@ export function expressionsOf(p: ProcessorDecl): LocatedExpression[] {
         }
       }
       break;
+    case 'saga': {
+      if (p.correlate !== undefined) out.push({ path: ['correlate'], source: p.correlate });
+      const commands = (path: PathSegment[], c: SagaStepDecl['send']) =>
+        (Array.isArray(c) ? c.map((x, i) => [[...path, i], x] as const) : [[path, c] as const]).forEach(([at, x]) => {
+          out.push({ path: [...at, 'aggregateId'], source: x.aggregateId });
+          if (x.tenantId !== undefined) out.push({ path: [...at, 'tenantId'], source: x.tenantId });
+          out.push(...entries([...at, 'data'], x.data));
+        });
+      p.flow?.forEach((step, i) => {
+        commands(['flow', i, 'send'], step.send);
+        if (step.compensate) commands(['flow', i, 'compensate'], step.compensate);
+      });
+      if (p.onFailure) commands(['onFailure'], p.onFailure);
+      break;
+    }
     case 'custom':
       break;
   }

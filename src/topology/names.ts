@@ -12,13 +12,16 @@ export const repartitionTopic = (app: string, processor: string) => `${app}-${pr
 
 /** The second stage of a projection with `groupBy`: it folds the repartitioned changes into one view per group. */
 export const GROUP_STAGE = 'group';
+/** The second stage of a saga with `correlate`: it runs the saga instances over the events re-keyed by saga id. */
+export const SAGA_STAGE = 'instances';
 
 /** Runtime name of a processor's extra stage: its consumer group, transactional ids, stores and DLQ derive from it. */
 export const stageName = (processor: string, stage: string) => `${processor}-${stage}`;
 
 /**
  * One runtime processor: its own consumer group, tasks, transactions, stores and dead-letter topic. Most processors
- * are one; a projection with `groupBy` is two (the per-aggregate views, then the groups).
+ * are one; a projection with `groupBy` is two (the per-aggregate views, then the groups), and so is a saga with
+ * `correlate` (re-keying the events by saga id, then the saga instances).
  */
 export interface ProcessorStage {
   /** runtime name: the processor's, or `<processor>-<stage>` */
@@ -43,14 +46,27 @@ export function stagesOf(p: ProcessorDecl): ProcessorStage[] {
       const first: ProcessorStage = { name: p.name, stage: undefined, stores: ['view'] };
       return p.groupBy ? [first, { name: stageName(p.name, GROUP_STAGE), stage: GROUP_STAGE, stores: ['groups'] }] : [first];
     }
+    case 'saga': {
+      const stores = ['sagas', 'deadlines'];
+      if (p.correlate === undefined) return [{ name: p.name, stage: undefined, stores }];
+      return [
+        { name: p.name, stage: undefined, stores: [] },
+        { name: stageName(p.name, SAGA_STAGE), stage: SAGA_STAGE, stores },
+      ];
+    }
     case 'custom':
       return [{ name: p.name, stage: undefined, stores: [] }];
   }
 }
 
-/** Stores a processor kind keeps for itself (in its first stage), besides the ones it declares. */
+/** Whether a processor's first stage writes a repartition topic its second stage reads. */
+export function repartitions(p: ProcessorDecl): boolean {
+  return (p.type === 'projection' && p.groupBy !== undefined) || (p.type === 'saga' && p.correlate !== undefined);
+}
+
+/** Stores a processor kind keeps for itself (in any stage), besides the ones it declares. */
 export function builtInStores(p: ProcessorDecl): string[] {
-  return stagesOf(p)[0]!.stores;
+  return stagesOf(p).flatMap((s) => s.stores);
 }
 
 /** The stores of one stage of a processor (the first by default): built-in ones, then declared ones. */
@@ -122,7 +138,7 @@ export function internalTopics(t: Topology): InternalTopic[] {
         config: { 'retention.ms': '-1', ...minIsr },
       });
       // the first stage writes the repartition topic the group stage reads
-      if (stage.stage === undefined && p.type === 'projection' && p.groupBy) {
+      if (stage.stage === undefined && repartitions(p)) {
         out.push({
           name: repartitionTopic(t.app, p.name),
           processor: p.name,

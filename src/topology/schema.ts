@@ -279,10 +279,75 @@ export const ProjectionProcessorSchema = z
   })
   .describe('events in, a read model out');
 
+const eventTypes = (what: string) => z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).describe(what);
+
+const sagaCommand = z
+  .strictObject({
+    type: z.string().min(1).describe('command type (commandType of the envelope)'),
+    to: z.string().optional().describe('topic alias the command goes to; default: the first of output.commands'),
+    aggregateId: expr('over {sagaId, start, event, state, reason}: id of the aggregate the command is for'),
+    tenantId: expr('over {sagaId, start, event, state, reason}: tenant of the target aggregate (key tenantId:aggregateId)').optional(),
+    data: z
+      .record(z.string(), expr('value of the data field (dotted path) over {sagaId, start, event, state, reason}'))
+      .default({})
+      .describe('the command data'),
+  })
+  .describe('a command the saga sends');
+
+const sagaCommands = z.union([sagaCommand, z.array(sagaCommand).min(1)]);
+
+export const SagaStepSchema = z
+  .strictObject({
+    name: name('a step name').describe('step name, in the saga log'),
+    send: sagaCommands.describe('command(s) sent when the step begins'),
+    completeOn: eventTypes('event type(s) that complete the step'),
+    failOn: eventTypes('event type(s) that fail the saga at this step (then completed steps are compensated)').optional(),
+    compensate: sagaCommands.optional().describe('command(s) that undo the step, sent when a later step fails or this one times out'),
+    timeoutMs: positiveInt().optional().describe('the saga fails (timed out) if the step is not complete this long after it began'),
+  })
+  .describe('one step of a declarative saga');
+
+export const SagaProcessorSchema = z
+  .strictObject({
+    ...common,
+    type: z.literal('saga'),
+    correlate: expr('saga instance id over the event envelope; absent: the record key. Events are re-keyed by it through an internal repartition topic')
+      .optional(),
+    output: z
+      .strictObject({
+        commands: z
+          .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+          .describe('topic alias (or aliases) commands go to; the first is the default'),
+        log: z.string().optional().describe('topic alias of the saga log: SagaStarted, SagaStepCompleted, SagaFailed, SagaTimedOut, SagaCompensated, SagaCompleted'),
+      })
+      .describe('where commands and the saga log go'),
+    module: z
+      .string()
+      .optional()
+      .describe('saga module exporting initialState and handle(state, event, saga), and optionally onDeadline(state, deadline, saga)'),
+    startOn: eventTypes('event type(s) that start an instance (with flow:)').optional(),
+    flow: z.array(SagaStepSchema).min(1).optional().describe('declarative saga steps, run in order (instead of a module)'),
+    onFailure: sagaCommands
+      .optional()
+      .describe('with flow: command(s) sent when the saga fails, after the compensations ($reason, or `reason`, says why)'),
+    deadlines: z
+      .strictObject({
+        clock: z
+          .enum(['wall-clock', 'stream-time'])
+          .default('wall-clock')
+          .describe('which clock fires deadlines: wall-clock (also on a quiet partition) or stream-time (record time; replays fire the same)'),
+        checkIntervalMs: positiveInt().default(1000).describe('how often due deadlines are looked for'),
+      })
+      .default({ clock: 'wall-clock', checkIntervalMs: 1000 })
+      .describe('deadlines are record time + a timeout; this says what fires them'),
+  })
+  .describe('a process manager: events in, commands out, state per saga instance');
+
 export const ProcessorSchema = z.discriminatedUnion('type', [
   CustomProcessorSchema,
   AggregateProcessorSchema,
   ProjectionProcessorSchema,
+  SagaProcessorSchema,
 ]);
 
 export const UpcasterSchema = z
@@ -327,6 +392,9 @@ export type ProcessorDecl = z.infer<typeof ProcessorSchema>;
 export type CustomProcessorDecl = z.infer<typeof CustomProcessorSchema>;
 export type AggregateProcessorDecl = z.infer<typeof AggregateProcessorSchema>;
 export type ProjectionProcessorDecl = z.infer<typeof ProjectionProcessorSchema>;
+export type SagaProcessorDecl = z.infer<typeof SagaProcessorSchema>;
+export type SagaStepDecl = z.infer<typeof SagaStepSchema>;
+export type SagaCommandDecl = z.infer<typeof sagaCommand>;
 export type GroupByDecl = z.infer<typeof GroupBySchema>;
 export type PartitioningDecl = z.infer<typeof PartitioningSchema>;
 export type StepDecl = z.infer<typeof StepSchema>;

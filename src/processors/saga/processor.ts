@@ -1,0 +1,200 @@
+/**
+ * The saga processor: one saga instance per key (the saga id), its state in the `sagas` store and its deadline in
+ * the `deadlines` index. For each event: an ended instance ignores it; an event at or below the aggregateVersion the
+ * instance has handled from that aggregate was handled before and is skipped (replays, duplicates); otherwise the
+ * saga's handle() gives a reaction, which this file turns into stamped commands, saga log entries, a deadline and
+ * the new state — all in the task's transaction, so a command is sent exactly once with the state that sent it.
+ * Deadlines fire from a punctuation (stream time or wall clock), also inside the transaction.
+ * Everything sent follows from the input and the stored state (ids are name-based), so a re-run sends the same.
+ */
+import { FoldstreamError } from '../../errors.ts';
+import { aggregateKey, type CommandEnvelope, type Data, type EventEnvelope } from '../../serde/envelope.ts';
+import { eventId, uuidV5 } from '../aggregate/event-id.ts';
+import type { ProcessorContext, ProcessorMetrics, Processor, PunctuationType } from '../types.ts';
+import { ENDED, type Deadline, type SagaDefinition, type SagaReaction, type SagaStatus } from './definition.ts';
+
+/** Value of the `sagas` store (docs/wire-formats.md). An ended instance stays, so late events find it ended. */
+export interface StoredSaga {
+  status: SagaStatus;
+  state: unknown;
+  /** reactions so far; commandIds derive from it */
+  reactions: number;
+  /** saga log entries written so far: the log's aggregateVersion */
+  logVersion: number;
+  /** per source aggregate (aggregateType/key), the highest aggregateVersion the instance has handled */
+  seen: Record<string, number>;
+  deadline: Deadline | null;
+  /** correlationId of every command and log entry of the instance: the starting event's (or its eventId) */
+  correlationId: string;
+  startedAt: string;
+  updatedAt: string;
+}
+
+export interface SagaOptions {
+  /** the saga's name: aggregateType of its log entries, part of its commandIds */
+  name: string;
+  definition: SagaDefinition;
+  /** aliases and names of the command topics → topic name; the first entry is the default */
+  commandTopics: Map<string, string>;
+  defaultCommandTopic: string;
+  /** topic name of the saga log */
+  log: string | undefined;
+  deadlines: { clock: PunctuationType; checkIntervalMs: number };
+}
+
+type LifecycleEvent = ProcessorMetrics['saga_lifecycle']['event'];
+
+const LOG_TYPES: Record<LifecycleEvent, string> = {
+  started: 'SagaStarted',
+  step_completed: 'SagaStepCompleted',
+  timed_out: 'SagaTimedOut',
+  failed: 'SagaFailed',
+  compensated: 'SagaCompensated',
+  completed: 'SagaCompleted',
+};
+
+/** `deadlines` keys: due time zero-padded so keys sort by time, then the saga id. */
+export const deadlineKey = (at: number, sagaId: string) => `${String(Math.max(0, at)).padStart(15, '0')}:${sagaId}`;
+
+/** Deadlines fired per punctuation at most, so one transaction stays small; the rest fire at the next. */
+const FIRE_PER_RUN = 1000;
+
+const sourceKey = (e: EventEnvelope) => `${e.aggregateType}/${aggregateKey(e.aggregateId, e.tenantId)}`;
+
+/** What caused a reaction: an event, or a deadline that passed. */
+interface Trigger {
+  timestamp: number;
+  event?: EventEnvelope;
+  deadline?: Deadline;
+}
+
+export function sagaProcessor(o: SagaOptions): Processor {
+  return {
+    init(ctx) {
+      ctx.schedule(o.deadlines.checkIntervalMs, o.deadlines.clock, (now) => fireDeadlines(o, ctx, now));
+    },
+    async process(record, ctx) {
+      const event = record.value as EventEnvelope;
+      const id = record.key!;
+      const sagas = ctx.store<StoredSaga>('sagas');
+      const entry = await sagas.get(id);
+      if (entry && ENDED.has(entry.status)) return ctx.count('saga_events', { outcome: 'ended' });
+      const source = sourceKey(event);
+      if (entry && (entry.seen[source] ?? 0) >= event.aggregateVersion) return ctx.count('saga_events', { outcome: 'already_applied' });
+      const reaction = await o.definition.handle(entry ? entry.state : o.definition.initialState(), event, { id, status: entry?.status ?? 'new' });
+      const seen = { ...entry?.seen, [source]: event.aggregateVersion };
+      if (!reaction) {
+        // remembered all the same: a duplicate of this event must not meet a later state that reacts to it
+        if (entry) sagas.put(id, { ...entry, seen });
+        return ctx.count('saga_events', { outcome: 'ignored' });
+      }
+      react(o, ctx, id, entry, seen, reaction, { timestamp: record.timestamp, event });
+      ctx.count('saga_events', { outcome: entry ? 'handled' : 'started' });
+    },
+  };
+}
+
+async function fireDeadlines(o: SagaOptions, ctx: ProcessorContext, now: number): Promise<void> {
+  const index = ctx.store<string>('deadlines');
+  const sagas = ctx.store<StoredSaga>('sagas');
+  const due: [string, string][] = [];
+  for await (const entry of index.range({ lt: deadlineKey(now + 1, ''), limit: FIRE_PER_RUN })) due.push(entry);
+  for (const [key, id] of due) {
+    index.delete(key);
+    const entry = await sagas.get(id);
+    const deadline = entry?.deadline;
+    // an index entry outlives its deadline only when the instance set another or ended, in the same transaction
+    if (!entry || !deadline || ENDED.has(entry.status) || deadlineKey(deadline.at, id) !== key) continue;
+    const reaction = (await o.definition.onDeadline(entry.state, deadline, { id, status: entry.status })) ?? {};
+    react(o, ctx, id, { ...entry, deadline: null }, entry.seen, reaction, { timestamp: now, deadline });
+  }
+}
+
+/** Applies a reaction: log entries, commands, deadline and state, in that order of the saga's own history. */
+function react(o: SagaOptions, ctx: ProcessorContext, id: string, entry: StoredSaga | undefined, seen: Record<string, number>, r: SagaReaction, trigger: Trigger): void {
+  const before: SagaStatus | 'new' = entry?.status ?? 'new';
+  const status: SagaStatus = r.status ?? (entry ? entry.status : 'running');
+  const reactions = (entry?.reactions ?? 0) + 1;
+  const time = new Date(trigger.timestamp).toISOString();
+  const correlationId = entry?.correlationId ?? trigger.event?.correlationId ?? trigger.event?.eventId ?? id;
+
+  const lifecycle: [LifecycleEvent, Data][] = [];
+  if (!entry) lifecycle.push(['started', { trigger: trigger.event?.eventType }]);
+  if (trigger.deadline) lifecycle.push(['timed_out', { deadline: trigger.deadline.name, at: new Date(trigger.deadline.at).toISOString() }]);
+  if (r.step !== undefined) lifecycle.push(['step_completed', { step: r.step }]);
+  if (status !== before) {
+    const failed = status === 'compensating' || status === 'failed' || (status === 'compensated' && before !== 'compensating');
+    if (failed) lifecycle.push(['failed', { reason: r.reason ?? null, compensating: status !== 'failed' }]);
+    if (status === 'compensated') lifecycle.push(['compensated', {}]);
+    if (status === 'completed') lifecycle.push(['completed', {}]);
+  }
+
+  let logVersion = entry?.logVersion ?? 0;
+  let causationId = trigger.event?.eventId;
+  for (const [event, data] of lifecycle) {
+    logVersion++;
+    ctx.count('saga_lifecycle', { event });
+    if (!o.log) continue;
+    const e: EventEnvelope = {
+      eventId: eventId(o.log, id, logVersion),
+      eventType: LOG_TYPES[event],
+      eventVersion: 1,
+      aggregateType: o.name,
+      aggregateId: id,
+      aggregateVersion: logVersion,
+      timestamp: time,
+      correlationId,
+      data: { status, ...data },
+    };
+    if (causationId !== undefined) e.causationId = causationId;
+    ctx.forward(o.log, id, e, { timestamp: trigger.timestamp });
+    // a timeout's commands are caused by the SagaTimedOut entry
+    if (event === 'timed_out') causationId = e.eventId;
+  }
+
+  (r.send ?? []).forEach((c, i) => {
+    const topic = c.to === undefined ? o.defaultCommandTopic : o.commandTopics.get(c.to);
+    if (topic === undefined) {
+      throw new FoldstreamError('HANDLER_FAILED', `saga "${o.name}" sent ${c.type} to "${c.to}", which is not one of its output.commands (${[...o.commandTopics.keys()].join(', ')})`, {
+        hint: 'add the topic to output.commands, or send the command to one listed there',
+      });
+    }
+    const command: CommandEnvelope = {
+      commandId: uuidV5(`${o.name}\u0000${id}\u0000${reactions}\u0000${i}`),
+      commandType: c.type,
+      aggregateId: c.aggregateId,
+      timestamp: time,
+      correlationId,
+      data: c.data ?? {},
+    };
+    if (c.tenantId !== undefined) command.tenantId = c.tenantId;
+    if (c.expectedVersion !== undefined) command.expectedVersion = c.expectedVersion;
+    const userId = trigger.event?.userId;
+    if (userId) command.userId = userId;
+    ctx.forward(topic, aggregateKey(c.aggregateId, c.tenantId), { ...command, ...(causationId === undefined ? {} : { causationId }) }, { timestamp: trigger.timestamp });
+    ctx.count('saga_commands', { command_type: c.type });
+  });
+
+  const index = ctx.store<string>('deadlines');
+  let deadline = entry?.deadline ?? null;
+  if (deadline && (r.deadline !== undefined || ENDED.has(status))) {
+    index.delete(deadlineKey(deadline.at, id));
+    deadline = null;
+  }
+  if (r.deadline && !ENDED.has(status)) {
+    deadline = { name: r.deadline.name ?? 'deadline', at: trigger.timestamp + r.deadline.afterMs };
+    index.put(deadlineKey(deadline.at, id), id);
+  }
+
+  ctx.store<StoredSaga>('sagas').put(id, {
+    status,
+    state: r.state !== undefined ? r.state : entry ? entry.state : o.definition.initialState(),
+    reactions,
+    logVersion,
+    seen,
+    deadline,
+    correlationId,
+    startedAt: entry?.startedAt ?? time,
+    updatedAt: time,
+  });
+}
