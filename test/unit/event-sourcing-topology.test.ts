@@ -130,3 +130,52 @@ test('a groupBy projection is two runtime processors; describe shows the group s
   t.regex(block, /consumer group +user-service-users-by-status-group$/m);
   t.regex(block, /dead-letter +user-service-users-by-status-group-dlq/);
 });
+
+test('sagas: a flow needs startOn, either a module or a flow, known command topics, unique steps and parsable expressions', (t) => {
+  const yaml = `${head}processors:
+  - name: s
+    type: saga
+    input: events
+    output: { commands: commands, log: chained }
+    flow:
+      - { name: a, send: { type: A, aggregateId: "start.(data", to: view }, completeOn: Aed }
+      - { name: a, send: { type: B, aggregateId: sagaId }, completeOn: Bed }
+  - { name: m, type: saga, input: events, output: { commands: commandz }, module: ./m.ts, startOn: X, onFailure: { type: C, aggregateId: sagaId } }
+`;
+  t.deepEqual(problems(yaml), [
+    '14:7 processors[0].flow a declarative `flow:` needs `startOn:`, the event type(s) that start an instance',
+    '14:50 processors[0].flow[0].send.aggregateId JSONata expression "start.(data" does not parse: Expected ")" before end of expression (at character 11)',
+    '14:69 processors[0].flow[0].send.to topic "view" is not one of the saga\'s output.commands (commands); add it to output.commands',
+    '15:17 processors[0].flow[1].name step name "a" is already used by flow[0]; give each step a unique name',
+    '16:63 processors[1].output.commands topic "commandz" is not declared under topics:; did you mean "commands"?',
+    '16:100 processors[1].startOn `startOn:` goes with a declarative `flow:`; a saga module decides itself when an instance starts',
+    '16:114 processors[1].onFailure `onFailure:` goes with a declarative `flow:`; a saga module sends its own commands',
+  ]);
+});
+
+test('a saga with correlate runs in two stages, <saga> re-keying through <app>-<saga>-repartition and <saga>-instances', (t) => {
+  const yaml = `${head}processors:
+  - { name: s, type: saga, input: events, correlate: data.orderId, output: { commands: commands }, startOn: X, flow: [{ name: a, send: { type: A, aggregateId: sagaId }, completeOn: Aed }] }
+  - { name: s-instances, type: projection, input: events, output: view, on: { X: { delete: true } } }
+`;
+  t.deepEqual(problems(yaml), [
+    '10:13 processors[1].name processor name "s-instances" is the name foldstream derives for the instances stage of saga "s"; rename one of them',
+  ]);
+  const ok = parseTopology(yaml.replace('name: s-instances', 'name: other'), 'inline.yaml', { checkModules: false }).topology;
+  t.deepEqual(
+    internalTopics(ok).filter((it) => it.processor === 's').map((it) => [it.name, it.stage ?? null, it.purpose, it.config['cleanup.policy'] ?? null]),
+    [
+      ['a-s-dlq', null, 'dlq', null],
+      ['a-s-repartition', null, 'repartition', null],
+      ['a-s-instances-sagas-changelog', 'instances', 'changelog', 'compact'],
+      ['a-s-instances-deadlines-changelog', 'instances', 'changelog', 'compact'],
+      ['a-s-instances-dlq', 'instances', 'dlq', null],
+    ],
+  );
+  // without correlate, one stage holds the instances, keyed by the record key
+  const single = parseTopology(yaml.replace('correlate: data.orderId, ', '').replace('name: s-instances', 'name: other'), 'inline.yaml', { checkModules: false }).topology;
+  t.deepEqual(
+    internalTopics(single).filter((it) => it.processor === 's').map((it) => it.name),
+    ['a-s-sagas-changelog', 'a-s-deadlines-changelog', 'a-s-dlq'],
+  );
+});

@@ -1,0 +1,264 @@
+// Sagas with no broker: the orders example (a declarative flow over three declarative aggregates, correlated by
+// order id through a repartition topic) and a saga module, run end to end by the TopologyTestDriver — which runs the
+// same processors, stages, punctuations and dead-letter routing as `foldstream run`.
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { StoredSaga } from '../../src/processors/saga/processor.ts';
+import type { CommandEnvelope, EventEnvelope } from '../../src/serde/envelope.ts';
+import { TopologyTestDriver } from '../../src/testing/index.ts';
+import { FIXTURES, ROOT } from '../helpers/cli.ts';
+
+const ORDERS = join(ROOT, 'examples/orders/topology.yaml');
+const SAGA = 'order-fulfilment';
+const INSTANCES = 'order-fulfilment-instances';
+
+type Driver = TopologyTestDriver;
+const log = (d: Driver) => d.output<EventEnvelope>('saga-log').map((r) => [r.key, r.value.eventType]);
+const commandsOn = (d: Driver, topic: string) => d.output<CommandEnvelope>(topic).map((r) => r.value);
+
+async function addStock(d: Driver, sku: string, quantity: number) {
+  return d.pipeCommand({ commandType: 'AddStock', aggregateId: sku, data: { quantity } }, { topic: 'inventory-commands' });
+}
+async function placeOrder(d: Driver, id: string, data: { sku: string; quantity: number; amount: number }) {
+  return d.pipeCommand({ commandId: `place-${id}`, commandType: 'PlaceOrder', aggregateId: id, userId: 'ann', data: { customerId: 'c1', ...data } }, { topic: 'order-commands' });
+}
+const orderStatus = async (d: Driver, id: string) => ((await d.store<{ state: { status: string } }>('orders', 'state')).get(id))?.state.status;
+const available = async (d: Driver, sku: string) => ((await d.store<{ state: { available: number } }>('inventory', 'state')).get(sku))?.state.available;
+const saga = async (d: Driver, id: string) => (await d.store<StoredSaga>(INSTANCES, 'sagas')).get(id);
+
+test('orders: a placed order runs reserve-stock, charge-payment and confirm-order, each step on the answer to the one before', async (t) => {
+  const d = await TopologyTestDriver.fromFile(ORDERS);
+  await addStock(d, 'sku-1', 5);
+  const mark = d.mark();
+  t.like(await placeOrder(d, 'o1', { sku: 'sku-1', quantity: 2, amount: 100 }), { status: 'accepted' });
+
+  t.deepEqual(log(d), [
+    ['o1', 'SagaStarted'],
+    ['o1', 'SagaStepCompleted'],
+    ['o1', 'SagaStepCompleted'],
+    ['o1', 'SagaStepCompleted'],
+    ['o1', 'SagaCompleted'],
+  ]);
+  t.deepEqual(
+    d.output<EventEnvelope>('saga-log').map((r) => [r.value.aggregateVersion, r.value.data.step ?? null, r.value.aggregateType]),
+    [
+      [1, null, SAGA],
+      [2, 'reserve-stock', SAGA],
+      [3, 'charge-payment', SAGA],
+      [4, 'confirm-order', SAGA],
+      [5, null, SAGA],
+    ],
+  );
+  // each command went to its aggregate's topic, keyed by the aggregate id, and got an accepted reply
+  const reserve = commandsOn(d, 'inventory-commands').filter((c) => c.commandType === 'ReserveStock');
+  t.deepEqual(reserve.map((c) => [c.aggregateId, c.data]), [['sku-1', { orderId: 'o1', quantity: 2 }]]);
+  t.deepEqual(d.output('inventory-commands').filter((r) => (r.value as CommandEnvelope).commandType === 'ReserveStock').map((r) => r.key), ['sku-1']);
+  t.deepEqual(commandsOn(d, 'payment-commands').map((c) => [c.commandType, c.aggregateId, c.data]), [['ChargePayment', 'o1', { amount: 100 }]]);
+  const confirm = commandsOn(d, 'order-commands').filter((c) => c.commandType === 'ConfirmOrder');
+  t.is(confirm.length, 1);
+  for (const c of [...reserve, ...confirm]) t.like(d.reply(c.commandId), { status: 'accepted' });
+
+  // correlation: every command carries the correlationId of the order's first event (the PlaceOrder's commandId,
+  // as the aggregate set it), its causation is the event it answers, and the user who placed the order
+  const placed = d.output<EventEnvelope>('events', { since: mark }).find((r) => r.value.eventType === 'OrderPlaced')!.value;
+  const reserved = d.output<EventEnvelope>('events').find((r) => r.value.eventType === 'StockReserved')!.value;
+  t.is(placed.correlationId, 'place-o1');
+  t.like(reserve[0], { correlationId: 'place-o1', userId: 'ann' });
+  t.is((reserve[0] as unknown as { causationId: string }).causationId, placed.eventId);
+  t.is((commandsOn(d, 'payment-commands')[0] as unknown as { causationId: string }).causationId, reserved.eventId);
+  // and so the aggregates' events in answer carry it on
+  t.is(reserved.correlationId, 'place-o1');
+
+  t.is(await orderStatus(d, 'o1'), 'CONFIRMED');
+  t.is(await available(d, 'sku-1'), 3);
+  t.like(await saga(d, 'o1'), { status: 'completed', logVersion: 5, deadline: null, correlationId: 'place-o1' });
+  t.deepEqual([...(await d.store(INSTANCES, 'deadlines')).keys()], [], 'no deadline is left behind');
+  t.is(d.metric(INSTANCES, 'saga_lifecycle', { event: 'completed' }), 1);
+  t.is(d.metric(INSTANCES, 'saga_commands'), 3);
+  t.is(d.metric(INSTANCES, 'saga_events', { outcome: 'started' }), 1);
+  // StockAdded carries no orderId: it concerns no saga, and never reaches the instances stage
+  t.is(d.metric(SAGA, 'saga_events', { outcome: 'uncorrelated' }), 1);
+  t.false(d.output('order-service-order-fulfilment-repartition').some((r) => (r.value as EventEnvelope).eventType === 'StockAdded'));
+});
+
+test('orders: a declined payment compensates the reserved stock and cancels the order; short stock fails with nothing to undo', async (t) => {
+  const d = await TopologyTestDriver.fromFile(ORDERS);
+  await addStock(d, 'sku-1', 5);
+  await placeOrder(d, 'o2', { sku: 'sku-1', quantity: 2, amount: 5000 });
+  t.deepEqual(log(d), [
+    ['o2', 'SagaStarted'],
+    ['o2', 'SagaStepCompleted'],
+    ['o2', 'SagaFailed'],
+    ['o2', 'SagaCompensated'],
+  ]);
+  const failed = d.output<EventEnvelope>('saga-log').find((r) => r.value.eventType === 'SagaFailed')!.value;
+  t.deepEqual(failed.data, { status: 'compensated', reason: 'PaymentDeclined at step "charge-payment"', compensating: true });
+  // the failed step itself is not compensated (it did not happen): only the reservation is released, no refund
+  t.deepEqual(
+    [...commandsOn(d, 'inventory-commands'), ...commandsOn(d, 'payment-commands'), ...commandsOn(d, 'order-commands')]
+      .map((c) => c.commandType)
+      .filter((type) => type !== 'AddStock' && type !== 'PlaceOrder'),
+    ['ReserveStock', 'ReleaseStock', 'ChargePayment', 'CancelOrder'],
+  );
+  t.is(await available(d, 'sku-1'), 5);
+  t.is(await orderStatus(d, 'o2'), 'CANCELLED');
+  t.like((await d.store<{ state: { reason: string } }>('orders', 'state')).get('o2')!.state, { reason: 'PaymentDeclined at step "charge-payment"' });
+
+  d.readOutput('saga-log');
+  await placeOrder(d, 'o3', { sku: 'sku-1', quantity: 9, amount: 5 });
+  t.deepEqual(log(d), [
+    ['o3', 'SagaStarted'],
+    ['o3', 'SagaFailed'],
+  ]);
+  t.like(await saga(d, 'o3'), { status: 'failed' });
+  t.false(commandsOn(d, 'inventory-commands').some((c) => c.commandType === 'ReleaseStock' && c.data.orderId === 'o3'));
+  t.is(await orderStatus(d, 'o3'), 'CANCELLED');
+  t.is(await available(d, 'sku-1'), 5);
+});
+
+/** The orders example without the payments aggregate: a ChargePayment is never answered. */
+async function withoutPayments(clock?: 'stream-time'): Promise<Driver> {
+  let yaml = readFileSync(ORDERS, 'utf8');
+  const from = yaml.indexOf('  # one payment per order');
+  const to = yaml.indexOf('  # The process manager');
+  yaml = yaml.slice(0, from) + yaml.slice(to);
+  if (clock) yaml = yaml.replace('    startOn: OrderPlaced', `    startOn: OrderPlaced\n    deadlines: { clock: ${clock}, checkIntervalMs: 1000 }`);
+  return TopologyTestDriver.fromYaml(yaml, join(ROOT, 'examples/orders'));
+}
+
+test('orders: a step that times out (wall clock) is compensated itself, then the steps before it; a late answer finds the saga ended', async (t) => {
+  const d = await withoutPayments();
+  await addStock(d, 'sku-1', 5);
+  await placeOrder(d, 'o1', { sku: 'sku-1', quantity: 2, amount: 100 });
+  t.like(await saga(d, 'o1'), { status: 'running', deadline: { name: 'charge-payment', at: d.now + 30_000 } });
+  t.is((await d.store(INSTANCES, 'deadlines')).size, 1);
+
+  await d.advanceWallClock(29_000);
+  t.like(await saga(d, 'o1'), { status: 'running' }, 'not due yet');
+  await d.advanceWallClock(2_000);
+  t.deepEqual(log(d).map(([, type]) => type), ['SagaStarted', 'SagaStepCompleted', 'SagaTimedOut', 'SagaFailed', 'SagaCompensated']);
+  const entries = d.output<EventEnvelope>('saga-log').map((r) => r.value);
+  t.deepEqual(entries[2]!.data, { status: 'compensated', deadline: 'charge-payment', at: new Date(d.now - 31_000 + 30_000).toISOString() });
+  t.is(entries[3]!.data.reason, 'step "charge-payment" timed out');
+  // the timed-out step may have happened without its answer: it is compensated too, last step first
+  const sent = [...commandsOn(d, 'payment-commands'), ...commandsOn(d, 'inventory-commands'), ...commandsOn(d, 'order-commands')].filter(
+    (c) => (c as unknown as { causationId?: string }).causationId === entries[2]!.eventId,
+  );
+  t.deepEqual(sent.map((c) => c.commandType).sort(), ['CancelOrder', 'RefundPayment', 'ReleaseStock']);
+  t.is(await available(d, 'sku-1'), 5);
+  t.is(await orderStatus(d, 'o1'), 'CANCELLED');
+  t.like(await saga(d, 'o1'), { status: 'compensated', deadline: null });
+  t.is((await d.store(INSTANCES, 'deadlines')).size, 0);
+
+  // the payment answers after all: the saga has ended and does nothing more
+  const before = d.output('saga-log').length;
+  // (the answers to its compensations, StockReleased and OrderCancelled, found it ended too)
+  const ended = d.metric(INSTANCES, 'saga_events', { outcome: 'ended' });
+  t.is(ended, 2);
+  await d.pipeEvent({ eventType: 'PaymentCharged', aggregateType: 'Payment', aggregateId: 'o1', data: { orderId: 'o1', amount: 100 } }, { topic: 'events' });
+  t.is(d.output('saga-log').length, before);
+  t.is(d.metric(INSTANCES, 'saga_events', { outcome: 'ended' }), ended + 1);
+});
+
+test('orders: with the stream-time clock a deadline fires when record time passes it, not the wall clock', async (t) => {
+  const d = await withoutPayments('stream-time');
+  await addStock(d, 'sku-1', 5);
+  await placeOrder(d, 'o1', { sku: 'sku-1', quantity: 2, amount: 100 });
+  await d.advanceWallClock(600_000);
+  t.like(await saga(d, 'o1'), { status: 'running' }, 'wall-clock time does not fire stream-time deadlines');
+  await d.advanceStreamTime(d.now - 600_000 + 31_000, INSTANCES);
+  t.like(await saga(d, 'o1'), { status: 'compensated' });
+  t.true(log(d).some(([, type]) => type === 'SagaTimedOut'));
+});
+
+test('orders: the same input gives the same commandIds and log eventIds (a re-run after an abort sends the same)', async (t) => {
+  const run = async () => {
+    const d = await TopologyTestDriver.fromFile(ORDERS);
+    await addStock(d, 'sku-1', 5);
+    await placeOrder(d, 'o1', { sku: 'sku-1', quantity: 2, amount: 100 });
+    await placeOrder(d, 'o2', { sku: 'sku-1', quantity: 2, amount: 5000 });
+    return [...commandsOn(d, 'inventory-commands'), ...commandsOn(d, 'payment-commands'), ...commandsOn(d, 'order-commands')]
+      .map((c) => c.commandId)
+      .concat(d.output<EventEnvelope>('saga-log').map((r) => r.value.eventId));
+  };
+  const [a, b] = [await run(), await run()];
+  t.deepEqual(a, b);
+  t.is(new Set(a).size, a.length, 'and no two are the same');
+});
+
+const shipping = (clock: 'wall-clock' | 'stream-time' = 'wall-clock') => ({
+  app: 'shop',
+  kafka: { brokers: '127.0.0.1:9092' },
+  topics: {
+    events: { name: 'shop-events', partitions: 4 },
+    commands: { name: 'shop-shipping-commands', partitions: 4 },
+    refunds: { name: 'shop-refunds', partitions: 4 },
+    log: { name: 'shop-saga-log', partitions: 4 },
+  },
+  processors: [
+    {
+      name: 'shipping',
+      type: 'saga' as const,
+      input: 'events',
+      output: { commands: ['commands', 'refunds'], log: 'log' },
+      module: './modules/shipping-saga.ts',
+      deadlines: { clock, checkIntervalMs: 1000 },
+    },
+  ],
+});
+
+const paid = (id: string, version = 1) => ({ eventType: 'OrderPaid', aggregateType: 'Order', aggregateId: id, aggregateVersion: version, data: { address: 'Main St 1' } });
+
+test('a saga module: handle starts an instance, a repeated event is skipped by version, onDeadline retries then fails', async (t) => {
+  const d = await TopologyTestDriver.fromObject(shipping(), FIXTURES);
+  await d.pipeEvent(paid('o1'), { topic: 'events' });
+  t.deepEqual(commandsOn(d, 'commands').map((c) => [c.commandType, c.aggregateId, c.data]), [['ShipOrder', 'o1', { address: 'Main St 1' }]]);
+  // the same event again (an upstream producer retried): at or below the version handled from that aggregate
+  await d.pipeEvent(paid('o1'), { topic: 'events' });
+  t.is(commandsOn(d, 'commands').length, 1);
+  t.is(d.metric('shipping', 'saga_events', { outcome: 'already_applied' }), 1);
+  // an event the saga has no reaction to changes nothing but the version it has seen
+  await d.pipeEvent({ eventType: 'OrderNoted', aggregateType: 'Order', aggregateId: 'o1', aggregateVersion: 2, data: {} }, { topic: 'events' });
+  t.is(d.metric('shipping', 'saga_events', { outcome: 'ignored' }), 1);
+  t.like(await d.store<StoredSaga>('shipping', 'sagas').then((s) => s.get('o1')), { seen: { 'Order/o1': 2 }, status: 'running' });
+
+  await d.advanceWallClock(61_000);
+  t.deepEqual(commandsOn(d, 'commands').map((c) => c.data), [{ address: 'Main St 1' }, { address: 'Main St 1', retry: true }]);
+  t.like(await d.store<StoredSaga>('shipping', 'sagas').then((s) => s.get('o1')), { status: 'running', state: { attempts: 2 } });
+  await d.advanceWallClock(61_000);
+  t.deepEqual(commandsOn(d, 'refunds').map((c) => [c.commandType, c.aggregateId]), [['RefundOrder', 'o1']]);
+  t.deepEqual(
+    d.output<EventEnvelope>('log').map((r) => [r.value.eventType, r.value.data.reason ?? null]),
+    [
+      ['SagaStarted', null],
+      ['SagaTimedOut', null],
+      ['SagaTimedOut', null],
+      ['SagaFailed', 'not shipped after 2 attempts'],
+    ],
+  );
+  t.like(await d.store<StoredSaga>('shipping', 'sagas').then((s) => s.get('o1')), { status: 'failed', deadline: null });
+});
+
+test('a saga module: completing clears the deadline, so it never fires', async (t) => {
+  const d = await TopologyTestDriver.fromObject(shipping(), FIXTURES);
+  await d.pipeEvent(paid('o1'), { topic: 'events' });
+  await d.pipeEvent({ eventType: 'OrderShipped', aggregateType: 'Order', aggregateId: 'o1', aggregateVersion: 2, data: {} }, { topic: 'events' });
+  await d.advanceWallClock(200_000);
+  t.deepEqual(d.output<EventEnvelope>('log').map((r) => r.value.eventType), ['SagaStarted', 'SagaStepCompleted', 'SagaCompleted']);
+  t.is(commandsOn(d, 'commands').length, 1);
+  t.is((await d.store('shipping', 'deadlines')).size, 0);
+});
+
+test('a saga whose code returns something that is not a reaction dead-letters the event and goes on', async (t) => {
+  const d = await TopologyTestDriver.fromObject(shipping(), FIXTURES);
+  await d.pipeEvent({ eventType: 'Weird', aggregateType: 'Order', aggregateId: 'o9', data: {} }, { topic: 'events' });
+  await d.pipeEvent(paid('o1'), { topic: 'events' });
+  const dead = d.deadLetters('shipping');
+  t.is(dead.length, 1);
+  t.is(dead[0]!.code, 'HANDLER_FAILED');
+  t.regex(dead[0]!.message, /handle\(\): returned command Oops with aggregateId nothing/);
+  t.false(d.output('commands').some((r) => (r.value as CommandEnvelope).commandType === 'Oops'), 'no half-made command was sent');
+  t.is(commandsOn(d, 'commands').length, 1, 'the next event was processed');
+  t.is((await d.store('shipping', 'sagas')).has('o9'), false);
+});
