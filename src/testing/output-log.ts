@@ -20,6 +20,14 @@ export class OutputLog {
     return (this.byTopic.get(topic) ?? []).filter((w) => w.seq >= since).map((w) => w.record);
   }
 
+  /** Records of several topics, merged in write order. */
+  merged(topics: string[], since = 0): OutputRecord[] {
+    return topics
+      .flatMap((t) => (this.byTopic.get(t) ?? []).filter((w) => w.seq >= since))
+      .sort((a, b) => a.seq - b.seq)
+      .map((w) => w.record);
+  }
+
   clear(topic: string): void {
     this.byTopic.delete(topic);
   }

@@ -379,6 +379,11 @@ export class TopologyTestDriver {
     return this.written.records(this.topics.find(topic)?.name ?? topic, opts.since) as OutputRecord<V>[];
   }
 
+  /** What processors wrote to any of these topics (aliases or names), merged in write order. */
+  outputOf<V = unknown>(topics: string[], opts: SinceOptions = {}): OutputRecord<V>[] {
+    return this.written.merged(topics.map((t) => this.topics.find(t)?.name ?? t), opts.since) as OutputRecord<V>[];
+  }
+
   /** Reads and clears a topic's output. */
   readOutput<V = unknown>(topic: string): OutputRecord<V>[] {
     const out = this.output<V>(topic);

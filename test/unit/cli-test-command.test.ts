@@ -9,12 +9,14 @@ import { FIXTURES, ROOT, runCli } from '../helpers/cli.ts';
 
 const lineOf = (file: string, text: string) => readFileSync(file, 'utf8').split('\n').findIndex((l) => l.includes(text)) + 1;
 
-test('foldstream test over examples/ runs the users cases and exits 0', async (t) => {
+test('foldstream test over examples/ runs the users and the orders cases and exits 0', async (t) => {
   const r = await runCli(['test', 'examples']);
   t.is(r.code, 0, r.stdout + r.stderr);
   t.regex(r.stdout, /examples\/users\/users\.test\.yaml\n/);
   t.regex(r.stdout, /✔ creating a user twice rejects the second command/);
-  t.regex(r.stdout, /1 file: 8 passed, 0 failed/);
+  t.regex(r.stdout, /examples\/orders\/orders\.test\.yaml\n/);
+  t.regex(r.stdout, /✔ a declined payment releases the reserved stock and cancels the order/);
+  t.regex(r.stdout, /2 files: 11 passed, 0 failed/);
   t.notRegex(r.stdout, /✘/);
 });
 

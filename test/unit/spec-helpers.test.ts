@@ -3,7 +3,7 @@
 import test from 'ava';
 import { AssertionError } from 'node:assert';
 import { join } from 'node:path';
-import { aggregateSpec, projectionSpec, SpecAssertionError } from '../../src/testing/index.ts';
+import { aggregateSpec, projectionSpec, sagaSpec, SpecAssertionError } from '../../src/testing/index.ts';
 import { ROOT } from '../helpers/cli.ts';
 
 const topology = join(ROOT, 'topology.yaml');
@@ -97,4 +97,40 @@ test('a passing spec resolves to its outcome: reply, events, version and state',
   const o = await users.given(created).when(updateEmail).thenEvents([{ type: 'EmailChanged', data: { oldEmail: 'ann@x.example', newEmail: 'b@x.example' } }]);
   t.like(o, { reply: { status: 'accepted', aggregateVersion: 2 }, version: 2, state: { email: 'b@x.example' } });
   t.is(o.events[0]?.causationId, o.command.commandId);
+});
+
+// sagaSpec: the saga alone (no aggregate answers its commands), given events it has seen, when an event or time
+const fulfilment = sagaSpec({ topology: join(ROOT, 'examples/orders/topology.yaml'), processor: 'order-fulfilment' });
+const placed = { eventType: 'OrderPlaced', aggregateType: 'Order', aggregateId: 'o1', data: { orderId: 'o1', sku: 'sku-1', quantity: 2, amount: 100 } };
+const reserved = { eventType: 'StockReserved', aggregateType: 'Stock', aggregateId: 'sku-1', data: { orderId: 'o1', quantity: 2 } };
+
+test('sagaSpec: each answer moves the saga one step on, and only that step\'s command goes out', async (t) => {
+  await fulfilment.when(placed).thenCommands([{ commandType: 'ReserveStock', aggregateId: 'sku-1', data: { orderId: 'o1', quantity: 2 }, topic: 'inventory-commands' }]);
+  const o = await fulfilment.given(placed).when(reserved).thenCommands([{ commandType: 'ChargePayment', aggregateId: 'o1', data: { amount: 100 } }]);
+  t.deepEqual(o.log.map((e) => e.eventType), ['SagaStepCompleted']);
+  await fulfilment.given(placed).when(reserved).thenStatus('running');
+  t.like(o.sagas.get('o1')!.state, { step: 1, start: { eventType: 'OrderPlaced', aggregateId: 'o1', data: placed.data } });
+});
+
+test('sagaSpec: a declined payment releases the stock and cancels the order; a timeout compensates the step that timed out', async (t) => {
+  const declined = { eventType: 'PaymentDeclined', aggregateType: 'Payment', aggregateId: 'o1', data: { orderId: 'o1', amount: 100 } };
+  await fulfilment.given(placed, reserved).when(declined).thenCommands([
+    { commandType: 'ReleaseStock', aggregateId: 'sku-1' },
+    { commandType: 'CancelOrder', aggregateId: 'o1', data: { reason: 'PaymentDeclined at step "charge-payment"' } },
+  ]);
+  await fulfilment.given(placed, reserved).when(declined).thenLog(['SagaFailed', 'SagaCompensated']);
+  await fulfilment.given(placed).whenTimeElapses(29_000).thenCommands([]);
+  const o = await fulfilment.given(placed).whenTimeElapses(31_000).thenCommands([{ commandType: 'ReleaseStock' }, { commandType: 'CancelOrder' }]);
+  t.like(o.sagas.get('o1'), { status: 'compensated' });
+});
+
+test('sagaSpec: a wrong expectation names the saga and the step, and shows the commands sent', async (t) => {
+  const message = await failure(t, () => fulfilment.given(placed).when(reserved).thenCommands([{ commandType: 'ConfirmOrder' }]));
+  t.regex(message, /order-fulfilment: StockReserved of sku-1: the commands sent differ/);
+  t.regex(message, /ChargePayment/);
+  const status = await failure(t, () => fulfilment.given(placed).when(reserved).thenStatus('completed'));
+  t.regex(status, /the saga's status differs/);
+  t.regex(status, /running/);
+  const state = await failure(t, () => fulfilment.given(placed).when(reserved).thenState({ step: 2 }));
+  t.regex(state, /the saga's state differs/);
 });
