@@ -162,16 +162,23 @@ export async function runChaos(opts: RunOptions, log: (line: string) => void = (
     const transactionalInputs = new Set(workload.processors(app).flatMap((p) => p.inputs).filter((t) => model.transactionalTopics.includes(t)));
     const deadline = Date.now() + o.catchUpTimeoutMs;
     say('waiting for the processors to consume all input');
+    let cleanPasses = 0;
     while (Date.now() < deadline) {
       if (ctx.running().length === 0) ctx.start(0);
       try {
         lastLags = await lags(brokers, groups, transactionalInputs);
       } catch (e) {
         say(`lag check failed: ${(e as Error).message}`);
+        cleanPasses = -1;
       }
-      if (lastLags.length === 0) {
-        caughtUp = true;
-        break;
+      if (lastLags.length === 0 && cleanPasses >= 0) {
+        // a cycle of processors (workload.settlePasses) must be seen idle in several passes in a row
+        if (++cleanPasses >= (workload.settlePasses ?? 1)) {
+          caughtUp = true;
+          break;
+        }
+      } else {
+        cleanPasses = 0;
       }
       await new Promise((r) => setTimeout(r, 2000));
     }

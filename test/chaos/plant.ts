@@ -5,7 +5,7 @@
  * with a groupBy projection (bank: balance-bands; orders: order-sizes), a grouped view record written again (`group-view`) or a group's
  * store entry counting one member too many (`group-store`, a doubled membership change); and for a workload with a
  * chained projection (bank: account-tiers), one of its view records written again (`chain-duplicate`) or deleted
- * (`chain-loss`).
+ * (`chain-loss`); and for a workload with a saga, one of the saga's commands written again (`command-duplicate`).
  */
 import kafkajs, { Kafka, logLevel, type Producer } from 'kafkajs';
 import type { PlantKind } from './profiles.ts';
@@ -28,6 +28,8 @@ export interface PlantTargets {
   groupCountField?: string;
   /** the view topic of a chained projection (inputFormat: view), if the workload has one */
   chainView?: string;
+  /** a topic a saga sends commands to, if the workload has one */
+  commands?: string;
 }
 
 export interface Planted {
@@ -212,6 +214,13 @@ export async function plant(brokers: string[], kind: PlantKind, t: PlantTargets)
       const headers = Object.fromEntries(Object.entries(r.headers).map(([k, v]) => [k, v.toString()]));
       await withProducer(kafka, (p) => p.send({ topic: t.chainView!, messages: [{ partition: r.partition, key: r.key, value: r.value, headers }] }));
       return { kind, what: `re-sent chained view record ${t.chainView}/${r.partition}@${r.offset} (key ${r.key?.toString()}, version ${headers['foldstream.view.version']}), as a chained projection that wrote it twice would` };
+    }
+    case 'command-duplicate': {
+      if (!t.commands) throw new Error('cannot plant command-duplicate: this workload has no saga');
+      const r = await firstRecord(kafka, t.commands);
+      await withProducer(kafka, (p) => p.send({ topic: t.commands!, messages: [{ partition: r.partition, key: r.key, value: r.value }] }));
+      const v = JSON.parse(r.value?.toString('utf8') ?? '{}') as { commandId?: string; commandType?: string };
+      return { kind, what: `re-sent saga command ${t.commands}/${r.partition}@${r.offset} (${v.commandType} ${v.commandId}), as a saga that sent it twice would` };
     }
     case 'chain-loss':
       if (!t.chainView) throw new Error('cannot plant chain-loss: this workload has no chained projection');

@@ -2,16 +2,16 @@
  * Run options and the two profiles: `short` (CI and `npm test`: a few minutes on two cores, next to other tests)
  * and `full` (the issue's target: at least 1,000,000 events and 50 kills). Any option can be overridden.
  */
-export type PlantKind = 'duplicate' | 'loss' | 'store' | 'open-transaction' | 'dlq-missing' | 'dlq-extra' | 'group-view' | 'group-store' | 'chain-duplicate' | 'chain-loss';
+export type PlantKind = 'duplicate' | 'loss' | 'store' | 'open-transaction' | 'dlq-missing' | 'dlq-extra' | 'group-view' | 'group-store' | 'chain-duplicate' | 'chain-loss' | 'command-duplicate';
 
 export interface RunOptions {
   profile: 'short' | 'full';
   scenario: string;
-  workload: 'counter' | 'bank' | 'orders';
+  workload: 'counter' | 'bank' | 'orders' | 'saga';
   seed: number;
   /** input records, good and bad */
   events: number;
-  /** distinct keys (counter) or accounts (bank) */
+  /** distinct keys (counter), accounts (bank), order slots (orders) or SKUs (saga: at most 12) */
   keys: number;
   /** share of input records spoilt with the bad-input corpus */
   badRate: number;

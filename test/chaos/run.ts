@@ -17,13 +17,14 @@ const USAGE = `Usage: npm run chaos -- [options]
 
   --profile short|full     defaults for everything below (short: CI-sized; full: ≥1,000,000 events, ≥50 kills)
   --scenario NAME|all      kill, rebalance, zombie, broker, state-loss, bad-input (default kill); \`all\` runs each
-  --workload counter|bank|orders  the custom counting workload (default), the event-sourcing one (aggregate +
-                           projections), or the one of declarative rules, tenants, steps and modules (workloads/orders.ts)
+  --workload counter|bank|orders|saga  the custom counting workload (default), the event-sourcing one (aggregate +
+                           projections), the one of declarative rules, tenants, steps and modules (workloads/orders.ts),
+                           or the orders example's saga over three aggregates (workloads/saga.ts)
   --events N               input records (good and bad)
   --kills N                fault actions (kills, joins/leaves, pauses, processor kills beside broker kills)
   --broker-kills N         broker kills (broker scenario)
   --duration SECONDS       the generator spreads the input, and the faults, over this long
-  --keys N                 distinct keys / accounts
+  --keys N                 distinct keys / accounts / SKUs (saga: at most 12)
   --bad-rate R             share of bad input (default 0.01)
   --commit-interval MS     processing.commitIntervalMs (default 1500: kills land inside open transactions)
   --seed N                 reproduce a run's input and fault schedule
@@ -31,7 +32,8 @@ const USAGE = `Usage: npm run chaos -- [options]
   --cluster-port N         the broker scenario's three brokers listen on N, N+1, N+2 (default 9192), so two can run at once
   --plant KIND             plant an anomaly before verifying: duplicate, loss, store, open-transaction, dlq-missing, dlq-extra;
                            bank and orders (their groupBy projections): group-view, group-store;
-                           bank only (its chained projection account-tiers): chain-duplicate, chain-loss
+                           bank only (its chained projection account-tiers): chain-duplicate, chain-loss;
+                           saga only: command-duplicate (a command the saga sent, written again)
   --keep                   keep topics and state after a clean run
   --report-dir DIR         default test/chaos/reports
 

@@ -5,13 +5,15 @@ import type { ModelCheck } from '../verify/model.ts';
 import { BankModel } from '../verify/model-bank.ts';
 import { CounterModel } from '../verify/model-counter.ts';
 import { OrdersModel } from '../verify/model-orders.ts';
+import { SagaModel } from '../verify/model-saga.ts';
 import { changelogName, dlqName } from '../verify/wire.ts';
 import { bankTopics, bankWorkload } from './bank.ts';
 import { counterTopics, counterWorkload } from './counter.ts';
 import { ordersTopics, ordersWorkload } from './orders.ts';
+import { sagaTopics, sagaWorkload } from './saga.ts';
 import type { Workload } from './workload.ts';
 
-export const WORKLOADS: Record<string, Workload> = { counter: counterWorkload, bank: bankWorkload, orders: ordersWorkload };
+export const WORKLOADS: Record<string, Workload> = { counter: counterWorkload, bank: bankWorkload, orders: ordersWorkload, saga: sagaWorkload };
 
 export function modelFor(workload: RunOptions['workload'], app: string, o: Pick<RunOptions, 'partitions' | 'maxRecordBytes'>): ModelCheck {
   switch (workload) {
@@ -23,6 +25,8 @@ export function modelFor(workload: RunOptions['workload'], app: string, o: Pick<
       return new BankModel({ app, ...bankTopics(app), partitions: o.partitions, maxRecordBytes: o.maxRecordBytes });
     case 'orders':
       return new OrdersModel({ app, ...ordersTopics(app), partitions: o.partitions, maxRecordBytes: o.maxRecordBytes });
+    case 'saga':
+      return new SagaModel({ app, ...sagaTopics(app), partitions: o.partitions, maxRecordBytes: o.maxRecordBytes });
   }
 }
 
@@ -55,6 +59,19 @@ export function plantTargets(workload: RunOptions['workload'], app: string): Pla
         groupView: t.sizes,
         groupChangelog: changelogName(app, 'order-sizes-group', 'groups'),
         groupCountField: 'orders',
+      };
+    }
+    case 'saga': {
+      const t = sagaTopics(app);
+      return {
+        input: t.orderCommands,
+        // duplicate / loss: an event of the aggregates (a duplicated or lost event)
+        output: t.events,
+        // store: the saga instances' store (a wrong saga state)
+        changelog: changelogName(app, 'order-fulfilment-instances', 'sagas'),
+        dlq: dlqName(app, 'orders'),
+        // command-duplicate: a command the saga sent, written again
+        commands: t.paymentCommands,
       };
     }
   }

@@ -40,6 +40,12 @@ export interface Workload {
   processors(app: string): { processor: string; inputs: string[] }[];
   /** topics of later stages, one list per stage, that some aimed kills wait for an open transaction on (scenarios/kill.ts) */
   aimAt?(app: string): string[][];
+  /**
+   * clean lag checks in a row before the run counts as caught up (default 1); more for a workload whose processors
+   * form a cycle (a saga's commands go back to the aggregates whose events it reads), where one pass of the check can
+   * miss work moving around it
+   */
+  settlePasses?: number;
   topologyYaml(p: TopologyParams): string;
   /** a generator of good records and of bad ones of a given kind */
   source(rng: Rng, opts: { keys: number; maxRecordBytes: number }): { good(): GenRecord; bad(kind: BadKind): GenRecord };
