@@ -168,7 +168,7 @@ function handle(eventsTopic: string, entry: AggregateEntry, raw: string | null, 
   const timestamp = c.timestamp ?? new Date().toISOString();
   const events: EventEnvelope[] = drafts.map((d, i) => {
     const ev: EventEnvelope = {
-      eventId: eventId(eventsTopic, key, version + i + 1),
+      eventId: eventId(eventsTopic, 'User', key, version + i + 1),
       eventType: d.type,
       eventVersion: d.eventVersion ?? 1,
       aggregateType: 'User',

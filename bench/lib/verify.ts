@@ -57,7 +57,7 @@ export async function verifyOutputs(broker: Broker, workload: WorkloadName, topi
         }
         if (topic === topics.events) {
           const e = JSON.parse(value) as { eventId: string; aggregateVersion: number };
-          const want = eventId(topics.events, key, e.aggregateVersion);
+          const want = eventId(topics.events, 'User', key, e.aggregateVersion);
           if (e.eventId !== want && problems.length < 20) problems.push(`event ${key} v${e.aggregateVersion} has eventId ${e.eventId}, expected ${want}`);
           value = value.replace(e.eventId, '<eventId>');
         } else {

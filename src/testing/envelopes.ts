@@ -16,7 +16,7 @@ export function completeCommand(c: CommandInput, n: number): CommandEnvelope {
 
 export interface EventDefaults {
   /** the id an aggregate would give the event at this version */
-  eventId(aggregateVersion: number): string;
+  eventId(aggregateType: string, aggregateVersion: number): string;
   aggregateType: string | undefined;
   /** one more than the aggregate's last version on the topic */
   nextVersion: number;
@@ -32,7 +32,7 @@ export function completeEvent(e: EventInput, d: EventDefaults): EventEnvelope {
   const aggregateVersion = e.aggregateVersion ?? d.nextVersion;
   return {
     ...e,
-    eventId: e.eventId ?? d.eventId(aggregateVersion),
+    eventId: e.eventId ?? d.eventId(aggregateType, aggregateVersion),
     eventVersion: e.eventVersion ?? 1,
     aggregateType,
     aggregateVersion,

@@ -220,7 +220,7 @@ export class TopologyTestDriver {
     const topic = this.facts.eventTopic(opts.topic);
     const key = opts.key === undefined ? aggregateKey(event.aggregateId, event.tenantId) : opts.key;
     const e = completeEvent(event, {
-      eventId: (v) => eventId(topic, key ?? event.aggregateId, v),
+      eventId: (type, v) => eventId(topic, type, key ?? event.aggregateId, v),
       aggregateType: this.facts.aggregateTypeOf(topic),
       nextVersion: (this.versions.get(`${topic}\u0000${key}`) ?? 0) + 1,
       timestamp: new Date(opts.timestamp ?? this.wallClock).toISOString(),

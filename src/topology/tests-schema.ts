@@ -34,7 +34,7 @@ const commandFields = z
 
 const eventFields = z
   .strictObject({
-    eventId: z.string().min(1).optional().describe('default: derived from topic, key and aggregateVersion, as aggregates do'),
+    eventId: z.string().min(1).optional().describe('default: derived from topic, aggregateType, key and aggregateVersion, as aggregates do'),
     eventType: z.string().min(1),
     eventVersion: z.number().int().positive().optional().describe('default 1'),
     aggregateType: z.string().min(1).optional().describe('default: the aggregateType of the aggregate writing the topic'),

@@ -1,7 +1,8 @@
 /**
  * Event ids are name-based UUIDs (RFC 4122 version 5) of the event's place in its stream — events topic, aggregate
- * key, aggregate version — so processing a command again after an aborted transaction yields the same ids, and an id
- * never names two events. Readers should treat it as opaque.
+ * type, aggregate key, aggregate version — so processing a command again after an aborted transaction yields the same
+ * ids, and an id never names two events, even when aggregates of several types with the same ids share an events
+ * topic (an order o1 and its payment o1). Readers should treat it as opaque.
  */
 import { createHash } from 'node:crypto';
 
@@ -16,6 +17,6 @@ export function uuidV5(name: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
-export function eventId(eventsTopic: string, key: string, aggregateVersion: number): string {
-  return uuidV5(`${eventsTopic}\u0000${key}\u0000${aggregateVersion}`);
+export function eventId(eventsTopic: string, aggregateType: string, key: string, aggregateVersion: number): string {
+  return uuidV5(`${eventsTopic}\u0000${aggregateType}\u0000${key}\u0000${aggregateVersion}`);
 }

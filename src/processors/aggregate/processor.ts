@@ -159,7 +159,7 @@ export async function appendGiven(o: AggregateOptions, ctx: ProcessorContext, ca
 
 function stamp(o: AggregateOptions, command: CommandEnvelope, key: string, aggregateVersion: number, timestamp: string, d: EventDraft): EventEnvelope {
   const e: EventEnvelope = {
-    eventId: eventId(o.events.topic, key, aggregateVersion),
+    eventId: eventId(o.events.topic, o.aggregateType, key, aggregateVersion),
     eventType: d.type,
     eventVersion: d.eventVersion ?? 1,
     aggregateType: o.aggregateType,

@@ -122,7 +122,7 @@ final class AggregateProcessor implements Processor<String, String, String, Stri
   /** The envelope of docs/wire-formats.md, fields in foldstream's order. */
   private ObjectNode stamp(ObjectNode command, String key, long aggregateVersion, String timestamp, UserDecider.Draft d) {
     ObjectNode e = Envelopes.JSON.createObjectNode();
-    e.put("eventId", Envelopes.eventId(eventsTopic, key, aggregateVersion));
+    e.put("eventId", Envelopes.eventId(eventsTopic, "User", key, aggregateVersion));
     e.put("eventType", d.type());
     e.put("eventVersion", d.eventVersion());
     e.put("aggregateType", "User");

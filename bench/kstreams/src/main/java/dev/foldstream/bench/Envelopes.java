@@ -80,7 +80,7 @@ final class Envelopes {
   }
 
   /** RFC 4122 version-5 UUID of the event's place in its stream: the same id foldstream gives the same event. */
-  static String eventId(String eventsTopic, String key, long aggregateVersion) {
+  static String eventId(String eventsTopic, String aggregateType, String key, long aggregateVersion) {
     MessageDigest sha1;
     try {
       sha1 = MessageDigest.getInstance("SHA-1");
@@ -88,7 +88,7 @@ final class Envelopes {
       throw new IllegalStateException(e);
     }
     sha1.update(NAMESPACE);
-    sha1.update((eventsTopic + '\u0000' + key + '\u0000' + aggregateVersion).getBytes(StandardCharsets.UTF_8));
+    sha1.update((eventsTopic + '\u0000' + aggregateType + '\u0000' + key + '\u0000' + aggregateVersion).getBytes(StandardCharsets.UTF_8));
     byte[] b = sha1.digest();
     b[6] = (byte) ((b[6] & 0x0f) | 0x50);
     b[8] = (byte) ((b[8] & 0x3f) | 0x80);
