@@ -1,5 +1,5 @@
 /**
- * foldstream's public API: what module authors (deciders, projections, custom processors, upcasters, partitioners)
+ * foldstream's public API: what module authors (deciders, projections, sagas, custom processors, upcasters, partitioners)
  * and embedders import. The test driver is `foldstream/testing`.
  */
 export { App, type AppOptions } from './app/app.ts';
@@ -8,6 +8,7 @@ export type { CommandEnvelope, EventEnvelope, Reply, ReplyStatus } from './serde
 export type { DeciderModule, DecideContext, EventDraft } from './processors/aggregate/decider.ts';
 export type { PartitionFn } from './processors/aggregate/partitioning.ts';
 export type { ProjectionModule, View } from './processors/projection/projector.ts';
+export type { Deadline, SagaCommand, SagaInfo, SagaModule, SagaReaction, SagaStatus } from './processors/saga/definition.ts';
 export type {
   Cancellable,
   CustomModule,

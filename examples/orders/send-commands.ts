@@ -44,7 +44,7 @@ const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
 const consumer = kafka.consumer({ groupId: `send-order-commands-${randomUUID()}`, readUncommitted: false, maxWaitTimeInMs: 100 });
 await producer.connect();
 await consumer.connect();
-for (const name of [topic('replies'), topic('events'), topic('saga-log')]) await consumer.subscribe({ topic: name, fromBeginning: true });
+for (const name of [topic('replies'), topic('order-events'), topic('inventory-events'), topic('payment-events'), topic('saga-log')]) await consumer.subscribe({ topic: name, fromBeginning: true });
 await consumer.run({
   eachMessage: async ({ topic: from, message }) => {
     if (!message.value) return;

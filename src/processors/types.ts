@@ -86,6 +86,8 @@ export interface ProcessorContext {
   readonly partition: number;
   /** highest record timestamp this task has seen */
   readonly streamTime: number;
+  /** the wall clock, ms since the epoch (the TopologyTestDriver's own clock in tests; use it, not Date.now()) */
+  readonly wallClockTime: number;
   /** the record being processed; undefined inside a punctuation */
   readonly record: RecordMeta | undefined;
   readonly log: Logger;

@@ -47,6 +47,10 @@ export class TaskContext implements ProcessorContext {
   readonly log: Logger;
   streamTime = -1;
   record: RecordMeta | undefined;
+
+  get wallClockTime(): number {
+    return this.o.now();
+  }
   /** records forwarded since the last flush, in order */
   readonly outputs: OutgoingRecord[] = [];
   private savepointAt: number | undefined;

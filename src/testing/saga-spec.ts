@@ -9,7 +9,8 @@
  *   await fulfilment.given(orderPlaced).whenTimeElapses(31_000).thenStatus('compensated');
  *
  * Events leave out what an aggregate would fill in (eventId, aggregateVersion, timestamp; see
- * TopologyTestDriver.pipeEvent); aggregateType is needed when several aggregates write the saga's input topic.
+ * TopologyTestDriver.pipeEvent); aggregateType is needed when several aggregates write the saga's inputs, and picks
+ * the input an event goes to (the topic its aggregate type writes).
  * Each then… resolves to the outcome, or rejects with a SpecAssertionError showing a diff.
  */
 import type { SagaStatus } from '../processors/saga/definition.ts';
@@ -88,15 +89,24 @@ export class SagaScenario {
     const decl = full.loaded.topology.processors.find((p) => p.name === this.o.processor);
     if (decl?.type !== 'saga') throw new Error(`"${this.o.processor}" is not a saga processor of ${full.loaded.file}`);
     await full.close();
-    const input = full.loaded.topology.topics[inputsOf(decl)[0]!]!.name;
-    const writers = full.loaded.topology.processors.filter((p) => p.type === 'aggregate' && full.loaded.topology.topics[p.output.events]?.name === input);
-    const aggregateType = writers.length === 1 && writers[0]!.type === 'aggregate' ? writers[0]!.aggregateType : undefined;
+    const topics = full.loaded.topology.topics;
+    const inputs = inputsOf(decl).map((alias) => topics[alias]!.name);
+    // which input an event goes to: the one its aggregate type's events are written to, else the first
+    const writers = new Map<string, string>();
+    for (const p of full.loaded.topology.processors) {
+      const events = p.type === 'aggregate' ? topics[p.output.events]?.name : undefined;
+      if (p.type === 'aggregate' && events && inputs.includes(events)) writers.set(p.aggregateType, events);
+    }
+    const only = writers.size === 1 ? [...writers.keys()][0] : undefined;
     // the saga alone: its commands stay on their topics, unanswered
     const d = await TopologyTestDriver.fromLoaded(
       { ...full.loaded, topology: { ...full.loaded.topology, processors: [decl], tests: [] } },
       this.o.driver ?? {},
     );
-    const pipe = (e: EventInput) => d.pipeEvent(aggregateType && e.aggregateType === undefined ? { ...e, aggregateType } : e, { topic: input });
+    const pipe = (e: EventInput) => {
+      const event = e.aggregateType === undefined && only !== undefined ? { ...e, aggregateType: only } : e;
+      return d.pipeEvent(event, { topic: writers.get(event.aggregateType ?? '') ?? inputs[0]! });
+    };
     for (const e of this.given) await pipe(e);
     const mark = d.mark();
     if ('event' in this.whenStep) await pipe(this.whenStep.event);

@@ -303,7 +303,7 @@ export const SagaStepSchema = z
     completeOn: eventTypes('event type(s) that complete the step'),
     failOn: eventTypes('event type(s) that fail the saga at this step (then completed steps are compensated)').optional(),
     compensate: sagaCommands.optional().describe('command(s) that undo the step, sent when a later step fails or this one times out'),
-    timeoutMs: positiveInt().optional().describe('the saga fails (timed out) if the step is not complete this long after it began'),
+    timeoutMs: positiveInt().optional().describe('the saga fails (timed out) if the step is not complete this long after it began (see deadlines.clock)'),
   })
   .describe('one step of a declarative saga');
 
@@ -335,11 +335,11 @@ export const SagaProcessorSchema = z
         clock: z
           .enum(['wall-clock', 'stream-time'])
           .default('wall-clock')
-          .describe('which clock fires deadlines: wall-clock (also on a quiet partition) or stream-time (record time; replays fire the same)'),
+          .describe('wall-clock: a deadline is due afterMs from when it was set and fires also on a quiet partition; stream-time: afterMs from the record\'s time, fired as record time passes it (replays fire the same)'),
         checkIntervalMs: positiveInt().default(1000).describe('how often due deadlines are looked for'),
       })
       .default({ clock: 'wall-clock', checkIntervalMs: 1000 })
-      .describe('deadlines are record time + a timeout; this says what fires them'),
+      .describe('which clock deadlines count and fire on'),
   })
   .describe('a process manager: events in, commands out, state per saga instance');
 

@@ -61,8 +61,8 @@ test('orders: a placed order runs reserve-stock, charge-payment and confirm-orde
 
   // correlation: every command carries the correlationId of the order's first event (the PlaceOrder's commandId,
   // as the aggregate set it), its causation is the event it answers, and the user who placed the order
-  const placed = d.output<EventEnvelope>('events', { since: mark }).find((r) => r.value.eventType === 'OrderPlaced')!.value;
-  const reserved = d.output<EventEnvelope>('events').find((r) => r.value.eventType === 'StockReserved')!.value;
+  const placed = d.output<EventEnvelope>('order-events', { since: mark }).find((r) => r.value.eventType === 'OrderPlaced')!.value;
+  const reserved = d.output<EventEnvelope>('inventory-events').find((r) => r.value.eventType === 'StockReserved')!.value;
   t.is(placed.correlationId, 'place-o1');
   t.like(reserve[0], { correlationId: 'place-o1', userId: 'ann' });
   t.is((reserve[0] as unknown as { causationId: string }).causationId, placed.eventId);
@@ -156,7 +156,7 @@ test('orders: a step that times out (wall clock) is compensated itself, then the
   // (the answers to its compensations, StockReleased and OrderCancelled, found it ended too)
   const ended = d.metric(INSTANCES, 'saga_events', { outcome: 'ended' });
   t.is(ended, 2);
-  await d.pipeEvent({ eventType: 'PaymentCharged', aggregateType: 'Payment', aggregateId: 'o1', data: { orderId: 'o1', amount: 100 } }, { topic: 'events' });
+  await d.pipeEvent({ eventType: 'PaymentCharged', aggregateType: 'Payment', aggregateId: 'o1', aggregateVersion: 1, data: { orderId: 'o1', amount: 100 } }, { topic: 'payment-events' });
   t.is(d.output('saga-log').length, before);
   t.is(d.metric(INSTANCES, 'saga_events', { outcome: 'ended' }), ended + 1);
 });
@@ -261,4 +261,35 @@ test('a saga whose code returns something that is not a reaction dead-letters th
   t.false(d.output('commands').some((r) => (r.value as CommandEnvelope).commandType === 'Oops'), 'no half-made command was sent');
   t.is(commandsOn(d, 'commands').length, 1, 'the next event was processed');
   t.is((await d.store('shipping', 'sagas')).has('o9'), false);
+});
+
+test('a saga module: an onDeadline that throws ends its own instance (SagaFailed) and the other deadlines still fire', async (t) => {
+  const d = await TopologyTestDriver.fromObject(shipping(), FIXTURES);
+  await d.pipeEvent({ ...paid('o1'), data: { address: 'nowhere' } }, { topic: 'events' });
+  await d.pipeEvent(paid('o2'), { topic: 'events' });
+  await d.advanceWallClock(61_000);
+  const sagas = await d.store<StoredSaga>('shipping', 'sagas');
+  t.like(sagas.get('o1'), { status: 'failed', deadline: null });
+  t.like(sagas.get('o2'), { status: 'running', state: { attempts: 2 } });
+  t.deepEqual(
+    d.output<EventEnvelope>('log').filter((r) => r.key === 'o1').map((r) => [r.value.eventType, r.value.data.reason ?? null]),
+    [
+      ['SagaStarted', null],
+      ['SagaTimedOut', null],
+      ['SagaFailed', 'onDeadline failed: no carrier goes nowhere'],
+    ],
+  );
+});
+
+test('wall-clock deadlines count from when they are set, not from the (older) time of the record that set them', async (t) => {
+  const d = await TopologyTestDriver.fromObject(shipping(), FIXTURES);
+  // an event written 50 s ago (a backlog, or the time carried along a chain of commands and events)
+  await d.pipeEvent(paid('o1'), { topic: 'events', timestamp: d.now - 50_000 });
+  t.like(await d.store<StoredSaga>('shipping', 'sagas').then((s) => s.get('o1')), { deadline: { at: d.now + 60_000 } });
+  await d.advanceWallClock(30_000);
+  t.is(commandsOn(d, 'commands').length, 1, 'not due 10 s after the record time + 60 s');
+  // with the stream-time clock the same event's deadline counts from its record time
+  const s = await TopologyTestDriver.fromObject(shipping('stream-time'), FIXTURES);
+  await s.pipeEvent(paid('o1'), { topic: 'events', timestamp: s.now - 50_000 });
+  t.like(await s.store<StoredSaga>('shipping', 'sagas').then((x) => x.get('o1')), { deadline: { at: s.now - 50_000 + 60_000 } });
 });

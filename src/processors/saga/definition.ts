@@ -31,7 +31,10 @@ export interface SagaReaction<S = unknown> {
   /** the instance's new state (default: unchanged) */
   state?: S;
   send?: SagaCommand[];
-  /** sets the instance's one deadline (replacing any), null clears it; `afterMs` counts from the record's time */
+  /**
+   * sets the instance's one deadline (replacing any), null clears it; `afterMs` counts from now (wall clock), or with
+   * `deadlines.clock: stream-time` from the time of the record being handled
+   */
   deadline?: { name?: string; afterMs: number } | null;
   /** a step completed: logged as SagaStepCompleted */
   step?: string;
@@ -51,7 +54,7 @@ export interface SagaInfo {
 
 export interface Deadline {
   name: string;
-  /** when it is due, ms since the epoch (record time + afterMs) */
+  /** when it is due, ms since the epoch */
   at: number;
 }
 

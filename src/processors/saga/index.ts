@@ -28,6 +28,7 @@ export async function buildSagaSpecs(b: BuildContext, p: SagaProcessorDecl): Pro
     defaultCommandTopic: t.topics[aliases[0]!]!.name,
     log,
     deadlines: p.deadlines,
+    errorPolicy: p.onError.policy,
   };
   const outputs = new Set([...commandTopics.values(), ...(log ? [log] : [])]);
   const admission = [eventEnvelopeStage, eventKeyStage, ...b.eventStages(p, true), ...stepStages(p.steps, p.name)];

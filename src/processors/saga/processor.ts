@@ -5,9 +5,10 @@
  * saga's handle() gives a reaction, which this file turns into stamped commands, saga log entries, a deadline and
  * the new state — all in the task's transaction, so a command is sent exactly once with the state that sent it.
  * Deadlines fire from a punctuation (stream time or wall clock), also inside the transaction.
- * Everything sent follows from the input and the stored state (ids are name-based), so a re-run sends the same.
+ * Everything sent follows from the input and the stored state (ids are name-based), so a re-run sends the same
+ * (with the wall clock, deadlines and what they cause depend on when it runs, by nature).
  */
-import { FoldstreamError } from '../../errors.ts';
+import { errorMessage, FoldstreamError } from '../../errors.ts';
 import { aggregateKey, type CommandEnvelope, type Data, type EventEnvelope } from '../../serde/envelope.ts';
 import { eventId, uuidV5 } from '../aggregate/event-id.ts';
 import type { ProcessorContext, ProcessorMetrics, Processor, PunctuationType } from '../types.ts';
@@ -40,6 +41,8 @@ export interface SagaOptions {
   /** topic name of the saga log */
   log: string | undefined;
   deadlines: { clock: PunctuationType; checkIntervalMs: number };
+  /** the processor's error policy: with `fail` a throwing onDeadline stops the task, otherwise it ends its instance */
+  errorPolicy: 'dlq' | 'fail' | 'skip';
 }
 
 type LifecycleEvent = ProcessorMetrics['saga_lifecycle']['event'];
@@ -105,7 +108,16 @@ async function fireDeadlines(o: SagaOptions, ctx: ProcessorContext, now: number)
     const deadline = entry?.deadline;
     // an index entry outlives its deadline only when the instance set another or ended, in the same transaction
     if (!entry || !deadline || ENDED.has(entry.status) || deadlineKey(deadline.at, id) !== key) continue;
-    const reaction = (await o.definition.onDeadline(entry.state, deadline, { id, status: entry.status })) ?? {};
+    let reaction: SagaReaction;
+    try {
+      reaction = (await o.definition.onDeadline(entry.state, deadline, { id, status: entry.status })) ?? {};
+    } catch (e) {
+      // a deadline is no input record to dead-letter, and a throw would undo every deadline of this punctuation
+      // and meet the same one first again next time: the instance fails, visibly, and the others go on
+      if (o.errorPolicy === 'fail') throw e;
+      ctx.log.error({ saga: o.name, sagaId: id, deadline: deadline.name, err: errorMessage(e) }, 'saga.deadline_failed');
+      reaction = { status: 'failed', reason: `onDeadline failed: ${errorMessage(e)}` };
+    }
     react(o, ctx, id, { ...entry, deadline: null }, entry.seen, reaction, { timestamp: now, deadline });
   }
 }
@@ -136,7 +148,7 @@ function react(o: SagaOptions, ctx: ProcessorContext, id: string, entry: StoredS
     ctx.count('saga_lifecycle', { event });
     if (!o.log) continue;
     const e: EventEnvelope = {
-      eventId: eventId(o.log, id, logVersion),
+      eventId: eventId(o.log, o.name, id, logVersion),
       eventType: LOG_TYPES[event],
       eventVersion: 1,
       aggregateType: o.name,
@@ -182,7 +194,10 @@ function react(o: SagaOptions, ctx: ProcessorContext, id: string, entry: StoredS
     deadline = null;
   }
   if (r.deadline && !ENDED.has(status)) {
-    deadline = { name: r.deadline.name ?? 'deadline', at: trigger.timestamp + r.deadline.afterMs };
+    // stream time: from the record's time, so a replay sets the same deadlines; wall clock: from now, when the
+    // reaction runs (record times are carried along a chain of commands and events, and would count from its start)
+    const from = o.deadlines.clock === 'stream-time' ? trigger.timestamp : ctx.wallClockTime;
+    deadline = { name: r.deadline.name ?? 'deadline', at: from + r.deadline.afterMs };
     index.put(deadlineKey(deadline.at, id), id);
   }
 
