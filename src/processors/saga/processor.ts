@@ -172,7 +172,8 @@ function react(o: SagaOptions, ctx: ProcessorContext, id: string, entry: StoredS
       });
     }
     const command: CommandEnvelope = {
-      commandId: uuidV5(`${o.name}\u0000${id}\u0000${reactions}\u0000${i}`),
+      // the app too: two apps with a saga of the same name must not send each other's commandIds
+      commandId: uuidV5(`${ctx.app}\u0000${o.name}\u0000${id}\u0000${reactions}\u0000${i}`),
       commandType: c.type,
       aggregateId: c.aggregateId,
       timestamp: time,
