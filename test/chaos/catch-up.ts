@@ -77,13 +77,20 @@ export async function lags(brokers: string[], inputs: GroupInput[], transactiona
   await admin.connect();
   try {
     const out: Lag[] = [];
+    // Every group's committed offsets first, then the ends: a group that had committed, when asked, up to an end read
+    // later had nothing left to do when asked, so when no group lags, all were idle together at one moment (which
+    // holds even when processors form a cycle, as a saga's commands back to the aggregates it listens to do).
+    const committedOf = new Map<string, Awaited<ReturnType<typeof admin.fetchOffsets>>>();
+    for (const gi of inputs) committedOf.set(gi.group, await admin.fetchOffsets({ groupId: gi.group, topics: gi.topics }));
+    // the ends of every input once (several groups may read one topic; each tail read joins a consumer group, which
+    // takes seconds)
+    const ends = await probeEnds(admin, [...new Set(inputs.flatMap((gi) => gi.topics))]);
+    const plain = ends.filter((e) => !transactionalInputs.has(e.topic));
+    const txn = ends.filter((e) => transactionalInputs.has(e.topic));
+    const endOf = new Map(plain.map((e) => [`${e.topic}:${e.partition}`, e.highWatermark]));
+    for (const [k, v] of await lastDataEnds(kafka, admin, txn)) endOf.set(k, v);
     for (const gi of inputs) {
-      const ends = await probeEnds(admin, gi.topics);
-      const plain = ends.filter((e) => !transactionalInputs.has(e.topic));
-      const txn = ends.filter((e) => transactionalInputs.has(e.topic));
-      const endOf = new Map(plain.map((e) => [`${e.topic}:${e.partition}`, e.highWatermark]));
-      for (const [k, v] of await lastDataEnds(kafka, admin, txn)) endOf.set(k, v);
-      const committed = await admin.fetchOffsets({ groupId: gi.group, topics: gi.topics });
+      const committed = committedOf.get(gi.group)!;
       for (const t of committed) {
         for (const p of t.partitions) {
           const end = endOf.get(`${t.topic}:${p.partition}`) ?? 0n;

@@ -1,15 +1,16 @@
 /**
  * The short chaos profile inside `npm test`: real foldstream processes against the real broker, kill -9 inside open
  * transactions (the counting workload; the event-sourcing one: aggregate + projection + groupBy projection + chained
- * projection; and the orders one: a declarative aggregate partitioned by tenant with steps, a module projection with
- * filter and route steps, a groupBy by an object key, a module upcaster) and a zombie paused past its session timeout,
+ * projection; the orders one: a declarative aggregate partitioned by tenant with steps, a module projection with
+ * filter and route steps, a groupBy by an object key, a module upcaster; and the saga one: the orders example's saga
+ * over three declarative aggregates) and a zombie paused past its session timeout,
  * bad input mixed in, then the independent verifier.
  * The full profile runs with `npm run chaos -- --profile full` (docs/reliability.md).
  *
  * CHAOS_PLANT=duplicate|loss|store|open-transaction|dlq-missing|dlq-extra (group-view|group-store: the groupBy
  * projections of the bank and orders workloads only; chain-duplicate|chain-loss: the bank's chained projection only;
- * the other tests error out with them) plants that anomaly before verifying: the test must then fail (this is how to
- * see that it can).
+ * command-duplicate: the saga workload only; the other tests error out with them) plants that anomaly before
+ * verifying: the test must then fail (this is how to see that it can).
  */
 import test from 'ava';
 import { fileURLToPath } from 'node:url';
@@ -55,6 +56,16 @@ test.serial('kill -9 inside open transactions: a declarative aggregate partition
   const paths = ['conflict', 'rejected INVALID_PRICE', 'rejected COMMAND_UNKNOWN', 'repeatedCommandIds', 'twoEventCommands', 'ordersPlacedAgain', 'orderIdsInSeveralTenants', 'pings', 'handlerFailures', 'filteredEvents', 'shipments'];
   t.deepEqual(paths.filter((p) => !((s[p] ?? 0) > 0)), [], `the workload missed a path: ${JSON.stringify(s)}`);
   t.true((s.sizeJoins ?? 0) > 0 && (s.sizeLeaves ?? 0) > 0 && (s.sizeStays ?? 0) > 0 && (s.sizeLeavesOnDelete ?? 0) > 0, `the groupBy projection missed a path: ${JSON.stringify(s)}`);
+});
+
+test.serial('kill -9 inside open transactions: the orders example\'s saga over three declarative aggregates, correlated through a repartition topic: one saga per placed order, ended once, its commands, log and store exactly once, stock conserved (saga)', async (t) => {
+  const report = await run(t, { scenario: 'kill', workload: 'saga', events: 1200, kills: 2, durationMs: 15_000 });
+  assertRunClean(t, report);
+  t.true(report.chaos.kills.length >= 1, 'no kill happened');
+  const s = report.verification!.model.stats;
+  const paths = ['sagasCompleted', 'sagasCompensated', 'sagasFailed', 'rejected BAD_QUANTITY', 'rejected ORDER_EXISTS', 'retriedCommandIds'];
+  t.deepEqual(paths.filter((p) => !((s[p] ?? 0) > 0)), [], `the workload missed a path: ${JSON.stringify(s)}`);
+  t.is(s.sagasRunning, 0, `sagas left running: ${JSON.stringify(s)}`);
 });
 
 test.serial('a zombie paused past its session timeout is fenced and leaves no duplicate (counter)', async (t) => {
