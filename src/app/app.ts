@@ -6,6 +6,7 @@ import { isAbsolute, resolve } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import { Registry } from 'prom-client';
 import { FoldstreamError } from '../errors.ts';
+import { QueryApi, type QueryableProcessor } from '../http/query-api.ts';
 import { HttpServer } from '../http/server.ts';
 import { checkTopics, createTopics, formatDrift, planTopics } from '../kafka/admin.ts';
 import { createKafka } from '../kafka/client.ts';
@@ -69,6 +70,18 @@ export class App {
     };
   }
 
+  /** The processors as the query API reads them: their stores, partitions and the committed state of their tasks. */
+  private queryable(): QueryableProcessor[] {
+    return this.runners.map((r) => ({
+      name: r.name,
+      stores: r.spec.stores.map((s) => s.name),
+      partitions: r.partitions,
+      aggregate: r.spec.aggregate,
+      taskStates: () => r.taskStates(),
+      readCommitted: (partition, store, fn) => r.readCommitted(partition, store, fn),
+    }));
+  }
+
   /** Verifies (and creates) topics; a partition count that differs from the declaration stops the start. */
   private async provisionTopics(): Promise<void> {
     const plan = planTopics(this.loaded.topology);
@@ -124,7 +137,9 @@ export class App {
           registry: this.registry,
           readiness: () => this.readiness(),
           log: this.log,
+          onResponse: (route, status) => this.metrics.httpRequests.inc({ route, status: String(status) }),
         });
+        new QueryApi(() => this.queryable()).register(this.http);
         this.httpPort = await this.http.listen();
         this.log.info({ event: 'http.listening', host: t.http.host, port: this.httpPort });
       }

@@ -11,6 +11,8 @@ import type { Logger } from '../processors/types.ts';
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse, params: string[]) => Promise<void> | void;
 
 interface Route {
+  /** label of foldstream_http_requests_total */
+  name: string;
   method: string;
   pattern: RegExp;
   handler: RouteHandler;
@@ -24,6 +26,8 @@ export interface HttpServerOptions {
   /** readiness with a reason per processor, for /readyz */
   readiness: () => { ready: boolean; detail: Record<string, unknown> };
   log: Logger;
+  /** called once per answered request (metrics) */
+  onResponse?: (route: string, status: number) => void;
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -42,38 +46,52 @@ export class HttpServer {
       const text = await o.registry.metrics();
       res.writeHead(200, { 'content-type': o.registry.contentType });
       res.end(text);
-    });
-    this.route('GET', /^\/healthz$/, (_req, res) => sendJson(res, 200, { status: 'ok' }));
+    }, 'metrics');
+    this.route('GET', /^\/healthz$/, (_req, res) => sendJson(res, 200, { status: 'ok' }), 'healthz');
     this.route('GET', /^\/readyz$/, (_req, res) => {
       const r = o.readiness();
       sendJson(res, r.ready ? 200 : 503, { status: r.ready ? 'ready' : 'not ready', ...r.detail });
-    });
+    }, 'readyz');
   }
 
-  route(method: string, pattern: RegExp, handler: RouteHandler): void {
-    this.routes.push({ method, pattern, handler });
+  /** `name` labels the route in foldstream_http_requests_total. */
+  route(method: string, pattern: RegExp, handler: RouteHandler, name = pattern.source): void {
+    this.routes.push({ name, method, pattern, handler });
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0]!;
     const probe = path === '/healthz' || path === '/readyz';
+    let name = 'none';
+    res.once('finish', () => this.o.onResponse?.(name, res.statusCode));
     if (this.o.token && !probe && req.headers.authorization !== `Bearer ${this.o.token}`) {
-      sendJson(res, 401, { error: 'missing or wrong bearer token' });
+      name = 'unauthorized';
+      sendJson(res, 401, { error: 'missing or wrong bearer token: send the header Authorization: Bearer <http.token>' });
       return;
     }
-    for (const r of this.routes) {
-      const m = r.pattern.exec(path);
-      if (!m) continue;
-      if (r.method !== req.method) continue;
-      try {
-        await r.handler(req, res, m.slice(1).map((s) => decodeURIComponent(s)));
-      } catch (e) {
-        this.o.log.error({ event: 'http.error', path, error: (e as Error).message });
-        if (!res.headersSent) sendJson(res, 500, { error: (e as Error).message });
-      }
+    const matching = this.routes.filter((r) => r.pattern.test(path));
+    const r = matching.find((x) => x.method === req.method);
+    if (!r) {
+      if (matching.length) {
+        res.setHeader('allow', [...new Set(matching.map((x) => x.method))].join(', '));
+        sendJson(res, 405, { error: `${req.method} is not allowed on ${path}; use ${matching.map((x) => x.method).join(' or ')}` });
+      } else sendJson(res, 404, { error: `no route for ${req.method} ${path}` });
       return;
     }
-    sendJson(res, 404, { error: `no route for ${req.method} ${path}` });
+    name = r.name;
+    let params: string[];
+    try {
+      params = r.pattern.exec(path)!.slice(1).map((s) => decodeURIComponent(s));
+    } catch {
+      sendJson(res, 400, { error: `malformed percent-encoding in ${path}` });
+      return;
+    }
+    try {
+      await r.handler(req, res, params);
+    } catch (e) {
+      this.o.log.error({ event: 'http.error', path, error: (e as Error).message });
+      if (!res.headersSent) sendJson(res, 500, { error: (e as Error).message });
+    }
   }
 
   async listen(): Promise<number> {

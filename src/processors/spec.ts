@@ -31,6 +31,24 @@ export interface ErrorPolicy {
   retry: RetryDecl;
 }
 
+/** What the query API and the command gateway need to know about an aggregate processor (docs/http-api.md). */
+export interface AggregateInfo {
+  aggregateType: string;
+  /** keeps a `history` store: audit trail and state as of a time */
+  history: boolean;
+  /** keys are tenantId:aggregateId */
+  tenant: boolean;
+  /** command types it declares (declarative aggregates); undefined: a module decides which it handles */
+  commandTypes: string[] | undefined;
+  /** input (commands) topic name */
+  commandsTopic: string;
+  /** replies topic name, when it has one */
+  repliesTopic: string | undefined;
+  /** the decider's own initial state and evolve, to rebuild a state from the history */
+  initialState(): unknown;
+  evolve(state: unknown, event: EventEnvelope): Promise<unknown>;
+}
+
 export interface ProcessorSpec {
   name: string;
   type: string;
@@ -52,5 +70,7 @@ export interface ProcessorSpec {
    * evolve (the TopologyTestDriver's given events). `now` stamps events of a cause with no timestamp.
    */
   appendEvents?: (ctx: ProcessorContext, cause: CommandEnvelope, drafts: unknown[], now: number) => Promise<EventEnvelope[]>;
+  /** Aggregates: what the HTTP query API and command gateway use. */
+  aggregate?: AggregateInfo;
   create(partition: number): Processor;
 }

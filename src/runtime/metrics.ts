@@ -25,6 +25,7 @@ export class RuntimeMetrics {
   readonly endToEndLatency: Histogram<'processor'>;
   readonly punctuations: Counter<'processor' | 'type'>;
   readonly taskReinitialisations: Counter<'processor' | 'reason'>;
+  readonly httpRequests: Counter<'route' | 'status'>;
   /** counters processor code bumps through ctx.count (see ProcessorMetrics) */
   readonly processorCounters: Record<ProcessorMetric, Counter<string>>;
 
@@ -46,6 +47,7 @@ export class RuntimeMetrics {
     this.endToEndLatency = new Histogram({ name: 'foldstream_end_to_end_latency_seconds', help: 'Commit time minus input record timestamp', labelNames: ['processor'], buckets: E2E_BUCKETS, registers: r });
     this.punctuations = new Counter({ name: 'foldstream_punctuations_total', help: 'Punctuations run, by clock', labelNames: ['processor', 'type'], registers: r });
     this.taskReinitialisations = new Counter({ name: 'foldstream_task_reinitialisations_total', help: 'Tasks re-initialised after fencing, a failed transaction or a corrupt store', labelNames: ['processor', 'reason'], registers: r });
+    this.httpRequests = new Counter({ name: 'foldstream_http_requests_total', help: 'HTTP requests answered, by route and status code', labelNames: ['route', 'status'], registers: r });
     this.processorCounters = {
       command_outcomes: new Counter({ name: 'foldstream_command_outcomes_total', help: 'Commands handled by aggregates: accepted, rejected (domain error), conflict (stale expectedVersion), duplicate (repeated commandId), expired (remembered replies deleted after commandRetentionMs)', labelNames: ['processor', 'outcome'], registers: r }),
       projection_events: new Counter({ name: 'foldstream_projection_events_total', help: 'Events seen by projections: applied, already_applied (version at or below the view\'s), unknown_type', labelNames: ['processor', 'outcome'], registers: r }),

@@ -9,6 +9,7 @@ import { createTaskProducer } from '../kafka/task-producer.ts';
 import type { FetchedBatch, BatchControl, OffsetsAdmin } from '../kafka/types.ts';
 import type { ProcessorSpec } from '../processors/spec.ts';
 import type { Logger } from '../processors/types.ts';
+import type { CommittedStore } from '../state/committed-store.ts';
 import { LevelDbStore } from '../state/leveldb-store.ts';
 import { StateDirJanitor, taskDir } from '../state/state-dir.ts';
 import { groupId, transactionalId } from '../topology/names.ts';
@@ -29,6 +30,9 @@ export interface ProcessorRunnerOptions {
   metrics: RuntimeMetrics;
   log: Logger;
 }
+
+/** A read of a task's committed store: its result, or why this instance cannot answer for that partition. */
+export type StoreRead<T> = { ok: true; value: T } | { ok: false; reason: 'not_hosted' | 'not_running'; state: string | undefined };
 
 const TASK_STATES: TaskState[] = ['initializing', 'restoring', 'running', 'fenced', 'failed'];
 
@@ -74,9 +78,29 @@ export class ProcessorRunner {
     return this.o.spec.name;
   }
 
+  get spec(): ProcessorSpec {
+    return this.o.spec;
+  }
+
   /** Joined its group and every assigned task is running. */
   get ready(): boolean {
     return this.joined && [...this.tasks.values()].every((t) => t.ready);
+  }
+
+  /** Partition count of the processor's inputs: one task per partition number. */
+  get partitions(): number {
+    return this.o.topics.get(this.o.spec.inputs[0]!.topic).partitions;
+  }
+
+  /**
+   * Reads a committed store of the task of `partition`, if this instance runs it (the query API). Never touches a
+   * closed store: a task revoked meanwhile answers `not_running`.
+   */
+  async readCommitted<T>(partition: number, store: string, fn: (s: CommittedStore) => Promise<T>): Promise<StoreRead<T>> {
+    const task = this.tasks.get(partition);
+    if (!task) return { ok: false, reason: this.joined ? 'not_hosted' : 'not_running', state: this.joined ? undefined : 'joining' };
+    const r = await task.readCommitted(store, fn);
+    return r.ok ? r : { ok: false, reason: 'not_running', state: r.state };
   }
 
   taskStates(): Record<number, TaskState> {

@@ -91,6 +91,8 @@ export class Task {
   private starting: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
   private readonly log: Logger;
+  /** reads of the committed stores in progress (query API): the stores close only after them */
+  private readonly reads = new Set<Promise<unknown>>();
 
   constructor(private readonly env: TaskEnv) {
     this.log = env.log;
@@ -102,6 +104,22 @@ export class Task {
 
   get ready(): boolean {
     return this.state === 'running';
+  }
+
+  /**
+   * Reads a committed store (what LevelDB holds after the last commit, never the open transaction's writes) for the
+   * query API. Only a running task answers; the stores are not closed while a read is in progress.
+   */
+  async readCommitted<T>(store: string, fn: (s: CommittedStore) => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; state: TaskState }> {
+    const s = this.state === 'running' ? this.stores.get(store) : undefined;
+    if (!s) return { ok: false, state: this.state === 'running' ? 'initializing' : this.state };
+    const read = fn(s.committed);
+    this.reads.add(read);
+    try {
+      return { ok: true, value: await read };
+    } finally {
+      this.reads.delete(read);
+    }
   }
 
   /** A method, not a field read, because close() can happen during any await. */
@@ -539,8 +557,11 @@ export class Task {
     }
     this.processor = undefined;
     this.handler = undefined;
-    for (const s of this.stores.values()) await s.committed.close().catch(() => undefined);
+    // new reads find no store from here on; the ones in progress finish before their database closes
+    const stores = this.stores;
     this.stores = new Map();
+    await Promise.allSettled([...this.reads]);
+    for (const s of stores.values()) await s.committed.close().catch(() => undefined);
   }
 
   /** Re-initialise after fencing, when the runner knows this instance still owns the task. */

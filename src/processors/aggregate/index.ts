@@ -30,6 +30,16 @@ export async function buildAggregateSpec(b: BuildContext, p: AggregateProcessorD
     requireKey: true,
     stages: [commandEnvelopeStage(partitioning.tenant), commandKeyStage(partitioning.tenant), ...stepStages(p.steps, p.name)],
     outputs: b.outputNames([p.output.events, ...(p.output.replies ? [p.output.replies] : []), ...stepOutputs(p.steps)]),
+    aggregate: {
+      aggregateType: p.aggregateType,
+      history: p.history,
+      tenant: partitioning.tenant,
+      commandTypes: p.module ? undefined : Object.keys(p.commands ?? {}),
+      commandsTopic: b.inputs(p)[0]!.topic,
+      repliesTopic: replies,
+      initialState: () => decider.initialState(),
+      evolve: (state, event) => decider.evolve(state, event),
+    },
     appendEvents: (ctx, cause, drafts, now) => appendGiven(options, ctx, cause, drafts, now),
     create: () => aggregateProcessor(options),
   };

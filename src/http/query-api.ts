@@ -1,0 +1,256 @@
+/**
+ * The query API (Kafka Streams' interactive queries): reads of this instance's committed local state — store
+ * entries, aggregate states, an aggregate's history and its state as of a time. Only what LevelDB holds after a
+ * commit is served, never a transaction's buffered writes. A key whose partition this instance does not run gets
+ * 421 (or 503 while its task is restoring) with the partitions it does run; other instances are not guessed.
+ * Routes and answers: docs/http-api.md.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AggregateInfo } from '../processors/spec.ts';
+import type { EventEnvelope } from '../serde/envelope.ts';
+import { partitionForKey } from '../serde/murmur2.ts';
+import type { CommittedStore } from '../state/committed-store.ts';
+import { rangeBounds } from '../state/key-order.ts';
+import { decodeValue } from '../state/value-codec.ts';
+import { sendJson, type HttpServer } from './server.ts';
+
+export type StoreRead<T> = { ok: true; value: T } | { ok: false; reason: 'not_hosted' | 'not_running'; state: string | undefined };
+
+/** One runtime processor as the query API sees it (the app adapts its processor runners). */
+export interface QueryableProcessor {
+  /** runtime name: the processor's, or `<processor>-<stage>` */
+  readonly name: string;
+  readonly stores: string[];
+  /** input partition count: one task per partition */
+  readonly partitions: number;
+  readonly aggregate: AggregateInfo | undefined;
+  /** tasks this instance runs, by partition, with their state */
+  taskStates(): Record<number, string>;
+  readCommitted<T>(partition: number, store: string, fn: (s: CommittedStore) => Promise<T>): Promise<StoreRead<T>>;
+}
+
+const DEFAULT_LIMIT = 100;
+const MAX_LIMIT = 10_000;
+
+/** Written into the answer already: the handler stops. */
+class Answered extends Error {}
+
+function fail(res: ServerResponse, status: number, body: Record<string, unknown>): never {
+  sendJson(res, status, body);
+  throw new Answered();
+}
+
+function queryOf(req: IncomingMessage): URLSearchParams {
+  return new URL(req.url ?? '/', 'http://localhost').searchParams;
+}
+
+const hostedOf = (p: QueryableProcessor) =>
+  Object.keys(p.taskStates())
+    .map(Number)
+    .sort((a, b) => a - b);
+
+function intParam(res: ServerResponse, q: URLSearchParams, name: string, min: number, max: number): number | undefined {
+  const raw = q.get(name);
+  if (raw === null || raw === '') return undefined;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n < min || n > max) fail(res, 400, { error: `query parameter ${name}=${raw}: expected an integer from ${min} to ${max}` });
+  return n;
+}
+
+export class QueryApi {
+  constructor(private readonly processors: () => QueryableProcessor[]) {}
+
+  register(http: HttpServer): void {
+    const wrap =
+      (fn: (req: IncomingMessage, res: ServerResponse, params: string[]) => Promise<void>) =>
+      async (req: IncomingMessage, res: ServerResponse, params: string[]) => {
+        try {
+          await fn(req, res, params);
+        } catch (e) {
+          if (!(e instanceof Answered)) throw e;
+        }
+      };
+    http.route('GET', /^\/stores\/([^/]+)\/([^/]+)\/(.+)$/, wrap((req, res, [p, s, key]) => this.getEntry(req, res, p!, s!, key!)), 'store_get');
+    http.route('GET', /^\/stores\/([^/]+)\/([^/]+)\/?$/, wrap((req, res, [p, s]) => this.listEntries(req, res, p!, s!)), 'store_list');
+    http.route('GET', /^\/aggregates\/([^/]+)\/([^/]+)\/history\/?$/, wrap((req, res, [type, id]) => this.history(req, res, type!, id!)), 'aggregate_history');
+    http.route('GET', /^\/aggregates\/([^/]+)\/([^/]+)\/?$/, wrap((req, res, [type, id]) => this.aggregateState(req, res, type!, id!)), 'aggregate_get');
+  }
+
+  private processor(res: ServerResponse, name: string): QueryableProcessor {
+    const all = this.processors();
+    const p = all.find((x) => x.name === name);
+    if (!p) fail(res, 404, { error: `no processor "${name}" in this app`, processors: all.filter((x) => x.stores.length).map((x) => ({ name: x.name, stores: x.stores })) });
+    return p;
+  }
+
+  private store(res: ServerResponse, p: QueryableProcessor, store: string): void {
+    if (!p.stores.includes(store)) fail(res, 404, { error: `processor "${p.name}" has no store "${store}"`, stores: p.stores });
+  }
+
+  /** Runs a read on the task of `partition`, or answers 421/503 for it. */
+  private async read<T>(res: ServerResponse, p: QueryableProcessor, partition: number, store: string, fn: (s: CommittedStore) => Promise<T>): Promise<T> {
+    const r = await p.readCommitted(partition, store, fn);
+    if (r.ok) return r.value;
+    this.unavailable(res, p, partition, r);
+  }
+
+  private unavailable(res: ServerResponse, p: QueryableProcessor, partition: number, r: { reason: 'not_hosted' | 'not_running'; state: string | undefined }): never {
+    const hosted = hostedOf(p);
+    if (r.reason === 'not_hosted') {
+      fail(res, 421, { error: `partition ${partition} of processor "${p.name}" is not hosted on this instance; ask the instance that runs it`, processor: p.name, partition, hosted });
+    }
+    res.setHeader('retry-after', '1');
+    fail(res, 503, { error: `partition ${partition} of processor "${p.name}" is ${r.state ?? 'not running'} on this instance; try again shortly`, processor: p.name, partition, state: r.state, hosted });
+  }
+
+  private partitionOf(res: ServerResponse, req: IncomingMessage, p: QueryableProcessor, key: string): number {
+    return intParam(res, queryOf(req), 'partition', 0, p.partitions - 1) ?? partitionForKey(key, p.partitions);
+  }
+
+  private async getEntry(req: IncomingMessage, res: ServerResponse, name: string, store: string, key: string): Promise<void> {
+    const p = this.processor(res, name);
+    this.store(res, p, store);
+    const partition = this.partitionOf(res, req, p, key);
+    const bytes = await this.read(res, p, partition, store, (s) => s.get(key));
+    if (bytes === undefined) fail(res, 404, { error: `no key ${JSON.stringify(key)} in store "${store}" of processor "${p.name}" (partition ${partition})`, key, partition });
+    sendJson(res, 200, { key, partition, value: decodeValue(bytes) });
+  }
+
+  private async listEntries(req: IncomingMessage, res: ServerResponse, name: string, store: string): Promise<void> {
+    const p = this.processor(res, name);
+    this.store(res, p, store);
+    const q = queryOf(req);
+    const prefix = q.get('prefix') ?? undefined;
+    const limit = intParam(res, q, 'limit', 1, MAX_LIMIT) ?? DEFAULT_LIMIT;
+    const only = intParam(res, q, 'partition', 0, p.partitions - 1);
+    const bounds = rangeBounds(prefix ? { prefix } : {});
+    const states = p.taskStates();
+    const candidates = only !== undefined ? [only] : hostedOf(p);
+    const entries: { key: string; partition: number; value: unknown }[] = [];
+    const searched: number[] = [];
+    const unavailable: { partition: number; state: string | undefined }[] = [];
+    let truncated = false;
+    for (const partition of candidates) {
+      if (entries.length >= limit) {
+        truncated = true;
+        break;
+      }
+      const room = limit - entries.length;
+      const r = await p.readCommitted(partition, store, async (s) => {
+        const out: [string, Buffer][] = [];
+        for await (const e of s.entries(bounds, false)) {
+          out.push(e);
+          if (out.length > room) break;
+        }
+        return out;
+      });
+      if (!r.ok) {
+        // asked for one partition: say why it cannot be answered; listing all: report it and go on
+        if (only !== undefined) this.unavailable(res, p, partition, r);
+        unavailable.push({ partition, state: r.state ?? states[partition] });
+        continue;
+      }
+      searched.push(partition);
+      if (r.value.length > room) truncated = true;
+      for (const [key, value] of r.value.slice(0, room)) entries.push({ key, partition, value: decodeValue(value) });
+    }
+    sendJson(res, 200, { processor: p.name, store, partitions: searched, unavailable, hosted: hostedOf(p), entries, truncated });
+  }
+
+  private aggregateOf(res: ServerResponse, type: string): QueryableProcessor & { aggregate: AggregateInfo } {
+    const aggregates = this.processors().filter((x): x is QueryableProcessor & { aggregate: AggregateInfo } => x.aggregate !== undefined);
+    const byName = aggregates.find((x) => x.name === type);
+    if (byName) return byName;
+    const byType = aggregates.filter((x) => x.aggregate.aggregateType === type);
+    const known = aggregates.map((x) => ({ type: x.aggregate.aggregateType, processor: x.name, history: x.aggregate.history }));
+    if (byType.length === 1) return byType[0]!;
+    if (byType.length > 1) fail(res, 400, { error: `several aggregate processors have aggregateType "${type}": ask by processor name`, aggregates: known });
+    fail(res, 404, { error: `no aggregate of type or processor name "${type}" in this app`, aggregates: known });
+  }
+
+  /** The aggregate's record key is the id as given; under tenant partitioning it must be tenantId:aggregateId. */
+  private ids(res: ServerResponse, a: AggregateInfo, key: string): { aggregateId: string; tenantId?: string } {
+    if (!a.tenant) return { aggregateId: key };
+    const at = key.indexOf(':');
+    if (at <= 0 || at === key.length - 1) fail(res, 400, { error: `aggregate ${a.aggregateType} is partitioned by tenant: ask for tenantId:aggregateId, not ${JSON.stringify(key)}` });
+    return { tenantId: key.slice(0, at), aggregateId: key.slice(at + 1) };
+  }
+
+  private requireHistory(res: ServerResponse, p: QueryableProcessor & { aggregate: AggregateInfo }, what: string): void {
+    if (!p.aggregate.history) {
+      fail(res, 400, { error: `${what} needs the aggregate's history, and processor "${p.name}" keeps none: set history: true on it in the topology (it records events from then on)` });
+    }
+  }
+
+  /** The aggregate's events in version order, from its `history` store. */
+  private async events(res: ServerResponse, p: QueryableProcessor, key: string, partition: number): Promise<EventEnvelope[]> {
+    const prefix = `${key}:`;
+    return this.read(res, p, partition, 'history', async (s) => {
+      const out: EventEnvelope[] = [];
+      for await (const [k, v] of s.entries(rangeBounds({ prefix }), false)) {
+        // another aggregate whose id starts with this key and a colon shares the prefix: its keys have more after it
+        if (!/^\d{10}$/.test(k.slice(prefix.length))) continue;
+        out.push(decodeValue<EventEnvelope>(v));
+      }
+      return out;
+    });
+  }
+
+  private async aggregateState(req: IncomingMessage, res: ServerResponse, type: string, key: string): Promise<void> {
+    const p = this.aggregateOf(res, type);
+    const a = p.aggregate;
+    const ids = this.ids(res, a, key);
+    const partition = this.partitionOf(res, req, p, key);
+    const head = { aggregateType: a.aggregateType, ...ids, partition };
+    const atParam = queryOf(req).get('at');
+    if (atParam === null) {
+      const bytes = await this.read(res, p, partition, 'state', (s) => s.get(key));
+      if (bytes === undefined) fail(res, 404, { error: `no ${a.aggregateType} ${JSON.stringify(key)}: it has no events (partition ${partition})`, ...head });
+      const stored = decodeValue<{ version: number; state: unknown }>(bytes);
+      sendJson(res, 200, { ...head, version: stored.version, state: stored.state });
+      return;
+    }
+    const at = /^\d+$/.test(atParam) ? Number(atParam) : Date.parse(atParam);
+    if (!Number.isFinite(at)) fail(res, 400, { error: `at=${atParam} is not a time: give an ISO-8601 time such as 2026-11-27T10:00:00Z (or milliseconds since the epoch)` });
+    this.requireHistory(res, p, 'a state as of a time');
+    const events = await this.events(res, p, key, partition);
+    // the state after the last event recorded at or before `at`: events are folded in version order, up to the first later one
+    let state = a.initialState();
+    let version = 0;
+    for (const e of events) {
+      if (Date.parse(e.timestamp) > at) break;
+      state = await a.evolve(state, e);
+      version = e.aggregateVersion;
+    }
+    const iso = new Date(at).toISOString();
+    if (version === 0) fail(res, 404, { error: `no ${a.aggregateType} ${JSON.stringify(key)} at ${iso}: it had no events by then`, ...head, at: iso });
+    sendJson(res, 200, { ...head, at: iso, version, state });
+  }
+
+  private async history(req: IncomingMessage, res: ServerResponse, type: string, key: string): Promise<void> {
+    const p = this.aggregateOf(res, type);
+    const a = p.aggregate;
+    const ids = this.ids(res, a, key);
+    this.requireHistory(res, p, 'an audit trail');
+    const partition = this.partitionOf(res, req, p, key);
+    const events = await this.events(res, p, key, partition);
+    if (events.length === 0) fail(res, 404, { error: `no ${a.aggregateType} ${JSON.stringify(key)}: it has no events (partition ${partition})`, aggregateType: a.aggregateType, ...ids, partition });
+    sendJson(res, 200, {
+      aggregateType: a.aggregateType,
+      ...ids,
+      partition,
+      version: events.at(-1)!.aggregateVersion,
+      events: events.map((e) => ({
+        aggregateVersion: e.aggregateVersion,
+        eventType: e.eventType,
+        eventVersion: e.eventVersion,
+        timestamp: e.timestamp,
+        userId: e.userId ?? null,
+        eventId: e.eventId,
+        causationId: e.causationId ?? null,
+        correlationId: e.correlationId ?? null,
+        data: e.data,
+      })),
+    });
+  }
+}
