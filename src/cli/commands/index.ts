@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { registerDescribe } from './describe.ts';
 import { registerGraph } from './graph.ts';
+import { registerReset } from './reset.ts';
 import { registerRun } from './run.ts';
 import { registerSchema } from './schema.ts';
 import { registerTest } from './test.ts';
@@ -14,5 +15,6 @@ export function registerCommands(program: Command): void {
   registerGraph(program);
   registerTest(program);
   registerTopics(program);
+  registerReset(program);
   registerSchema(program);
 }
