@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   TRANSACTION_FAILED: 'a transaction could not be committed; the task is re-initialised',
   TASK_FAILED: 'a task stopped because its error policy is `fail`',
   KAFKA_UNAVAILABLE: 'the Kafka cluster could not be reached',
+  HISTORY_INCOMPLETE: "an aggregate's events on its topic have a gap, so its history cannot be rebuilt",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,4 +1,4 @@
-/** End offsets and committed group offsets, through one shared kafkajs admin client. */
+/** Start, end and committed group offsets, through one shared kafkajs admin client. */
 import type { Admin, Kafka } from 'kafkajs';
 import type { OffsetsAdmin } from './types.ts';
 
@@ -22,6 +22,12 @@ class KafkaJsOffsetsAdmin implements OffsetsAdmin {
     await this.connect();
     const res = await this.admin.fetchTopicOffsets(topic);
     return new Map(res.map((p) => [p.partition, BigInt(p.high)]));
+  }
+
+  async startOffsets(topic: string): Promise<Map<number, bigint>> {
+    await this.connect();
+    const res = await this.admin.fetchTopicOffsets(topic);
+    return new Map(res.map((p) => [p.partition, BigInt(p.low)]));
   }
 
   async committedOffsets(groupId: string, topic: string): Promise<Map<number, bigint>> {

@@ -4,6 +4,7 @@ import { registerGraph } from './graph.ts';
 import { registerReset } from './reset.ts';
 import { registerRun } from './run.ts';
 import { registerSchema } from './schema.ts';
+import { registerStateAt } from './state-at.ts';
 import { registerTest } from './test.ts';
 import { registerTopics } from './topics.ts';
 import { registerValidate } from './validate.ts';
@@ -16,5 +17,6 @@ export function registerCommands(program: Command): void {
   registerTest(program);
   registerTopics(program);
   registerReset(program);
+  registerStateAt(program);
   registerSchema(program);
 }
