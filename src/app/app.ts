@@ -6,12 +6,16 @@ import { isAbsolute, resolve } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import { Registry } from 'prom-client';
 import { FoldstreamError } from '../errors.ts';
+import { CommandGateway } from '../http/command-gateway.ts';
 import { QueryApi, type QueryableProcessor } from '../http/query-api.ts';
+import { ReplyWatcher } from '../http/reply-watcher.ts';
 import { HttpServer } from '../http/server.ts';
 import { checkTopics, createTopics, formatDrift, planTopics } from '../kafka/admin.ts';
+import { ChangelogReader } from '../kafka/changelog-reader.ts';
 import { createKafka } from '../kafka/client.ts';
+import { createRecordSender } from '../kafka/record-sender.ts';
 import { createOffsetsAdmin } from '../kafka/offsets-admin.ts';
-import type { OffsetsAdmin } from '../kafka/types.ts';
+import type { OffsetsAdmin, RecordSender } from '../kafka/types.ts';
 import { createLogger } from '../log.ts';
 import { buildProcessorSpecs } from '../processors/build.ts';
 import type { Logger } from '../processors/types.ts';
@@ -42,6 +46,9 @@ export class App {
   private admin: OffsetsAdmin | undefined;
   private runners: ProcessorRunner[] = [];
   private http: HttpServer | undefined;
+  /** the command gateway's producer and reply watchers, created on first use */
+  private sender: RecordSender | undefined;
+  private readonly replyWatchers = new Map<string, ReplyWatcher>();
   private unlock: (() => void) | undefined;
   private started = false;
   httpPort: number | undefined;
@@ -80,6 +87,26 @@ export class App {
       taskStates: () => r.taskStates(),
       readCommitted: (partition, store, fn) => r.readCommitted(partition, store, fn),
     }));
+  }
+
+  private commandGateway(topics: TopicRegistry): CommandGateway {
+    return new CommandGateway({
+      aggregates: () => this.runners.flatMap((r) => (r.spec.aggregate ? [{ name: r.name, aggregate: r.spec.aggregate }] : [])),
+      topic: (name) => topics.get(name),
+      sender: () => (this.sender ??= createRecordSender(this.kafka)),
+      replies: (topic) => {
+        let w = this.replyWatchers.get(topic);
+        if (!w) {
+          w = new ReplyWatcher(new ChangelogReader(this.kafka, this.log), topic, topics.get(topic).codec, this.log);
+          this.replyWatchers.set(topic, w);
+        }
+        return w;
+      },
+      endOffset: async (topic, partition) => {
+        if (!this.admin) throw new Error('the app is stopping');
+        return (await this.admin.endOffsets(topic)).get(partition) ?? 0n;
+      },
+    });
   }
 
   /** Verifies (and creates) topics; a partition count that differs from the declaration stops the start. */
@@ -140,6 +167,7 @@ export class App {
           onResponse: (route, status) => this.metrics.httpRequests.inc({ route, status: String(status) }),
         });
         new QueryApi(() => this.queryable()).register(this.http);
+        this.commandGateway(topics).register(this.http);
         this.httpPort = await this.http.listen();
         this.log.info({ event: 'http.listening', host: t.http.host, port: this.httpPort });
       }
@@ -158,8 +186,13 @@ export class App {
     this.started = false;
     await Promise.all(this.runners.map((r) => r.stop()));
     this.runners = [];
+    // waiting commands answer 504 now (retry with the same commandId), so the server can close
+    await Promise.all([...this.replyWatchers.values()].map((w) => w.close()));
+    this.replyWatchers.clear();
     await this.http?.close();
     this.http = undefined;
+    await this.sender?.close();
+    this.sender = undefined;
     await this.admin?.close();
     this.admin = undefined;
     this.unlock?.();

@@ -90,3 +90,10 @@ export interface OffsetsAdmin {
   partitionCount(topic: string): Promise<number | undefined>;
   close(): Promise<void>;
 }
+
+/** Writes single records outside any transaction (idempotent): the command gateway's producer. */
+export interface RecordSender {
+  /** Sends one record to its explicit partition; returns its offset once acknowledged by all in-sync replicas. */
+  send(record: OutgoingRecord): Promise<bigint>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,117 @@
+/**
+ * Finds the reply to a command on an aggregate's replies topic, read_committed, for the command gateway's `?wait=`.
+ * The gateway knows the reply's partition (the reply is keyed like the command) and notes that partition's last stable
+ * offset before it sends the command, so the reply can only be at or after it: a waiter reads from there and misses
+ * nothing, with no consumer group (no join, no rebalance, no "latest" race). One poll loop per partition runs while
+ * someone waits on it; replies it reads are kept a minute, so a waiter that registers late still finds its reply.
+ */
+import { decode } from '../serde/codecs.ts';
+import type { Reply } from '../serde/envelope.ts';
+import type { PartitionReader } from '../kafka/types.ts';
+import type { Logger } from '../processors/types.ts';
+import type { Codec } from '../topology/schema.ts';
+
+const KEEP_SEEN_MS = 60_000;
+const IDLE_PAUSE_MS = 50;
+const ERROR_PAUSE_MS = 500;
+
+interface PartitionWatch {
+  /** next offset to read */
+  next: bigint;
+  waiters: Map<string, Set<(r: Reply | undefined) => void>>;
+  seen: Map<string, { reply: Reply; at: number }>;
+  running: boolean;
+}
+
+export class ReplyWatcher {
+  private readonly watches = new Map<number, PartitionWatch>();
+  private closed = false;
+
+  constructor(
+    private readonly reader: PartitionReader,
+    readonly topic: string,
+    private readonly codec: Codec,
+    private readonly log: Logger,
+  ) {}
+
+  /** The reply to `commandId` on `partition` at or after offset `from`, or undefined after `timeoutMs`. */
+  wait(commandId: string, partition: number, from: bigint, timeoutMs: number): Promise<Reply | undefined> {
+    if (this.closed) return Promise.resolve(undefined);
+    let w = this.watches.get(partition);
+    if (!w) {
+      w = { next: from, waiters: new Map(), seen: new Map(), running: false };
+      this.watches.set(partition, w);
+    }
+    const known = w.seen.get(commandId);
+    if (known) return Promise.resolve(known.reply);
+    if (from < w.next) w.next = from;
+    const watch = w;
+    return new Promise((resolve) => {
+      const set = watch.waiters.get(commandId) ?? new Set();
+      const done = (r: Reply | undefined) => {
+        clearTimeout(timer);
+        set.delete(done);
+        if (set.size === 0) watch.waiters.delete(commandId);
+        resolve(r);
+      };
+      const timer = setTimeout(() => done(undefined), timeoutMs);
+      set.add(done);
+      watch.waiters.set(commandId, set);
+      if (!watch.running) void this.poll(partition, watch);
+    });
+  }
+
+  private async poll(partition: number, w: PartitionWatch): Promise<void> {
+    w.running = true;
+    try {
+      while (w.waiters.size > 0 && !this.closed) {
+        const start = w.next;
+        try {
+          const end = await this.reader.read(this.topic, partition, start, async (records) => {
+            for (const r of records) this.found(w, r.value);
+          });
+          // a waiter that came meanwhile may have moved `next` back to before `start`: it stays there
+          if (w.next >= start) w.next = end > start ? end : start;
+          this.forget(w);
+          if (end <= start) await sleep(IDLE_PAUSE_MS);
+        } catch (e) {
+          if (this.closed) return;
+          this.log.warn({ event: 'gateway.replies_read_failed', topic: this.topic, partition, error: (e as Error).message });
+          await sleep(ERROR_PAUSE_MS);
+        }
+      }
+    } finally {
+      w.running = false;
+    }
+  }
+
+  private found(w: PartitionWatch, value: Buffer | null): void {
+    let reply: Reply;
+    try {
+      reply = decode(this.codec, value) as Reply;
+    } catch {
+      return;
+    }
+    if (typeof reply?.commandId !== 'string') return;
+    w.seen.delete(reply.commandId); // re-inserted at the end: the map stays in time order
+    w.seen.set(reply.commandId, { reply, at: Date.now() });
+    for (const done of [...(w.waiters.get(reply.commandId) ?? [])]) done(reply);
+  }
+
+  private forget(w: PartitionWatch): void {
+    const before = Date.now() - KEEP_SEEN_MS;
+    for (const [id, s] of w.seen) {
+      if (s.at >= before) break; // insertion order is time order
+      w.seen.delete(id);
+    }
+  }
+
+  /** Stops every poll loop; waiters get no reply now (their request answers 504). */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const w of this.watches.values()) for (const set of w.waiters.values()) for (const done of [...set]) done(undefined);
+    await this.reader.close();
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
