@@ -6,6 +6,8 @@
  * Routes and answers: docs/http-api.md.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { FoldstreamError } from '../errors.ts';
+import { stateAt, type StateAt } from '../processors/aggregate/state-at.ts';
 import type { AggregateInfo } from '../processors/spec.ts';
 import type { EventEnvelope } from '../serde/envelope.ts';
 import { partitionForKey } from '../serde/murmur2.ts';
@@ -211,20 +213,22 @@ export class QueryApi {
       return;
     }
     const at = /^\d+$/.test(atParam) ? Number(atParam) : Date.parse(atParam);
-    if (!Number.isFinite(at)) fail(res, 400, { error: `at=${atParam} is not a time: give an ISO-8601 time such as 2026-11-27T10:00:00Z (or milliseconds since the epoch)` });
+    if (Number.isNaN(new Date(at).getTime())) fail(res, 400, { error: `at=${atParam} is not a time: give an ISO-8601 time such as 2026-11-27T10:00:00Z (or milliseconds since the epoch)` });
     this.requireHistory(res, p, 'a state as of a time');
     const events = await this.events(res, p, key, partition);
-    // the state after the last event recorded at or before `at`: events are folded in version order, up to the first later one
-    let state = a.initialState();
-    let version = 0;
-    for (const e of events) {
-      if (Date.parse(e.timestamp) > at) break;
-      state = await a.evolve(state, e);
-      version = e.aggregateVersion;
-    }
     const iso = new Date(at).toISOString();
-    if (version === 0) fail(res, 404, { error: `no ${a.aggregateType} ${JSON.stringify(key)} at ${iso}: it had no events by then`, ...head, at: iso });
-    sendJson(res, 200, { ...head, at: iso, version, state });
+    // the same fold as `foldstream state-at`: events at or before the time, in version order, through evolve
+    const decider = { initialState: a.initialState, evolve: a.evolve, decide: async () => [] };
+    let r: StateAt;
+    try {
+      r = await stateAt(decider, new Map(), events, at);
+    } catch (e) {
+      if (!(e instanceof FoldstreamError)) throw e;
+      fail(res, 500, { error: e.message, code: e.code, ...head, at: iso });
+    }
+    if (r.version === 0) fail(res, 404, { error: `no ${a.aggregateType} ${JSON.stringify(key)} at ${iso}: it had no events by then`, ...head, at: iso, laterEvents: r.later });
+    const { version, state } = r;
+    sendJson(res, 200, { ...head, at: iso, version, state, lastEventAt: r.events.at(-1)!.timestamp, laterEvents: r.later });
   }
 
   private async history(req: IncomingMessage, res: ServerResponse, type: string, key: string): Promise<void> {

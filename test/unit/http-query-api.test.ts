@@ -211,10 +211,11 @@ test('?at= rebuilds the state as of a time through the decider\'s evolve', async
   const { http, get } = await serve(processors);
   t.teardown(() => http.close());
   const at = async (time: string) => (await get(`/aggregates/User/u1?at=${encodeURIComponent(time)}`)).body;
-  t.like(await at('2026-11-27T10:30:00Z'), { version: 1, state: { email: 'a@x.example', status: 'ACTIVE' } });
+  t.like(await at('2026-11-27T10:30:00Z'), { version: 1, lastEventAt: '2026-11-27T10:00:00.000Z', laterEvents: 2, state: { email: 'a@x.example', status: 'ACTIVE' } });
   t.like(await at('2026-11-27T11:00:00.000Z'), { version: 2, state: { email: 'b@x.example', status: 'ACTIVE' } });
   t.like(await at('2026-11-28T00:00:00Z'), { version: 3, state: { email: 'b@x.example', status: 'GOLD' } });
   t.is((await get('/aggregates/User/u1?at=2026-11-27T09:00:00Z')).status, 404);
+  t.like(await at(String(Date.parse('2026-11-27T11:30:00Z'))), { version: 2 });
   const bad = await get('/aggregates/User/u1?at=yesterday');
   t.is(bad.status, 400);
   t.regex(bad.body.error, /not a time/);
