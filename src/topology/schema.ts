@@ -81,12 +81,12 @@ export const ProcessingSchema = z
 
 export const HttpSchema = z
   .strictObject({
-    enabled: z.boolean().default(true).describe('serve /metrics, /healthz, /readyz and the query API'),
+    enabled: z.boolean().default(true).describe('serve /metrics, /healthz, /readyz, the query API and the command gateway (docs/http-api.md)'),
     port: z.number().int().min(0).max(65535).default(9464).describe('port (0: any free port)'),
     host: z.string().default('0.0.0.0').describe('bind address'),
     token: z.string().optional().describe('bearer token required on every route but /healthz and /readyz'),
   })
-  .describe('the HTTP endpoint Prometheus scrapes');
+  .describe('the HTTP port: metrics, probes, the query API and the command gateway');
 
 export const CodecSchema = z.enum(['json', 'msgpack', 'string', 'raw']).describe('how record values are encoded');
 
