@@ -251,3 +251,27 @@ test('with a token every query route needs it, the probes do not, and requests a
     ].sort(),
   );
 });
+
+test('under tenant partitioning the id is tenantId:aggregateId; without the tenant the answer says so', async (t) => {
+  const orders = fakeProcessor('orders', ['state', 'commands'], ALL_RUNNING, { ...usersInfo(false), aggregateType: 'Order', tenant: true });
+  const key = 'acme:o1';
+  await orders.data(partitionForKey(key, PARTITIONS), 'state').apply([{ key, value: encodeValue({ version: 2, state: { total: 5 } }) }], {});
+  const { http, get } = await serve([orders]);
+  t.teardown(() => http.close());
+  t.like((await get('/aggregates/Order/acme:o1')).body, { tenantId: 'acme', aggregateId: 'o1', version: 2, state: { total: 5 } });
+  const bad = await get('/aggregates/Order/o1');
+  t.is(bad.status, 400);
+  t.regex(bad.body.error, /partitioned by tenant: ask for tenantId:aggregateId/);
+});
+
+test('?partition= looks a key up in the partition named, for stores not keyed by their input\'s key', async (t) => {
+  const { processors, users } = usersWorld();
+  // a commandId that hashes elsewhere: only ?partition= finds it
+  const id = Array.from({ length: 100 }, (_, i) => `cmd-${i}`).find((k) => partitionForKey(k, PARTITIONS) !== pOther)!;
+  await users.data(pOther, 'commands').apply([{ key: id, value: encodeValue({ commandId: id, status: 'accepted' }) }], {});
+  const { http, get } = await serve(processors);
+  t.teardown(() => http.close());
+  t.is((await get(`/stores/users/commands/${id}`)).status, 404);
+  t.like((await get(`/stores/users/commands/${id}?partition=${pOther}`)).body, { key: id, partition: pOther, value: { status: 'accepted' } });
+  t.is((await get(`/stores/users/commands/${id}?partition=${PARTITIONS}`)).status, 400);
+});
