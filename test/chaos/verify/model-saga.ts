@@ -540,7 +540,8 @@ export class SagaModel implements ModelCheck {
       let step = 0;
       let reactions = 1;
       let lastTs = placed.ts;
-      /** the current step's deadline: its trigger's record time + the timeout */
+      /** the current step's deadline, as far as it can be known: a wall-clock deadline counts from when its reaction
+       * ran, not from a record time; only an instance still running at the end has one, and that fails anyway */
       let deadlineAt = placed.ts + TIMEOUT_MS;
       const sku = String(d.sku);
       const pay = `pay-${x}`;
@@ -554,8 +555,9 @@ export class SagaModel implements ModelCheck {
         const t = timedOut!;
         const reason = `step "${STEPS[s]}" timed out`;
         const v = log.length + 1;
-        // the deadline fired on the wall clock: its entry's time and eventId are taken as written
-        const e: Obj = { eventType: 'SagaTimedOut', eventVersion: 1, aggregateType: SAGA, aggregateId: x, aggregateVersion: v, timestamp: t.value.timestamp, correlationId, data: { status: 'compensated', deadline: STEPS[s], at: new Date(deadlineAt).toISOString() } };
+        // the deadline fired on the wall clock, and was due timeoutMs after the reaction that set it ran (on the wall
+        // clock too): its entry's time, due time and eventId are taken as written
+        const e: Obj = { eventType: 'SagaTimedOut', eventVersion: 1, aggregateType: SAGA, aggregateId: x, aggregateVersion: v, timestamp: t.value.timestamp, correlationId, data: { status: 'compensated', deadline: STEPS[s], at: (t.value.data as Obj | undefined)?.at } };
         log.push({ id: String(v), value: canonical(e) });
         const ts = Date.parse(String(t.value.timestamp));
         entry('SagaFailed', { status: 'compensated', reason, compensating: true }, t.value.eventId, ts);
