@@ -222,7 +222,8 @@ function normalizeConfig(value: string): string {
     .join(',');
 }
 
-async function withAdmin<T>(kafka: Kafka, what: string, fn: (admin: Admin) => Promise<T>): Promise<T> {
+/** Runs fn with a connected admin client, always disconnecting it; what it throws becomes a FoldstreamError. */
+export async function withAdmin<T>(kafka: Kafka, what: string, fn: (admin: Admin) => Promise<T>): Promise<T> {
   const admin = kafka.admin();
   try {
     await admin.connect();

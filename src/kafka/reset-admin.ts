@@ -3,9 +3,9 @@
  * those groups (their committed offsets), and deleting and re-creating its internal topics empty (changelogs,
  * repartition topic), waiting until the broker has really let go of the old ones.
  */
-import type { Admin, Kafka } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import { FoldstreamError } from '../errors.ts';
-import { createTopicsAndWait, toFoldstreamError, type PlannedTopic } from './admin.ts';
+import { createTopicsAndWait, withAdmin, type PlannedTopic } from './admin.ts';
 import { retry } from './retry.ts';
 
 export interface GroupState {
@@ -14,18 +14,6 @@ export interface GroupState {
   state: string;
   /** client ids and hosts of the members, for messages */
   members: string[];
-}
-
-async function withAdmin<T>(kafka: Kafka, what: string, fn: (admin: Admin) => Promise<T>): Promise<T> {
-  const admin = kafka.admin();
-  try {
-    await admin.connect();
-    return await fn(admin);
-  } catch (e) {
-    throw toFoldstreamError(e, what);
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-  }
 }
 
 export async function describeGroups(kafka: Kafka, groupIds: string[]): Promise<GroupState[]> {

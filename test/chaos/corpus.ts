@@ -92,6 +92,25 @@ export interface Spoilable {
   fields: { hugeNumber: string; deeplyNested: string; invalidUtf8: string };
 }
 
+/**
+ * The Spoilable of an event or command envelope keyed by its aggregateId (the bank and saga workloads): an event's
+ * version or a command's aggregateId of the wrong type, no eventId or commandId, an event type nothing handles, a key
+ * naming another aggregate.
+ */
+export function envelopeSpoilable(key: string, tpl: Record<string, unknown>, toEvents: boolean, unknownEventType: string): Spoilable {
+  const { eventId: _e, commandId: _c, ...withoutId } = tpl;
+  return {
+    key,
+    value: tpl,
+    wrongFieldTypes: toEvents ? { ...tpl, aggregateVersion: '1' } : { ...tpl, aggregateId: 42 },
+    missingFields: withoutId,
+    unknownType: { ...tpl, eventType: unknownEventType },
+    tooNewVersion: { ...tpl, eventVersion: 3 },
+    keyMismatch: { key, value: { ...tpl, aggregateId: `${key}-other` } },
+    fields: { hugeNumber: toEvents ? 'aggregateVersion' : 'expectedVersion', deeplyNested: 'aggregateId', invalidUtf8: 'aggregateId' },
+  };
+}
+
 /** A bad record of the given kind (key null for `null-key`). */
 export function spoil(kind: BadKind, s: Spoilable, rng: Rng, maxRecordBytes: number): { key: string | null; value: Buffer | null } {
   const r = (value: Buffer | null, key: string | null = s.key) => ({ key, value });

@@ -10,6 +10,36 @@ import type { VRecord } from './read-topics.ts';
 import type { ChangelogState } from './store.ts';
 import { at, where } from './wire.ts';
 
+/** The command fields an aggregate's events take after it (docs/wire-formats.md). */
+export interface CommandCause {
+  commandId: string;
+  aggregateId: string;
+  timestamp?: string | null | undefined;
+  correlationId?: string | null | undefined;
+  userId?: string | null | undefined;
+}
+
+/**
+ * The event an aggregate writes for one of a command's event drafts, eventId aside: eventVersion 1, the command's
+ * time (else the command record's), correlation (else the commandId), causation and user. `tenantId` when given.
+ */
+export function expectedEvent(c: CommandCause, recordTimestamp: number, aggregateType: string, aggregateVersion: number, e: { eventType: string; data: unknown }, tenantId?: string | null): string {
+  const event: Obj = {
+    eventType: e.eventType,
+    eventVersion: 1,
+    aggregateType,
+    aggregateId: c.aggregateId,
+    ...(tenantId === undefined || tenantId === null ? {} : { tenantId }),
+    aggregateVersion,
+    timestamp: c.timestamp ?? new Date(recordTimestamp).toISOString(),
+    correlationId: c.correlationId ?? c.commandId,
+    causationId: c.commandId,
+    data: e.data,
+  };
+  if (c.userId) event.userId = c.userId;
+  return canonical(event);
+}
+
 /** A record's value as a JSON object; anything else as `{unreadable: true}`, which no model predicts. */
 export function parseValue(r: VRecord): Obj {
   try {

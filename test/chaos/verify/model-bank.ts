@@ -34,7 +34,7 @@
  * Part of the chaos verifier: imports only Node, nothing from src/.
  */
 import { canonical, checkPartition, compareSequence, compareStore, emptySequenceFindings, type Actual, type Expected, type SequenceFindings, type StoreFindings } from './compare.ts';
-import { checkPositionedAtEnd, checkPositionedPast, EventIds, parseValue, ReplyReader, replyValue, storedReplies, storedReplyValue, type Reply } from './aggregate-checks.ts';
+import { checkPositionedAtEnd, checkPositionedPast, EventIds, expectedEvent, parseValue, ReplyReader, replyValue, storedReplies, storedReplyValue, type Reply } from './aggregate-checks.ts';
 import { DlqCheck } from './dlq.ts';
 import { classifyCommand, classifyEvent, nonEmpty, type Command, type Event, type Obj } from './envelopes.ts';
 import { countVerdict, emptyInputSummary, type ModelCheck, type ModelFindings, type Verdict } from './model.ts';
@@ -211,19 +211,7 @@ export class BankModel implements ModelCheck {
           if (e.eventType === 'Deposited') a.balance += e.data.amount as number;
           if (e.eventType === 'Withdrawn') a.balance -= e.data.amount as number;
           if (e.eventType === 'AccountClosed') [a.open, a.owner, a.balance] = [false, null, 0];
-          const event: Obj = {
-            eventType: e.eventType,
-            eventVersion: 1,
-            aggregateType: 'Account',
-            aggregateId: c.aggregateId,
-            aggregateVersion: a.version,
-            timestamp: c.timestamp ?? new Date(r.timestamp).toISOString(),
-            correlationId: c.correlationId ?? c.commandId,
-            causationId: c.commandId,
-            data: e.data,
-          };
-          if (c.userId) event.userId = c.userId;
-          a.events.push({ id: String(a.version), value: canonical(event) });
+          a.events.push({ id: String(a.version), value: expectedEvent(c, r.timestamp, 'Account', a.version, e) });
           if (e.eventType === 'AccountClosed') {
             a.view = null;
             a.views.push({ id: String(a.version), value: canonical(null) });

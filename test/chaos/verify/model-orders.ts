@@ -43,7 +43,7 @@
  * Part of the chaos verifier: imports only Node, nothing from src/.
  */
 import { canonical, checkPartition, compareSequence, compareStore, emptySequenceFindings, type Actual, type Expected, type StoreFindings } from './compare.ts';
-import { checkPositionedAtEnd, checkPositionedPast, EventIds, parseValue, ReplyReader, replyValue, storedReplies, storedReplyValue, type Reply } from './aggregate-checks.ts';
+import { checkPositionedAtEnd, checkPositionedPast, EventIds, expectedEvent, parseValue, ReplyReader, replyValue, storedReplies, storedReplyValue, type Reply } from './aggregate-checks.ts';
 import { DlqCheck } from './dlq.ts';
 import { classifyCommand, classifyEvent, type Command, type Event, type Obj } from './envelopes.ts';
 import { countVerdict, emptyInputSummary, type ModelCheck, type ModelFindings } from './model.ts';
@@ -296,27 +296,15 @@ export class OrdersModel implements ModelCheck {
         [o.status, o.items, o.total] = ['none', 0, 0];
         break;
     }
-    const event: Obj = {
-      eventType: e.eventType,
-      eventVersion: 1,
-      aggregateType: 'Order',
-      aggregateId: c.aggregateId,
-      tenantId: c.tenantId,
-      aggregateVersion: o.version,
-      timestamp: c.timestamp ?? new Date(r.timestamp).toISOString(),
-      correlationId: c.correlationId ?? c.commandId,
-      causationId: c.commandId,
-      data: e.data,
-    };
-    if (c.userId) event.userId = c.userId;
-    o.events.push({ id: String(o.version), value: canonical(event) });
+    const event = expectedEvent(c, r.timestamp, 'Order', o.version, e, c.tenantId);
+    o.events.push({ id: String(o.version), value: event });
 
     const read = { eventType: e.eventType, aggregateId: c.aggregateId, tenantId: c.tenantId!, aggregateVersion: o.version, data: upcast({ eventType: e.eventType, eventVersion: 1, data: e.data }) };
     // order-view: the filter, the route, the module
     if (c.tenantId === FILTERED_TENANT) {
       this.stats.filteredEvents++;
     } else {
-      if (e.eventType === 'OrderShipped') o.shipments.push({ id: String(o.version), value: canonical(event) });
+      if (e.eventType === 'OrderShipped') o.shipments.push({ id: String(o.version), value: event });
       o.view = projectView(o.view, read);
       o.views.push({ id: String(o.version), value: canonical(o.view) });
     }

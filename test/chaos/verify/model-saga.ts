@@ -49,7 +49,7 @@
  * Part of the chaos verifier: imports only Node, nothing from src/.
  */
 import { canonical, checkPartition, compareSequence, compareStore, emptySequenceFindings, type Actual, type Expected, type SequenceFindings, type StoreFindings } from './compare.ts';
-import { checkPositionedPast, EventIds, parseValue, ReplyReader, replyValue, storedReplies, storedReplyValue, type Reply } from './aggregate-checks.ts';
+import { checkPositionedPast, EventIds, expectedEvent, parseValue, ReplyReader, replyValue, storedReplies, storedReplyValue, type Reply } from './aggregate-checks.ts';
 import { DlqCheck } from './dlq.ts';
 import { classifyCommand, classifyEvent, isObj, type Command, type Obj } from './envelopes.ts';
 import { countVerdict, emptyInputSummary, type ModelCheck, type ModelFindings } from './model.ts';
@@ -310,19 +310,7 @@ export class SagaModel implements ModelCheck {
           for (const e of d.events) {
             a.version++;
             evolve(a, e);
-            const event: Obj = {
-              eventType: e.eventType,
-              eventVersion: 1,
-              aggregateType: AGGREGATE_TYPE[kind],
-              aggregateId: c.aggregateId,
-              aggregateVersion: a.version,
-              timestamp: c.timestamp ?? new Date(r.timestamp).toISOString(),
-              correlationId: c.correlationId ?? c.commandId,
-              causationId: c.commandId,
-              data: e.data,
-            };
-            if (c.userId) event.userId = c.userId;
-            a.events.push({ id: String(a.version), value: canonical(event) });
+            a.events.push({ id: String(a.version), value: expectedEvent(c, r.timestamp, AGGREGATE_TYPE[kind], a.version, e) });
           }
           if (c.commandType === 'AddStock' && c.commandId.startsWith(GENERATOR_PREFIX) && typeof c.data.quantity === 'number') {
             this.stockAdded.set(c.aggregateId, (this.stockAdded.get(c.aggregateId) ?? 0) + c.data.quantity);

@@ -24,7 +24,7 @@
  * legitimately repeated one.
  */
 import { fileURLToPath } from 'node:url';
-import { BAD_KIND_HEADER, json, spoil, type BadKind } from '../corpus.ts';
+import { BAD_KIND_HEADER, envelopeSpoilable, json, spoil, type BadKind } from '../corpus.ts';
 import type { Rng } from '../rng.ts';
 import { processingYaml, topicYaml, type GenRecord, type TopologyParams, type Workload } from './workload.ts';
 
@@ -201,19 +201,9 @@ ${topicYaml('commands', t.commands, p)}${topicYaml('events', t.events, p, { 'ret
         const tpl: Record<string, unknown> = toEvents
           ? { eventId: `bad-event-${badSeq}`, eventType: 'Deposited', eventVersion: 1, aggregateType: 'Account', aggregateId: key, aggregateVersion: 1, timestamp: stamp(), data: { amount: 5 } }
           : { commandId: `bad-command-${badSeq}`, commandType: 'Deposit', aggregateId: key, userId: 'user-bad', timestamp: stamp(), data: { amount: 5 } };
-        const { eventId: _e, commandId: _c, ...withoutId } = tpl;
         const { key: k, value } = spoil(
           kind,
-          {
-            key,
-            value: tpl,
-            wrongFieldTypes: toEvents ? { ...tpl, aggregateVersion: '1' } : { ...tpl, aggregateId: 42 },
-            missingFields: withoutId,
-            unknownType: { ...tpl, eventType: 'AccountFrozen' },
-            tooNewVersion: { ...tpl, eventVersion: 3 },
-            keyMismatch: { key, value: { ...tpl, aggregateId: `${key}-other` } },
-            fields: { hugeNumber: toEvents ? 'aggregateVersion' : 'expectedVersion', deeplyNested: 'aggregateId', invalidUtf8: 'aggregateId' },
-          },
+          envelopeSpoilable(key, tpl, toEvents, 'AccountFrozen'),
           rng,
           opts.maxRecordBytes,
         );

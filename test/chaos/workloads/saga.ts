@@ -35,7 +35,7 @@
  * unknown type there concerns no order and is ignored). Which orders get their stock is not predictable from the
  * input (sagas race for it): the verifier (verify/model-saga.ts) checks what holds for any interleaving.
  */
-import { BAD_KIND_HEADER, json, spoil, type BadKind } from '../corpus.ts';
+import { BAD_KIND_HEADER, envelopeSpoilable, json, spoil, type BadKind } from '../corpus.ts';
 import type { Rng } from '../rng.ts';
 import { processingYaml, topicYaml, type GenRecord, type TopologyParams, type Workload } from './workload.ts';
 
@@ -232,19 +232,9 @@ ${topicYaml('order-commands', t.orderCommands, p)}${topicYaml('inventory-command
               ? { commandId: `bad-command-${badSeq}`, commandType: 'AddStock', aggregateId: key, userId: 'user-bad', timestamp: stamp(), data: { quantity: 5 } }
               : { commandId: `bad-command-${badSeq}`, commandType: 'PlaceOrder', aggregateId: key, userId: 'user-bad', timestamp: stamp(), data: { customerId: 'c', sku: 'sku-00', quantity: 1, amount: 5 } };
         const toEvents = where === 'events';
-        const { eventId: _e, commandId: _c, ...withoutId } = tpl;
         const { key: k, value } = spoil(
           kind,
-          {
-            key,
-            value: tpl,
-            wrongFieldTypes: toEvents ? { ...tpl, aggregateVersion: '1' } : { ...tpl, aggregateId: 42 },
-            missingFields: withoutId,
-            unknownType: { ...tpl, eventType: 'OrderLost' },
-            tooNewVersion: { ...tpl, eventVersion: 3 },
-            keyMismatch: { key, value: { ...tpl, aggregateId: `${key}-other` } },
-            fields: { hugeNumber: toEvents ? 'aggregateVersion' : 'expectedVersion', deeplyNested: 'aggregateId', invalidUtf8: 'aggregateId' },
-          },
+          envelopeSpoilable(key, tpl, toEvents, 'OrderLost'),
           rng,
           opts.maxRecordBytes,
         );
