@@ -4,6 +4,7 @@
 import test from 'ava';
 import { App } from '../../src/app/app.ts';
 import { partitionForKey } from '../../src/serde/murmur2.ts';
+import { untilRunning } from '../helpers/app-ready.ts';
 import { memoryLogger } from '../helpers/log.ts';
 import { waitFor } from '../helpers/processes.ts';
 import { command, type Command } from '../helpers/user-model.ts';
@@ -22,6 +23,8 @@ test.before(async () => {
   env.loaded.topology.http.host = '127.0.0.1';
   a = new App(env.loaded, { log: memoryLogger(), stateDir: env.stateDir('a'), httpPort: 0 });
   await a.start();
+  // the 404 answers below are for keys of any partition: all of them must be running, not still restoring (503)
+  await untilRunning(a);
   client = await CommandClient.start(env.topic('commands'), env.topic('replies'));
 });
 

@@ -12,6 +12,7 @@ import { App } from '../../src/app/app.ts';
 import type { CommandEnvelope, EventEnvelope, Reply } from '../../src/serde/envelope.ts';
 import { loadTopology, type LoadedTopology } from '../../src/topology/load.ts';
 import { changelogTopic, internalTopics } from '../../src/topology/names.ts';
+import { untilRunning } from '../helpers/app-ready.ts';
 import { ROOT } from '../helpers/cli.ts';
 import { changelogState } from '../helpers/counting-app.ts';
 import { BROKERS, deleteTopics, kafka, readAll, unique, type ReadRecord } from '../helpers/kafka.ts';
@@ -77,18 +78,6 @@ const stateDir = (name: string) => {
   mkdirSync(d, { recursive: true });
   return d;
 };
-
-/** Waits until every processor of the app runs all 12 of its tasks (the deadlines below are short). */
-async function untilRunning(app: App): Promise<void> {
-  const until = Date.now() + 120_000;
-  for (;;) {
-    const { processors } = app.readiness().detail as { processors: Record<string, { ready: boolean; tasks: Record<number, string> }> };
-    const all = Object.values(processors);
-    if (app.ready && all.every((p) => Object.values(p.tasks).filter((s) => s === 'running').length === 12)) return;
-    if (Date.now() > until) throw new Error(`the app did not start its tasks: ${JSON.stringify(processors)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 const GOOD = 40;
 const TERMINAL = new Set(['SagaCompleted', 'SagaCompensated']);
