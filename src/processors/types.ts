@@ -72,7 +72,7 @@ export interface ProcessorMetrics {
   command_outcomes: { outcome: 'accepted' | 'rejected' | 'conflict' | 'duplicate' | 'expired' };
   projection_events: { outcome: 'applied' | 'already_applied' | 'unknown_type' };
   upcasts: { event_type: string; from_version: string; to_version: string };
-  saga_events: { outcome: 'started' | 'handled' | 'ignored' | 'already_applied' | 'ended' | 'uncorrelated' };
+  saga_events: { outcome: 'started' | 'handled' | 'ignored' | 'already_applied' | 'ended' | 'uncorrelated' | 'expired' };
   saga_lifecycle: { event: 'started' | 'step_completed' | 'timed_out' | 'failed' | 'compensated' | 'completed' };
   saga_commands: { command_type: string };
 }

@@ -47,7 +47,7 @@ export function stagesOf(p: ProcessorDecl): ProcessorStage[] {
       return p.groupBy ? [first, { name: stageName(p.name, GROUP_STAGE), stage: GROUP_STAGE, stores: ['groups'] }] : [first];
     }
     case 'saga': {
-      const stores = ['sagas', 'deadlines'];
+      const stores = ['sagas', 'deadlines', ...(p.endedRetentionMs > 0 ? ['ended'] : [])];
       if (p.correlate === undefined) return [{ name: p.name, stage: undefined, stores }];
       return [
         { name: p.name, stage: undefined, stores: [] },

@@ -330,6 +330,9 @@ export const SagaProcessorSchema = z
     onFailure: sagaCommands
       .optional()
       .describe('with flow: command(s) sent when the saga fails, after the compensations ($reason, or `reason`, says why)'),
+    endedRetentionMs: nonNegativeInt()
+      .default(0)
+      .describe('how long (stream time) an ended instance is kept, so that late and repeated events find it ended; then it is deleted (0: kept forever)'),
     deadlines: z
       .strictObject({
         clock: z

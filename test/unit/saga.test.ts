@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StoredSaga } from '../../src/processors/saga/processor.ts';
 import type { CommandEnvelope, EventEnvelope } from '../../src/serde/envelope.ts';
+import { partitionForKey } from '../../src/serde/murmur2.ts';
 import { TopologyTestDriver } from '../../src/testing/index.ts';
 import { FIXTURES, ROOT } from '../helpers/cli.ts';
 
@@ -191,7 +192,7 @@ test('orders: the same input gives the same commandIds and log eventIds (a re-ru
   t.is(new Set(a).size, a.length, 'and no two are the same');
 });
 
-const shipping = (clock: 'wall-clock' | 'stream-time' = 'wall-clock') => ({
+const shipping = (clock: 'wall-clock' | 'stream-time' = 'wall-clock', endedRetentionMs = 0) => ({
   app: 'shop',
   kafka: { brokers: '127.0.0.1:9092' },
   topics: {
@@ -208,6 +209,7 @@ const shipping = (clock: 'wall-clock' | 'stream-time' = 'wall-clock') => ({
       output: { commands: ['commands', 'refunds'], log: 'log' },
       module: './modules/shipping-saga.ts',
       deadlines: { clock, checkIntervalMs: 1000 },
+      endedRetentionMs,
     },
   ],
 });
@@ -296,4 +298,28 @@ test('wall-clock deadlines count from when they are set, not from the (older) ti
   const s = await TopologyTestDriver.fromObject(shipping('stream-time'), FIXTURES);
   await s.pipeEvent(paid('o1'), { topic: 'events', timestamp: s.now - 50_000 });
   t.like(await s.store<StoredSaga>('shipping', 'sagas').then((x) => x.get('o1')), { deadline: { at: s.now - 50_000 + 60_000 } });
+});
+
+test('endedRetentionMs: an ended instance is kept for that long in stream time (late events find it ended), then deleted', async (t) => {
+  const d = await TopologyTestDriver.fromObject(shipping('wall-clock', 3_600_000), FIXTURES);
+  const t0 = d.now;
+  await d.pipeEvent(paid('o1'), { topic: 'events' });
+  await d.pipeEvent({ eventType: 'OrderShipped', aggregateType: 'Order', aggregateId: 'o1', aggregateVersion: 2, data: {} }, { topic: 'events' });
+  t.deepEqual([...(await d.store('shipping', 'ended')).values()], ['o1']);
+  // half an hour later a late event finds it ended
+  await d.pipeEvent({ eventType: 'OrderNoted', aggregateType: 'Order', aggregateId: 'o1', aggregateVersion: 3, data: {} }, { topic: 'events', timestamp: t0 + 1_800_000 });
+  t.is(d.metric('shipping', 'saga_events', { outcome: 'ended' }), 1);
+  t.true((await d.store('shipping', 'sagas')).has('o1'));
+  // an hour and more of stream time (of o1's task: a record of its partition) after it ended: deleted, index too
+  await d.pipeEvent({ eventType: 'OrderNoted', aggregateType: 'Order', aggregateId: 'o2', aggregateVersion: 1, data: {} }, { topic: 'events', timestamp: t0 + 4_000_000, partition: partitionForKey('o1', 4) });
+  t.false((await d.store('shipping', 'sagas')).has('o1'));
+  t.is((await d.store('shipping', 'ended')).size, 0);
+  t.is(d.metric('shipping', 'saga_events', { outcome: 'expired' }), 1);
+  // without endedRetentionMs there is no index, and instances stay
+  const keep = await TopologyTestDriver.fromObject(shipping(), FIXTURES);
+  await keep.pipeEvent(paid('o1'), { topic: 'events' });
+  await keep.pipeEvent({ eventType: 'OrderShipped', aggregateType: 'Order', aggregateId: 'o1', aggregateVersion: 2, data: {} }, { topic: 'events' });
+  await keep.advanceStreamTime(t0 + 100_000_000);
+  t.true((await keep.store('shipping', 'sagas')).has('o1'));
+  await t.throwsAsync(() => keep.store('shipping', 'ended'));
 });

@@ -29,6 +29,7 @@ export async function buildSagaSpecs(b: BuildContext, p: SagaProcessorDecl): Pro
     log,
     deadlines: p.deadlines,
     errorPolicy: p.onError.policy,
+    endedRetentionMs: p.endedRetentionMs,
   };
   const outputs = new Set([...commandTopics.values(), ...(log ? [log] : [])]);
   const admission = [eventEnvelopeStage, eventKeyStage, ...b.eventStages(p, true), ...stepStages(p.steps, p.name)];

@@ -43,6 +43,8 @@ export interface SagaOptions {
   deadlines: { clock: PunctuationType; checkIntervalMs: number };
   /** the processor's error policy: with `fail` a throwing onDeadline stops the task, otherwise it ends its instance */
   errorPolicy: 'dlq' | 'fail' | 'skip';
+  /** how long (stream time) an ended instance is kept; 0: forever */
+  endedRetentionMs: number;
 }
 
 type LifecycleEvent = ProcessorMetrics['saga_lifecycle']['event'];
@@ -62,6 +64,12 @@ export const deadlineKey = (at: number, sagaId: string) => `${String(Math.max(0,
 /** Deadlines fired per punctuation at most, so one transaction stays small; the rest fire at the next. */
 const FIRE_PER_RUN = 1000;
 
+/** `ended` keys (with endedRetentionMs): when the instance ended, zero-padded so keys sort by time, then the saga id. */
+export const endedKey = deadlineKey;
+
+/** Ended instances deleted per punctuation at most. */
+const EXPIRE_PER_RUN = 5000;
+
 const sourceKey = (e: EventEnvelope) => `${e.aggregateType}/${aggregateKey(e.aggregateId, e.tenantId)}`;
 
 /** What caused a reaction: an event, or a deadline that passed. */
@@ -75,6 +83,10 @@ export function sagaProcessor(o: SagaOptions): Processor {
   return {
     init(ctx) {
       ctx.schedule(o.deadlines.checkIntervalMs, o.deadlines.clock, (now) => fireDeadlines(o, ctx, now));
+      if (o.endedRetentionMs > 0) {
+        const every = Math.min(3_600_000, Math.max(1000, Math.floor(o.endedRetentionMs / 10)));
+        ctx.schedule(every, 'stream-time', (now) => expireEnded(o, ctx, now));
+      }
     },
     async process(record, ctx) {
       const event = record.value as EventEnvelope;
@@ -95,6 +107,24 @@ export function sagaProcessor(o: SagaOptions): Processor {
       ctx.count('saga_events', { outcome: entry ? 'handled' : 'started' });
     },
   };
+}
+
+/**
+ * Ended instances are kept for endedRetentionMs of stream time, so late answers and repeated events find them ended
+ * (and send nothing); then they are deleted, oldest first, through the `ended` index. Stream time, not the wall
+ * clock, so a replay deletes the same ones at the same points. An event for a deleted instance meets no instance:
+ * a start event starts a new one.
+ */
+async function expireEnded(o: SagaOptions, ctx: ProcessorContext, now: number): Promise<void> {
+  const index = ctx.store<string>('ended');
+  const sagas = ctx.store<StoredSaga>('sagas');
+  const expired: [string, string][] = [];
+  for await (const entry of index.range({ lt: endedKey(now - o.endedRetentionMs, ''), limit: EXPIRE_PER_RUN })) expired.push(entry);
+  for (const [key, id] of expired) {
+    index.delete(key);
+    sagas.delete(id);
+  }
+  if (expired.length) ctx.count('saga_events', { outcome: 'expired' }, expired.length);
 }
 
 async function fireDeadlines(o: SagaOptions, ctx: ProcessorContext, now: number): Promise<void> {
@@ -202,6 +232,9 @@ function react(o: SagaOptions, ctx: ProcessorContext, id: string, entry: StoredS
     index.put(deadlineKey(deadline.at, id), id);
   }
 
+  if (o.endedRetentionMs > 0 && ENDED.has(status) && !ENDED.has(before as SagaStatus)) {
+    ctx.store<string>('ended').put(endedKey(trigger.timestamp, id), id);
+  }
   ctx.store<StoredSaga>('sagas').put(id, {
     status,
     state: r.state !== undefined ? r.state : entry ? entry.state : o.definition.initialState(),
