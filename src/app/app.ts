@@ -2,6 +2,7 @@
  * The only place that knows every part: from a validated topology it provisions topics, builds the processors,
  * starts one runner per processor, and serves metrics and health. `foldstream run` and the tests use it.
  */
+import { hostname } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import { Registry } from 'prom-client';
@@ -15,6 +16,7 @@ import { ChangelogReader } from '../kafka/changelog-reader.ts';
 import { createKafka } from '../kafka/client.ts';
 import { createRecordSender } from '../kafka/record-sender.ts';
 import { createOffsetsAdmin } from '../kafka/offsets-admin.ts';
+import { TaskOwners } from '../kafka/task-owners.ts';
 import type { OffsetsAdmin, RecordSender } from '../kafka/types.ts';
 import { createLogger } from '../log.ts';
 import { buildProcessorSpecs } from '../processors/build.ts';
@@ -24,6 +26,7 @@ import { ProcessorRunner } from '../runtime/processor-runner.ts';
 import { TopicRegistry } from '../runtime/topic-registry.ts';
 import { instanceId, lockStateDir } from '../state/state-dir.ts';
 import type { LoadedTopology } from '../topology/load.ts';
+import { groupId } from '../topology/names.ts';
 
 export interface AppOptions {
   log?: Logger;
@@ -48,6 +51,10 @@ export class App {
   private http: HttpServer | undefined;
   /** the command gateway's producer and reply watchers, created on first use */
   private sender: RecordSender | undefined;
+  /** asks the groups' coordinators which instance runs a partition (query API 421 answers) */
+  private owners: TaskOwners | undefined;
+  /** where this instance answers queries: http.advertisedUrl, or built from the bound address */
+  url: string | undefined;
   private readonly replyWatchers = new Map<string, ReplyWatcher>();
   private unlock: (() => void) | undefined;
   private started = false;
@@ -86,6 +93,7 @@ export class App {
       aggregate: r.spec.aggregate,
       taskStates: () => r.taskStates(),
       readCommitted: (partition, store, fn) => r.readCommitted(partition, store, fn),
+      owner: (partition) => (this.owners ??= new TaskOwners(this.kafka)).owner(groupId(this.loaded.topology.app, r.name), partition),
     }));
   }
 
@@ -152,6 +160,7 @@ export class App {
             topics,
             stateDir: this.stateDir,
             instanceId: id,
+            url: () => this.url,
             metrics: this.metrics,
             log: this.log,
           }),
@@ -169,6 +178,8 @@ export class App {
         new QueryApi(() => this.queryable()).register(this.http);
         this.commandGateway(topics).register(this.http);
         this.httpPort = await this.http.listen();
+        const host = t.http.host === '0.0.0.0' || t.http.host === '::' ? hostname() : t.http.host;
+        this.url = t.http.advertisedUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${this.httpPort}`;
         this.log.info({ event: 'http.listening', host: t.http.host, port: this.httpPort });
       }
       for (const r of this.runners) await r.start();
@@ -193,6 +204,8 @@ export class App {
     this.http = undefined;
     await this.sender?.close();
     this.sender = undefined;
+    await this.owners?.close();
+    this.owners = undefined;
     await this.admin?.close();
     this.admin = undefined;
     this.unlock?.();

@@ -2,7 +2,8 @@
  * The query API (Kafka Streams' interactive queries): reads of this instance's committed local state — store
  * entries, aggregate states, an aggregate's history and its state as of a time. Only what LevelDB holds after a
  * commit is served, never a transaction's buffered writes. A key whose partition this instance does not run gets
- * 421 (or 503 while its task is restoring) with the partitions it does run; other instances are not guessed.
+ * 421 (or 503 while its task is restoring) with the partitions it does run and, for 421, the instance the consumer
+ * group gave the partition to, with the URL it advertises (http.advertisedUrl).
  * Routes and answers: docs/http-api.md.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -29,6 +30,8 @@ export interface QueryableProcessor {
   /** tasks this instance runs, by partition, with their state */
   taskStates(): Record<number, string>;
   readCommitted<T>(partition: number, store: string, fn: (s: CommittedStore) => Promise<T>): Promise<StoreRead<T>>;
+  /** the instance the group gave `partition` to, and where it answers queries (when it says) */
+  owner?(partition: number): Promise<{ instanceId: string; url: string | undefined } | undefined>;
 }
 
 const DEFAULT_LIMIT = 100;
@@ -93,13 +96,16 @@ export class QueryApi {
   private async read<T>(res: ServerResponse, p: QueryableProcessor, partition: number, store: string, fn: (s: CommittedStore) => Promise<T>): Promise<T> {
     const r = await p.readCommitted(partition, store, fn);
     if (r.ok) return r.value;
-    this.unavailable(res, p, partition, r);
+    return this.unavailable(res, p, partition, r);
   }
 
-  private unavailable(res: ServerResponse, p: QueryableProcessor, partition: number, r: { reason: 'not_hosted' | 'not_running'; state: string | undefined }): never {
+  private async unavailable(res: ServerResponse, p: QueryableProcessor, partition: number, r: { reason: 'not_hosted' | 'not_running'; state: string | undefined }): Promise<never> {
     const hosted = hostedOf(p);
     if (r.reason === 'not_hosted') {
-      fail(res, 421, { error: `partition ${partition} of processor "${p.name}" is not hosted on this instance; ask the instance that runs it`, processor: p.name, partition, hosted });
+      // where it is hosted, as the group's coordinator says (none while a rebalance moves it, or if it cannot be asked)
+      const owner = await p.owner?.(partition).catch(() => undefined);
+      const hostedBy = owner ? { hostedBy: { instanceId: owner.instanceId, ...(owner.url === undefined ? {} : { url: owner.url }) } } : {};
+      fail(res, 421, { error: `partition ${partition} of processor "${p.name}" is not hosted on this instance; ask the instance that runs it`, processor: p.name, partition, hosted, ...hostedBy });
     }
     res.setHeader('retry-after', '1');
     fail(res, 503, { error: `partition ${partition} of processor "${p.name}" is ${r.state ?? 'not running'} on this instance; try again shortly`, processor: p.name, partition, state: r.state, hosted });
@@ -148,7 +154,7 @@ export class QueryApi {
       });
       if (!r.ok) {
         // asked for one partition: say why it cannot be answered; listing all: report it and go on
-        if (only !== undefined) this.unavailable(res, p, partition, r);
+        if (only !== undefined) await this.unavailable(res, p, partition, r);
         unavailable.push({ partition, state: r.state ?? states[partition] });
         continue;
       }

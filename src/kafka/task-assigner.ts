@@ -13,6 +13,8 @@ export interface MemberUserData {
   instanceId: string;
   /** tasks (partitions) this instance runs now */
   owned: number[];
+  /** where the instance answers queries (http.advertisedUrl), so other instances can point clients at it */
+  url?: string;
 }
 
 export interface MemberTasks {
@@ -73,7 +75,9 @@ export function decodeUserData(member: GroupMember): MemberUserData {
   try {
     const meta = AssignerProtocol.MemberMetadata.decode(member.memberMetadata);
     const data = JSON.parse(meta?.userData?.toString() || '{}') as Partial<MemberUserData>;
-    return { instanceId: data.instanceId ?? member.memberId, owned: Array.isArray(data.owned) ? data.owned : [] };
+    const out: MemberUserData = { instanceId: data.instanceId ?? member.memberId, owned: Array.isArray(data.owned) ? data.owned : [] };
+    if (typeof data.url === 'string') out.url = data.url;
+    return out;
   } catch {
     return { instanceId: member.memberId, owned: [] };
   }

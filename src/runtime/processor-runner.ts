@@ -27,6 +27,8 @@ export interface ProcessorRunnerOptions {
   topics: TopicRegistry;
   stateDir: string;
   instanceId: string;
+  /** where this instance answers queries, told to the group so others can point clients here */
+  url?: () => string | undefined;
   metrics: RuntimeMetrics;
   log: Logger;
 }
@@ -63,7 +65,10 @@ export class ProcessorRunner {
       heartbeatIntervalMs: t.processing.heartbeatIntervalMs,
       rebalanceTimeoutMs: t.processing.rebalanceTimeoutMs,
       partitionsConsumedConcurrently: t.processing.partitionsConsumedConcurrently,
-      userData: () => ({ instanceId: o.instanceId, owned: [...this.tasks.keys()] }),
+      userData: () => {
+        const url = o.url?.();
+        return { instanceId: o.instanceId, owned: [...this.tasks.keys()], ...(url === undefined ? {} : { url }) };
+      },
       onAssigned: (tasks, memberId) => void this.assign(tasks, memberId),
       onRebalancing: () => {
         this.generation++;

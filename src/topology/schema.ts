@@ -84,6 +84,11 @@ export const HttpSchema = z
     enabled: z.boolean().default(true).describe('serve /metrics, /healthz, /readyz, the query API and the command gateway (docs/http-api.md)'),
     port: z.number().int().min(0).max(65535).default(9464).describe('port (0: any free port)'),
     host: z.string().default('0.0.0.0').describe('bind address'),
+    advertisedUrl: z
+      .string()
+      .url()
+      .optional()
+      .describe('URL clients reach this instance at; the query API names it when another instance is asked for a key this one hosts (default http://<host or hostname>:<port>)'),
     token: z.string().optional().describe('bearer token required on every route but /healthz and /readyz'),
   })
   .describe('the HTTP port: metrics, probes, the query API and the command gateway');

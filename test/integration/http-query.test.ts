@@ -161,6 +161,11 @@ test.serial('with a second instance, a key of a partition it does not run gets 4
   const there = await get(b, `/aggregates/User/${id}`);
   t.is(there.status, 421);
   t.like(there.body, { partition: notOnB, hosted: onB });
+  // b names the instance the group gave the partition to, and the URL it advertises: a client follows it there
+  t.like(there.body, { hostedBy: { url: a.url } });
+  t.is(a.url, `http://127.0.0.1:${a.httpPort}`);
+  const followed = await fetch(`${there.body.hostedBy.url as string}/aggregates/User/${id}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  t.is(followed.status, 200);
   t.like((await get(a, `/aggregates/User/${id}`)).body, { aggregateId: id, version: 1 });
   // a listing on b searches b's partitions only
   const list = await get(b, '/stores/users/state');
