@@ -323,3 +323,33 @@ test('endedRetentionMs: an ended instance is kept for that long in stream time (
   t.true((await keep.store('shipping', 'sagas')).has('o1'));
   await t.throwsAsync(() => keep.store('shipping', 'ended'));
 });
+
+test('a saga module that waits for its compensation: compensating (SagaFailed) until the refund is confirmed, then compensated', async (t) => {
+  const d = await TopologyTestDriver.fromObject(
+    {
+      app: 'bank',
+      kafka: { brokers: '127.0.0.1:9092' },
+      topics: { events: { name: 'bank-events', partitions: 4 }, commands: { name: 'bank-commands', partitions: 4 }, log: { name: 'bank-saga-log', partitions: 4 } },
+      processors: [{ name: 'transfers', type: 'saga' as const, input: 'events', correlate: 'data.transfer', output: { commands: 'commands', log: 'log' }, module: './modules/transfer-saga.ts' }],
+    },
+    FIXTURES,
+  );
+  const event = (eventType: string, aggregateId: string, aggregateVersion: number, data: Record<string, unknown>) =>
+    d.pipeEvent({ eventType, aggregateType: 'Account', aggregateId, aggregateVersion, data: { transfer: 'tr-1', ...data } }, { topic: 'events' });
+  await event('TransferRequested', 'acc-a', 1, { from: 'acc-a', to: 'acc-b', amount: 30 });
+  await event('Debited', 'acc-a', 2, { amount: 30 });
+  await event('CreditRefused', 'acc-b', 1, {});
+  t.like((await d.store<StoredSaga>('transfers-instances', 'sagas')).get('tr-1'), { status: 'compensating' });
+  await event('Refunded', 'acc-a', 3, {});
+  t.like((await d.store<StoredSaga>('transfers-instances', 'sagas')).get('tr-1'), { status: 'compensated' });
+  t.deepEqual(
+    d.output<EventEnvelope>('log').map((r) => [r.value.eventType, r.value.data.status, r.value.data.reason ?? null]),
+    [
+      ['SagaStarted', 'running', null],
+      ['SagaStepCompleted', 'running', null],
+      ['SagaFailed', 'compensating', 'credit refused'],
+      ['SagaCompensated', 'compensated', null],
+    ],
+  );
+  t.deepEqual(commandsOn(d, 'commands').map((c) => [c.commandType, c.aggregateId]), [['Debit', 'acc-a'], ['Credit', 'acc-b'], ['Refund', 'acc-a']]);
+});
