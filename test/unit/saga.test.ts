@@ -287,6 +287,19 @@ test('a saga module: an onDeadline that throws ends its own instance (SagaFailed
   );
 });
 
+test('a saga module: an onDeadline reaction that sends to an undeclared topic ends its own instance, sends nothing, and the other deadlines fire', async (t) => {
+  const d = await TopologyTestDriver.fromObject(shipping(), FIXTURES);
+  await d.pipeEvent({ ...paid('o1'), data: { address: 'abroad' } }, { topic: 'events' });
+  await d.pipeEvent(paid('o2'), { topic: 'events' });
+  await d.advanceWallClock(61_000);
+  const sagas = await d.store<StoredSaga>('shipping', 'sagas');
+  t.like(sagas.get('o1'), { status: 'failed', deadline: null });
+  t.like(sagas.get('o2'), { status: 'running', state: { attempts: 2 } });
+  const failed = d.output<EventEnvelope>('log').find((r) => r.key === 'o1' && r.value.eventType === 'SagaFailed')!;
+  t.regex(String(failed.value.data.reason), /^onDeadline failed: saga "shipping" sent ShipAbroad to "customs", which is not one of its output\.commands/);
+  t.false(d.output('commands').some((r) => (r.value as CommandEnvelope).commandType === 'ShipAbroad'));
+});
+
 test('wall-clock deadlines count from when they are set, not from the (older) time of the record that set them', async (t) => {
   const d = await TopologyTestDriver.fromObject(shipping(), FIXTURES);
   // an event written 50 s ago (a backlog, or the time carried along a chain of commands and events)

@@ -12,7 +12,7 @@ import { errorMessage, FoldstreamError } from '../../errors.ts';
 import { aggregateKey, type CommandEnvelope, type Data, type EventEnvelope } from '../../serde/envelope.ts';
 import { eventId, uuidV5 } from '../aggregate/event-id.ts';
 import type { ProcessorContext, ProcessorMetrics, Processor, PunctuationType } from '../types.ts';
-import { ENDED, type Deadline, type SagaDefinition, type SagaReaction, type SagaStatus } from './definition.ts';
+import { ENDED, type Deadline, type SagaCommand, type SagaDefinition, type SagaReaction, type SagaStatus } from './definition.ts';
 
 /** Value of the `sagas` store (docs/wire-formats.md). An ended instance stays, so late events find it ended. */
 export interface StoredSaga {
@@ -103,7 +103,7 @@ export function sagaProcessor(o: SagaOptions): Processor {
         if (entry) sagas.put(id, { ...entry, seen });
         return ctx.count('saga_events', { outcome: 'ignored' });
       }
-      react(o, ctx, id, entry, seen, reaction, { timestamp: record.timestamp, event });
+      react(o, ctx, id, entry, seen, reaction, addressed(o, reaction), { timestamp: record.timestamp, event });
       ctx.count('saga_events', { outcome: entry ? 'handled' : 'started' });
     },
   };
@@ -139,21 +139,45 @@ async function fireDeadlines(o: SagaOptions, ctx: ProcessorContext, now: number)
     // an index entry outlives its deadline only when the instance set another or ended, in the same transaction
     if (!entry || !deadline || ENDED.has(entry.status) || deadlineKey(deadline.at, id) !== key) continue;
     let reaction: SagaReaction;
+    let sends: Addressed[];
     try {
       reaction = (await o.definition.onDeadline(entry.state, deadline, { id, status: entry.status })) ?? {};
+      sends = addressed(o, reaction);
     } catch (e) {
       // a deadline is no input record to dead-letter, and a throw would undo every deadline of this punctuation
       // and meet the same one first again next time: the instance fails, visibly, and the others go on
       if (o.errorPolicy === 'fail') throw e;
       ctx.log.error({ saga: o.name, sagaId: id, deadline: deadline.name, err: errorMessage(e) }, 'saga.deadline_failed');
       reaction = { status: 'failed', reason: `onDeadline failed: ${errorMessage(e)}` };
+      sends = [];
     }
-    react(o, ctx, id, { ...entry, deadline: null }, entry.seen, reaction, { timestamp: now, deadline });
+    react(o, ctx, id, { ...entry, deadline: null }, entry.seen, reaction, sends, { timestamp: now, deadline });
   }
 }
 
+interface Addressed {
+  topic: string;
+  command: SagaCommand;
+}
+
+/**
+ * The reaction's commands with the topic each goes to, checked before anything is sent: a command to a topic that is
+ * not among output.commands fails the reaction as a whole (a dead letter for an event; for a deadline, the instance).
+ */
+function addressed(o: SagaOptions, r: SagaReaction): Addressed[] {
+  return (r.send ?? []).map((command) => {
+    const topic = command.to === undefined ? o.defaultCommandTopic : o.commandTopics.get(command.to);
+    if (topic === undefined) {
+      throw new FoldstreamError('HANDLER_FAILED', `saga "${o.name}" sent ${command.type} to "${command.to}", which is not one of its output.commands (${[...new Set(o.commandTopics.values())].join(', ')})`, {
+        hint: 'add the topic to output.commands, or send the command to one listed there',
+      });
+    }
+    return { topic, command };
+  });
+}
+
 /** Applies a reaction: log entries, commands, deadline and state, in that order of the saga's own history. */
-function react(o: SagaOptions, ctx: ProcessorContext, id: string, entry: StoredSaga | undefined, seen: Record<string, number>, r: SagaReaction, trigger: Trigger): void {
+function react(o: SagaOptions, ctx: ProcessorContext, id: string, entry: StoredSaga | undefined, seen: Record<string, number>, r: SagaReaction, sends: Addressed[], trigger: Trigger): void {
   const before: SagaStatus | 'new' = entry?.status ?? 'new';
   const status: SagaStatus = r.status ?? (entry ? entry.status : 'running');
   const reactions = (entry?.reactions ?? 0) + 1;
@@ -194,13 +218,7 @@ function react(o: SagaOptions, ctx: ProcessorContext, id: string, entry: StoredS
     if (event === 'timed_out') causationId = e.eventId;
   }
 
-  (r.send ?? []).forEach((c, i) => {
-    const topic = c.to === undefined ? o.defaultCommandTopic : o.commandTopics.get(c.to);
-    if (topic === undefined) {
-      throw new FoldstreamError('HANDLER_FAILED', `saga "${o.name}" sent ${c.type} to "${c.to}", which is not one of its output.commands (${[...o.commandTopics.keys()].join(', ')})`, {
-        hint: 'add the topic to output.commands, or send the command to one listed there',
-      });
-    }
+  sends.forEach(({ topic, command: c }, i) => {
     const command: CommandEnvelope = {
       // the app too: two apps with a saga of the same name must not send each other's commandIds
       commandId: uuidV5(`${ctx.app}\u0000${o.name}\u0000${id}\u0000${reactions}\u0000${i}`),
