@@ -13,6 +13,7 @@ import type { InputRecord, Processor, ProcessorContext, ProcessorMetrics } from 
 import { commandKey } from '../input/commands.ts';
 import { eventDrafts, type Decider, type EventDraft } from './decider.ts';
 import { eventId } from './event-id.ts';
+import { retentionCheckMs, takeDue, timeKey } from '../time-index.ts';
 import type { Partitioning } from './partitioning.ts';
 
 export interface AggregateOptions {
@@ -41,9 +42,6 @@ export function aggregateProcessor(o: AggregateOptions): Processor {
   return p;
 }
 
-/** `command-expiry` keys: the command's record time, zero-padded so keys sort by time, then the commandId. */
-export const expiryKey = (timestamp: number, commandId: string) => `${String(Math.max(0, timestamp)).padStart(15, '0')}:${commandId}`;
-
 /** Deletes at most this many remembered commands per punctuation, so one transaction stays small. */
 const EXPIRE_PER_RUN = 5000;
 
@@ -53,16 +51,10 @@ const EXPIRE_PER_RUN = 5000;
  * `command-expiry` index. Stream time, not the wall clock, so a replay or a restore expires the same commands.
  */
 function scheduleCommandExpiry(retentionMs: number, ctx: ProcessorContext): void {
-  const every = Math.min(3_600_000, Math.max(1000, Math.floor(retentionMs / 10)));
-  ctx.schedule(every, 'stream-time', async (now) => {
-    const expiry = ctx.store<string>('command-expiry');
+  ctx.schedule(retentionCheckMs(retentionMs), 'stream-time', async (now) => {
+    const expired = await takeDue(ctx.store<string>('command-expiry'), now - retentionMs, EXPIRE_PER_RUN);
     const commands = ctx.store<Reply>('commands');
-    const expired: [string, string][] = [];
-    for await (const entry of expiry.range({ lt: expiryKey(now - retentionMs, ''), limit: EXPIRE_PER_RUN })) expired.push(entry);
-    for (const [key, commandId] of expired) {
-      commands.delete(commandId);
-      expiry.delete(key);
-    }
+    for (const [, commandId] of expired) commands.delete(commandId);
     if (expired.length) ctx.count('command_outcomes', { outcome: 'expired' }, expired.length);
   });
 }
@@ -80,7 +72,7 @@ async function handleCommand(o: AggregateOptions, record: InputRecord, ctx: Proc
   /** the reply is kept so that a retry of the command gets it again */
   const settle = (r: Reply, outcome: Outcome) => {
     commands.put(command.commandId, r);
-    if (o.commandRetentionMs > 0) ctx.store<string>('command-expiry').put(expiryKey(record.timestamp, command.commandId), command.commandId);
+    if (o.commandRetentionMs > 0) ctx.store<string>('command-expiry').put(timeKey(record.timestamp, command.commandId), command.commandId);
     send(r, outcome);
   };
 

@@ -11,6 +11,7 @@
 import { errorMessage, FoldstreamError } from '../../errors.ts';
 import { aggregateKey, type CommandEnvelope, type Data, type EventEnvelope } from '../../serde/envelope.ts';
 import { eventId, uuidV5 } from '../aggregate/event-id.ts';
+import { retentionCheckMs, takeDue, timeKey } from '../time-index.ts';
 import type { ProcessorContext, ProcessorMetrics, Processor, PunctuationType } from '../types.ts';
 import { ENDED, type Deadline, type SagaCommand, type SagaDefinition, type SagaReaction, type SagaStatus } from './definition.ts';
 
@@ -58,14 +59,8 @@ const LOG_TYPES: Record<LifecycleEvent, string> = {
   completed: 'SagaCompleted',
 };
 
-/** `deadlines` keys: due time zero-padded so keys sort by time, then the saga id. */
-export const deadlineKey = (at: number, sagaId: string) => `${String(Math.max(0, at)).padStart(15, '0')}:${sagaId}`;
-
 /** Deadlines fired per punctuation at most, so one transaction stays small; the rest fire at the next. */
 const FIRE_PER_RUN = 1000;
-
-/** `ended` keys (with endedRetentionMs): when the instance ended, zero-padded so keys sort by time, then the saga id. */
-export const endedKey = deadlineKey;
 
 /** Ended instances deleted per punctuation at most. */
 const EXPIRE_PER_RUN = 5000;
@@ -84,8 +79,7 @@ export function sagaProcessor(o: SagaOptions): Processor {
     init(ctx) {
       ctx.schedule(o.deadlines.checkIntervalMs, o.deadlines.clock, (now) => fireDeadlines(o, ctx, now));
       if (o.endedRetentionMs > 0) {
-        const every = Math.min(3_600_000, Math.max(1000, Math.floor(o.endedRetentionMs / 10)));
-        ctx.schedule(every, 'stream-time', (now) => expireEnded(o, ctx, now));
+        ctx.schedule(retentionCheckMs(o.endedRetentionMs), 'stream-time', (now) => expireEnded(o, ctx, now));
       }
     },
     async process(record, ctx) {
@@ -116,28 +110,19 @@ export function sagaProcessor(o: SagaOptions): Processor {
  * a start event starts a new one.
  */
 async function expireEnded(o: SagaOptions, ctx: ProcessorContext, now: number): Promise<void> {
-  const index = ctx.store<string>('ended');
+  const expired = await takeDue(ctx.store<string>('ended'), now - o.endedRetentionMs, EXPIRE_PER_RUN);
   const sagas = ctx.store<StoredSaga>('sagas');
-  const expired: [string, string][] = [];
-  for await (const entry of index.range({ lt: endedKey(now - o.endedRetentionMs, ''), limit: EXPIRE_PER_RUN })) expired.push(entry);
-  for (const [key, id] of expired) {
-    index.delete(key);
-    sagas.delete(id);
-  }
+  for (const [, id] of expired) sagas.delete(id);
   if (expired.length) ctx.count('saga_events', { outcome: 'expired' }, expired.length);
 }
 
 async function fireDeadlines(o: SagaOptions, ctx: ProcessorContext, now: number): Promise<void> {
-  const index = ctx.store<string>('deadlines');
   const sagas = ctx.store<StoredSaga>('sagas');
-  const due: [string, string][] = [];
-  for await (const entry of index.range({ lt: deadlineKey(now + 1, ''), limit: FIRE_PER_RUN })) due.push(entry);
-  for (const [key, id] of due) {
-    index.delete(key);
+  for (const [key, id] of await takeDue(ctx.store<string>('deadlines'), now + 1, FIRE_PER_RUN)) {
     const entry = await sagas.get(id);
     const deadline = entry?.deadline;
     // an index entry outlives its deadline only when the instance set another or ended, in the same transaction
-    if (!entry || !deadline || ENDED.has(entry.status) || deadlineKey(deadline.at, id) !== key) continue;
+    if (!entry || !deadline || ENDED.has(entry.status) || timeKey(deadline.at, id) !== key) continue;
     let reaction: SagaReaction;
     let sends: Addressed[];
     try {
@@ -239,7 +224,7 @@ function react(o: SagaOptions, ctx: ProcessorContext, id: string, entry: StoredS
   const index = ctx.store<string>('deadlines');
   let deadline = entry?.deadline ?? null;
   if (deadline && (r.deadline !== undefined || ENDED.has(status))) {
-    index.delete(deadlineKey(deadline.at, id));
+    index.delete(timeKey(deadline.at, id));
     deadline = null;
   }
   if (r.deadline && !ENDED.has(status)) {
@@ -247,11 +232,11 @@ function react(o: SagaOptions, ctx: ProcessorContext, id: string, entry: StoredS
     // reaction runs (record times are carried along a chain of commands and events, and would count from its start)
     const from = o.deadlines.clock === 'stream-time' ? trigger.timestamp : ctx.wallClockTime;
     deadline = { name: r.deadline.name ?? 'deadline', at: from + r.deadline.afterMs };
-    index.put(deadlineKey(deadline.at, id), id);
+    index.put(timeKey(deadline.at, id), id);
   }
 
   if (o.endedRetentionMs > 0 && ENDED.has(status) && !ENDED.has(before as SagaStatus)) {
-    ctx.store<string>('ended').put(endedKey(trigger.timestamp, id), id);
+    ctx.store<string>('ended').put(timeKey(trigger.timestamp, id), id);
   }
   ctx.store<StoredSaga>('sagas').put(id, {
     status,

@@ -1,0 +1,23 @@
+/**
+ * Time indexes in a store: entries keyed by a time and an id, so a range up to a time finds what is due, oldest
+ * first. Aggregates index remembered commandIds for expiry (`command-expiry`), sagas their deadlines (`deadlines`)
+ * and their ended instances (`ended`).
+ */
+import type { KeyValueStore } from './types.ts';
+
+/** The time zero-padded (15 digits, ms since the epoch) so keys sort by it, then the id. */
+export const timeKey = (time: number, id: string) => `${String(Math.max(0, time)).padStart(15, '0')}:${id}`;
+
+/** How often a retention punctuation looks for what expired: a tenth of the retention, from 1 s to 1 h. */
+export const retentionCheckMs = (retentionMs: number) => Math.min(3_600_000, Math.max(1000, Math.floor(retentionMs / 10)));
+
+/**
+ * Removes the entries due before `before` (at most `limit`, oldest first, so one transaction stays small) and returns
+ * them as [key, id]. The removal is a buffered store write: it commits or aborts with what the caller does with them.
+ */
+export async function takeDue(index: KeyValueStore<string>, before: number, limit: number): Promise<[string, string][]> {
+  const due: [string, string][] = [];
+  for await (const entry of index.range({ lt: timeKey(before, ''), limit })) due.push(entry);
+  for (const [key] of due) index.delete(key);
+  return due;
+}
