@@ -224,10 +224,9 @@ export class QueryApi {
     const events = await this.events(res, p, key, partition);
     const iso = new Date(at).toISOString();
     // the same fold as `foldstream state-at`: events at or before the time, in version order, through evolve
-    const decider = { initialState: a.initialState, evolve: a.evolve, decide: async () => [] };
     let r: StateAt;
     try {
-      r = await stateAt(decider, new Map(), events, at);
+      r = await stateAt(a, a.upcasters, events, at);
     } catch (e) {
       if (!(e instanceof FoldstreamError)) throw e;
       fail(res, 500, { error: e.message, code: e.code, ...head, at: iso });

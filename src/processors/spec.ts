@@ -6,6 +6,7 @@
 import type { ErrorCode } from '../errors.ts';
 import type { CommandEnvelope, EventEnvelope } from '../serde/envelope.ts';
 import type { Codec, RetryDecl } from '../topology/schema.ts';
+import type { Upcasters } from './upcast/upcasters.ts';
 import type { InputRecord, Processor, ProcessorContext, PunctuationType } from './types.ts';
 
 export interface StoreSpec {
@@ -47,6 +48,8 @@ export interface AggregateInfo {
   /** the decider's own initial state and evolve, to rebuild a state from the history */
   initialState(): unknown;
   evolve(state: unknown, event: EventEnvelope): Promise<unknown>;
+  /** the topology's upcasters: the history keeps events at the version they were written with */
+  upcasters: Upcasters;
 }
 
 export interface ProcessorSpec {

@@ -18,6 +18,7 @@ const agg = (name: string, commandTypes: string[] | undefined, extra: Partial<Ag
     repliesTopic: `${name}-replies`,
     initialState: () => ({}),
     evolve: async (s) => s,
+    upcasters: new Map(),
     ...extra,
   },
 });

@@ -5,16 +5,22 @@ import { Registry } from 'prom-client';
 import * as user from '../../examples/users/user.ts';
 import { QueryApi, type QueryableProcessor, type StoreRead } from '../../src/http/query-api.ts';
 import { HttpServer } from '../../src/http/server.ts';
+import { join } from 'node:path';
 import { historyKey } from '../../src/processors/aggregate/processor.ts';
+import { loadUpcasters } from '../../src/processors/upcast/upcasters.ts';
+import { loadTopology } from '../../src/topology/load.ts';
 import type { AggregateInfo } from '../../src/processors/spec.ts';
 import { RuntimeMetrics } from '../../src/runtime/metrics.ts';
 import type { EventEnvelope } from '../../src/serde/envelope.ts';
 import { partitionForKey } from '../../src/serde/murmur2.ts';
 import { MemoryCommittedStore, type CommittedStore } from '../../src/state/committed-store.ts';
 import { encodeValue } from '../../src/state/value-codec.ts';
+import { ROOT } from '../helpers/cli.ts';
 import { memoryLogger } from '../helpers/log.ts';
 
 const PARTITIONS = 4;
+/** the users example's upcasters (UserCreated v1 → v2: name becomes fullName, status ACTIVE by default) */
+const USERS_UPCASTERS = await loadUpcasters(loadTopology(join(ROOT, 'topology.yaml')));
 
 /** A processor with in-memory stores per partition; `states` says which partitions run here and how. */
 function fakeProcessor(name: string, stores: string[], states: Record<number, string>, aggregate?: AggregateInfo): QueryableProcessor & { data: (p: number, s: string) => MemoryCommittedStore } {
@@ -49,6 +55,7 @@ const usersInfo = (history: boolean): AggregateInfo => ({
   repliesTopic: 'user-command-results',
   initialState: user.initialState,
   evolve: async (s, e) => user.evolve(s as user.User, e),
+  upcasters: USERS_UPCASTERS,
 });
 
 const event = (id: string, v: number, eventType: string, timestamp: string, data: Record<string, unknown>): EventEnvelope => ({
@@ -219,6 +226,18 @@ test('?at= rebuilds the state as of a time through the decider\'s evolve', async
   const bad = await get('/aggregates/User/u1?at=yesterday');
   t.is(bad.status, 400);
   t.regex(bad.body.error, /not a time/);
+});
+
+test('?at= lifts events the history kept at an old eventVersion with the topology\'s upcasters before evolve sees them', async (t) => {
+  const users = fakeProcessor('users', ['state', 'commands', 'history'], ALL_RUNNING, usersInfo(true));
+  // written before UserCreated v2: `name`, no status
+  const v1 = { ...event('u1', 1, 'UserCreated', '2026-11-27T10:00:00.000Z', { email: 'a@x.example', name: 'Olga' }), eventVersion: 1 };
+  void users.data(p1, 'history').apply([{ key: historyKey('u1', 1), value: encodeValue(v1) }], {});
+  const { http, get } = await serve([users]);
+  t.teardown(() => http.close());
+  const r = await get('/aggregates/User/u1?at=2026-11-28T00:00:00Z');
+  t.is(r.status, 200);
+  t.deepEqual(r.body.state, { exists: true, email: 'a@x.example', fullName: 'Olga', status: 'ACTIVE' });
 });
 
 test('?at= and the history of an aggregate without history: true are 400 answers saying what to set', async (t) => {

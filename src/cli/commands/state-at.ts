@@ -56,15 +56,13 @@ export function registerStateAt(program: Command): void {
       // a partitioner module places events by the event itself: look in every partition then
       const partitions = typeof p.partitioning === 'object' ? [...Array(events.partitions).keys()] : [partitionForKey(key, events.partitions)];
 
-      const { loadDecider } = await import('../../processors/aggregate/decider.ts');
-      const { declarativeDecider } = await import('../../processors/aggregate/declarative.ts');
+      const { buildProcessorSpecs } = await import('../../processors/build.ts');
       const { stateAt } = await import('../../processors/aggregate/state-at.ts');
-      const { loadUpcasters } = await import('../../processors/upcast/upcasters.ts');
       const { ChangelogReader } = await import('../../kafka/changelog-reader.ts');
       const { createOffsetsAdmin } = await import('../../kafka/offsets-admin.ts');
       const { createKafka } = await import('../../kafka/client.ts');
-      const decider = p.module ? await loadDecider(loaded.baseDir, p) : declarativeDecider(p);
-      const upcasters = await loadUpcasters(loaded);
+      // the aggregate as the runtime builds it: its decider's initialState and evolve, and the topology's upcasters
+      const aggregate = (await buildProcessorSpecs(loaded)).find((s) => s.name === p.name)!.aggregate!;
       // stdout is the JSON answer: problems go to stderr, chatter nowhere
       const log: Logger = { debug() {}, info() {}, warn: (f, m) => console.error(m ?? '', JSON.stringify(f)), error: (f, m) => console.error(m ?? '', JSON.stringify(f)) };
       const kafka = createKafka(t, { baseDir: loaded.baseDir, log, clientIdSuffix: '-state-at' });
@@ -98,7 +96,7 @@ export function registerStateAt(program: Command): void {
           });
           if (process.stderr.isTTY) process.stderr.write('\n');
         }
-        const r = await stateAt(decider, upcasters, found, at);
+        const r = await stateAt(aggregate, aggregate.upcasters, found, at);
         const out: Record<string, unknown> = {
           aggregate: p.name,
           aggregateType: p.aggregateType,

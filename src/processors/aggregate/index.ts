@@ -39,6 +39,7 @@ export async function buildAggregateSpec(b: BuildContext, p: AggregateProcessorD
       repliesTopic: replies,
       initialState: () => decider.initialState(),
       evolve: (state, event) => decider.evolve(state, event),
+      upcasters: b.upcasters,
     },
     appendEvents: (ctx, cause, drafts, now) => appendGiven(options, ctx, cause, drafts, now),
     create: () => aggregateProcessor(options),

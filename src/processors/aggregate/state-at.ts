@@ -18,7 +18,7 @@ export interface StateAt {
   later: number;
 }
 
-export async function stateAt(decider: Decider, upcasters: Upcasters, events: EventEnvelope[], at: number | undefined): Promise<StateAt> {
+export async function stateAt(decider: Pick<Decider, 'initialState' | 'evolve'>, upcasters: Upcasters, events: EventEnvelope[], at: number | undefined): Promise<StateAt> {
   const ordered = [...events].sort((a, b) => a.aggregateVersion - b.aggregateVersion);
   let state = decider.initialState();
   let version = 0;
