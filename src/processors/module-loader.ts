@@ -48,6 +48,20 @@ export function requireFunction<F>(mod: ModuleExports, name: string, what: strin
   return f as F;
 }
 
+/**
+ * The module's `initialState` export (a value, or a function returning one) as a function giving a fresh state each
+ * time: processor code may mutate the state it is given. `of` says whose state it is, for the message.
+ */
+export function requireInitialState(mod: ModuleExports, what: string, path: string, of: string): () => unknown {
+  if (!('initialState' in mod) || mod.initialState === undefined) {
+    throw new FoldstreamError('MODULE_INVALID', `${what}: module "${path}" has no export initialState`, {
+      hint: `export const initialState = ... (a value, or a function returning one): the state of ${of}`,
+    });
+  }
+  const initial = mod.initialState;
+  return () => (typeof initial === 'function' ? (initial as () => unknown)() : structuredClone(initial));
+}
+
 export function optionalFunction<F>(mod: ModuleExports, name: string): F | undefined {
   const f = mod[name];
   return typeof f === 'function' ? (f as F) : undefined;

@@ -4,6 +4,7 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { FoldstreamError } from '../../src/errors.ts';
 import type { StoredSaga } from '../../src/processors/saga/processor.ts';
 import type { CommandEnvelope, EventEnvelope } from '../../src/serde/envelope.ts';
 import { partitionForKey } from '../../src/serde/murmur2.ts';
@@ -365,4 +366,18 @@ test('a saga module that waits for its compensation: compensating (SagaFailed) u
     ],
   );
   t.deepEqual(commandsOn(d, 'commands').map((c) => [c.commandType, c.aggregateId]), [['Debit', 'acc-a'], ['Credit', 'acc-b'], ['Refund', 'acc-a']]);
+});
+
+test('a saga or decider module without initialState is refused at build, saying what to export', async (t) => {
+  const saga = { ...shipping(), processors: [{ ...shipping().processors[0]!, module: './modules/no-initial-state.ts' }] };
+  const e1 = await t.throwsAsync(() => TopologyTestDriver.fromObject(saga, FIXTURES));
+  t.regex(e1!.message, /processor "shipping": module "\.\/modules\/no-initial-state\.ts" has no export initialState/);
+  t.regex((e1 as FoldstreamError).hint ?? '', /the state of a saga instance that has just started/);
+  const decider = {
+    ...shipping(),
+    processors: [{ name: 'orders', type: 'aggregate' as const, aggregateType: 'Order', input: 'commands', output: { events: 'events' }, module: './modules/no-initial-state.ts' }],
+  };
+  const e2 = await t.throwsAsync(() => TopologyTestDriver.fromObject(decider, FIXTURES));
+  t.regex(e2!.message, /processor "orders": module "\.\/modules\/no-initial-state\.ts" has no export initialState/);
+  t.regex((e2 as FoldstreamError).hint ?? '', /the state of an aggregate with no events/);
 });

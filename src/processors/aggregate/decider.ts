@@ -6,7 +6,7 @@
 import { FoldstreamError } from '../../errors.ts';
 import { describeValue, isPlainObject, type CommandEnvelope, type Data, type EventEnvelope } from '../../serde/envelope.ts';
 import type { AggregateProcessorDecl } from '../../topology/schema.ts';
-import { loadModule, requireFunction } from '../module-loader.ts';
+import { loadModule, requireFunction, requireInitialState } from '../module-loader.ts';
 
 /** What decide returns per event; foldstream stamps ids, versions, time and causation (docs/aggregates.md). */
 export interface EventDraft<D = Data> {
@@ -65,16 +65,10 @@ export async function loadDecider(baseDir: string, decl: AggregateProcessorDecl)
   const mod = await loadModule(baseDir, path, what);
   const decide = requireFunction<DeciderModule['decide']>(mod, 'decide', what, path);
   const evolve = requireFunction<DeciderModule['evolve']>(mod, 'evolve', what, path);
-  if (!('initialState' in mod) || mod.initialState === undefined) {
-    throw new FoldstreamError('MODULE_INVALID', `${what}: module "${path}" has no export initialState`, {
-      hint: 'export const initialState = ... (a value, or a function returning one): the state of an aggregate with no events',
-    });
-  }
-  const initial = mod.initialState;
+  const initialState = requireInitialState(mod, what, path, 'an aggregate with no events');
   const where = `${what} (${path})`;
   return {
-    // a fresh copy each time: evolve may mutate the state it is given
-    initialState: () => (typeof initial === 'function' ? (initial as () => unknown)() : structuredClone(initial)),
+    initialState,
     decide: async (command, state, context) => eventDrafts(await decide(command, state, context), where),
     evolve: async (state, event) => evolve(state, event),
   };

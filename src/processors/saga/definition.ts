@@ -8,7 +8,7 @@
 import { FoldstreamError } from '../../errors.ts';
 import { describeValue, isPlainObject, type Data, type EventEnvelope } from '../../serde/envelope.ts';
 import type { SagaProcessorDecl } from '../../topology/schema.ts';
-import { loadModule, optionalFunction, requireFunction } from '../module-loader.ts';
+import { loadModule, optionalFunction, requireFunction, requireInitialState } from '../module-loader.ts';
 
 /** Where an instance is. `completed`, `compensated` and `failed` end it: later events are ignored (and counted). */
 export type SagaStatus = 'running' | 'compensating' | 'completed' | 'compensated' | 'failed';
@@ -121,16 +121,10 @@ export async function loadSagaModule(baseDir: string, decl: SagaProcessorDecl): 
   const mod = await loadModule(baseDir, path, what);
   const handle = requireFunction<SagaModule['handle']>(mod, 'handle', what, path);
   const onDeadline = optionalFunction<NonNullable<SagaModule['onDeadline']>>(mod, 'onDeadline');
-  if (!('initialState' in mod) || mod.initialState === undefined) {
-    throw new FoldstreamError('MODULE_INVALID', `${what}: module "${path}" has no export initialState`, {
-      hint: 'export const initialState = ... (a value, or a function returning one): the state of a saga instance that has just started',
-    });
-  }
-  const initial = mod.initialState;
+  const initialState = requireInitialState(mod, what, path, 'a saga instance that has just started');
   const where = `${what} (${path})`;
   return {
-    // a fresh copy each time: handle may mutate the state it is given
-    initialState: () => (typeof initial === 'function' ? (initial as () => unknown)() : structuredClone(initial)),
+    initialState,
     handle: async (state, event, saga) => sagaReaction(await handle(state, event, saga), `${where} handle()`),
     async onDeadline(state, deadline, saga) {
       if (!onDeadline) {
