@@ -21,7 +21,8 @@ import type { SagaProcessorDecl } from '../topology/schema.ts';
 import type { DeadLetter } from './dead-letters.ts';
 import { equal, SpecAssertionError } from './diff.ts';
 import type { EventInput } from './envelopes.ts';
-import { driverFactory, type SpecSource } from './spec-source.ts';
+import { topologyLoader, type SpecSource } from './spec-source.ts';
+import type { LoadedTopology } from '../topology/load.ts';
 import { TopologyTestDriver } from './topology-test-driver.ts';
 
 export interface SagaSpecOptions extends SpecSource {
@@ -66,8 +67,8 @@ export interface SagaSpec {
 }
 
 export function sagaSpec(o: SagaSpecOptions): SagaSpec {
-  const open = driverFactory(o);
-  const scenario = (given: EventInput[], when: When) => new SagaScenario(o, open, given, when);
+  const load = topologyLoader(o);
+  const scenario = (given: EventInput[], when: When) => new SagaScenario(o, load, given, when);
   const whens = (given: EventInput[]) => ({
     when: (event: EventInput) => scenario(given, { event }),
     whenTimeElapses: (ms: number) => scenario(given, { elapseMs: ms }),
@@ -78,29 +79,28 @@ export function sagaSpec(o: SagaSpecOptions): SagaSpec {
 export class SagaScenario {
   constructor(
     private readonly o: SagaSpecOptions,
-    private readonly open: () => Promise<TopologyTestDriver>,
+    private readonly load: () => LoadedTopology,
     private readonly given: EventInput[],
     private readonly whenStep: When,
   ) {}
 
   /** Runs the scenario and returns what the when step caused, asserting nothing. */
   async run(): Promise<SagaOutcome> {
-    const full = await this.open();
-    const decl = full.loaded.topology.processors.find((p) => p.name === this.o.processor);
-    if (decl?.type !== 'saga') throw new Error(`"${this.o.processor}" is not a saga processor of ${full.loaded.file}`);
-    await full.close();
-    const topics = full.loaded.topology.topics;
+    const loaded = this.load();
+    const decl = loaded.topology.processors.find((p) => p.name === this.o.processor);
+    if (decl?.type !== 'saga') throw new Error(`"${this.o.processor}" is not a saga processor of ${loaded.file}`);
+    const topics = loaded.topology.topics;
     const inputs = inputsOf(decl).map((alias) => topics[alias]!.name);
     // which input an event goes to: the one its aggregate type's events are written to, else the first
     const writers = new Map<string, string>();
-    for (const p of full.loaded.topology.processors) {
+    for (const p of loaded.topology.processors) {
       const events = p.type === 'aggregate' ? topics[p.output.events]?.name : undefined;
       if (p.type === 'aggregate' && events && inputs.includes(events)) writers.set(p.aggregateType, events);
     }
     const only = writers.size === 1 ? [...writers.keys()][0] : undefined;
     // the saga alone: its commands stay on their topics, unanswered
     const d = await TopologyTestDriver.fromLoaded(
-      { ...full.loaded, topology: { ...full.loaded.topology, processors: [decl], tests: [] } },
+      { ...loaded, topology: { ...loaded.topology, processors: [decl], tests: [] } },
       this.o.driver ?? {},
     );
     const pipe = (e: EventInput) => {

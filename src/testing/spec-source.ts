@@ -16,15 +16,19 @@ export interface SpecSource {
   driver?: DriverOptions;
 }
 
-/** A function giving a fresh driver per call, over a topology loaded on first use. */
-export function driverFactory(source: SpecSource): () => Promise<TopologyTestDriver> {
+/** A function giving the spec's topology, loaded (and validated) on first use. */
+export function topologyLoader(source: SpecSource): () => LoadedTopology {
   let loaded: LoadedTopology | undefined;
   const env = source.driver?.env ? { env: source.driver.env } : {};
-  return async () => {
-    loaded ??=
+  return () =>
+    (loaded ??=
       typeof source.topology === 'string'
         ? loadTopology(source.topology, env)
-        : parseTopology(stringify(source.topology), join(resolve(source.baseDir ?? '.'), '(topology object).yaml'), env);
-    return TopologyTestDriver.fromLoaded(loaded, source.driver ?? {});
-  };
+        : parseTopology(stringify(source.topology), join(resolve(source.baseDir ?? '.'), '(topology object).yaml'), env));
+}
+
+/** A function giving a fresh driver per call, over a topology loaded on first use. */
+export function driverFactory(source: SpecSource): () => Promise<TopologyTestDriver> {
+  const load = topologyLoader(source);
+  return async () => TopologyTestDriver.fromLoaded(load(), source.driver ?? {});
 }
