@@ -2,7 +2,9 @@
  * What happens to one input record, the same in the runtime and in the TopologyTestDriver (DESIGN §8):
  * size check → key check → decode → stages (envelope, upcast, steps) → processor, with retries and the error policy.
  * Bad input never throws out of here: it becomes a dead-letter record in the same transaction (with the original
- * bytes and headers saying why and where from), and processing continues. Only the `fail` policy stops the task.
+ * bytes and headers saying why and where from), and processing continues. Only the `fail` policy stops the task, and
+ * a store that cannot be read (STORE_CORRUPT) fails the task's transaction: the fault is the task's, not the record's,
+ * so the task wipes the store, restores it from its changelog and processes the record again.
  */
 import { FoldstreamError, errorMessage, isDomainError, type ErrorCode } from '../errors.ts';
 import type { FetchedRecord, OutgoingRecord } from '../kafka/types.ts';
@@ -111,6 +113,7 @@ export class RecordHandler {
         return 'processed';
       } catch (e) {
         ctx.rollback();
+        if (e instanceof FoldstreamError && e.code === 'STORE_CORRUPT') throw e;
         // Domain errors and configuration mistakes (an undeclared store or topic) fail the same way every time.
         const retriable = !isDomainError(e) && !(e instanceof FoldstreamError && !e.canRetry);
         if (retriable && attempt < retry.attempts) {

@@ -413,6 +413,7 @@ export class Task {
       this.env.metrics.punctuations.inc({ processor: this.env.spec.name, type });
     } catch (e) {
       ctx.rollback();
+      if (e instanceof StoreCorruptError) throw e; // the task's fault: onFailure wipes and restores the store
       this.log.error({ event: 'punctuation.failed', processor: this.env.spec.name, partition: this.partition, type, error: errorMessage(e) });
     }
   }

@@ -4,6 +4,7 @@ import test from 'ava';
 import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { App } from '../../src/app/app.ts';
+import { LevelDbStore, StoreCorruptError } from '../../src/state/leveldb-store.ts';
 import { loadTopology } from '../../src/topology/load.ts';
 import { changelogState, checkCounts, countingApp, produceCounting, sortedObject, waitForCaughtUp, inputCounts, type CountingApp } from '../helpers/counting-app.ts';
 import { readAll } from '../helpers/kafka.ts';
@@ -80,6 +81,39 @@ test('a corrupt store is detected, wiped and restored from its changelog, and th
   t.like(wiped[0], { store: 'counts', partition: 1 });
   const p1 = second.log.events('task.running').find((e) => e.partition === 1);
   t.true(Number(p1?.restoredRecords) > 0, 'partition 1 was restored from its changelog');
+  await assertExactlyOnce(t, c, model);
+  rmSync(c.dir, { recursive: true, force: true });
+  await c.cleanup();
+});
+
+test('a store that fails to read while processing is wiped and restored, and the record is processed again, not dead-lettered', async (t) => {
+  const c = await countingApp({ partitions: 3 });
+  const stateDir = c.stateDir('s');
+  const model = await produceCounting(c.input, 1500, KEYS);
+  await runUntilCaughtUp(c, stateDir);
+  // Partition 1's store fails its 20th read of the next run the way a damaged block does (LevelDbStore turns
+  // LevelDB's read errors into STORE_CORRUPT). Only this test's store: other tests of this file run alongside.
+  const victim = join(stateDir, c.app, 'counter', '1', 'counts');
+  const get = LevelDbStore.prototype.get;
+  let reads = 0;
+  LevelDbStore.prototype.get = function (this: LevelDbStore, key: string) {
+    if (this.dir === victim && ++reads === 20) return Promise.reject(new StoreCorruptError(this.name, this.dir, new Error('Corruption: block checksum mismatch')));
+    return get.call(this, key);
+  };
+  try {
+    await produceCounting(c.input, 600, KEYS, model);
+    const second = await runUntilCaughtUp(c, stateDir);
+    t.true(reads >= 20, 'the fault fired');
+    const failed = second.log.events('task.transaction_failed');
+    t.is(failed.length, 1);
+    t.like(failed[0], { code: 'STORE_CORRUPT', partition: 1 });
+    const p1 = second.log.events('task.running').filter((e) => e.partition === 1);
+    t.is(p1.length, 2, 'partition 1 started again after the failure');
+    t.true(Number(p1[1]?.restoredRecords) > 0, 'its wiped store was restored from the changelog');
+  } finally {
+    LevelDbStore.prototype.get = get;
+  }
+  t.deepEqual(await readAll([c.dlq]), [], 'no record was dead-lettered for the store\'s fault');
   await assertExactlyOnce(t, c, model);
   rmSync(c.dir, { recursive: true, force: true });
   await c.cleanup();
