@@ -4,7 +4,6 @@
  */
 import { hostname } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
-import type { Kafka } from 'kafkajs';
 import { Registry } from 'prom-client';
 import { FoldstreamError } from '../errors.ts';
 import { CommandGateway } from '../http/command-gateway.ts';
@@ -13,7 +12,7 @@ import { ReplyWatcher } from '../http/reply-watcher.ts';
 import { HttpServer } from '../http/server.ts';
 import { checkTopics, createTopics, formatDrift, planTopics } from '../kafka/admin.ts';
 import { ChangelogReader } from '../kafka/changelog-reader.ts';
-import { createKafka } from '../kafka/client.ts';
+import { createKafka, type KafkaClient } from '../kafka/client.ts';
 import { createRecordSender } from '../kafka/record-sender.ts';
 import { createOffsetsAdmin } from '../kafka/offsets-admin.ts';
 import { TaskOwners } from '../kafka/task-owners.ts';
@@ -45,7 +44,7 @@ export class App {
   readonly registry: Registry;
   readonly metrics: RuntimeMetrics;
   readonly stateDir: string;
-  private readonly kafka: Kafka;
+  private readonly kafka: KafkaClient;
   private admin: OffsetsAdmin | undefined;
   private runners: ProcessorRunner[] = [];
   private http: HttpServer | undefined;

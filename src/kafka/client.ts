@@ -34,7 +34,10 @@ function logCreator(log: Logger | undefined) {
     };
 }
 
-export function createKafka(t: Pick<Topology, 'app' | 'kafka'>, opts: { baseDir?: string; log?: Logger; clientIdSuffix?: string } = {}): Kafka {
+/** The client handle the rest of foldstream passes around; only src/kafka/ looks inside it. */
+export type KafkaClient = Kafka;
+
+export function createKafka(t: Pick<Topology, 'app' | 'kafka'>, opts: { baseDir?: string; log?: Logger; clientIdSuffix?: string } = {}): KafkaClient {
   const k = t.kafka;
   const config: KafkaConfig = {
     clientId: `${k.clientId ?? t.app}${opts.clientIdSuffix ?? ''}`,

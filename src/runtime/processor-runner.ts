@@ -2,8 +2,8 @@
  * Runs one processor on this instance: its consumer group, its tasks (created and closed as the group assigns
  * partitions), wall-clock punctuation, and the cleanup of state folders of tasks it no longer owns.
  */
-import type { Kafka } from 'kafkajs';
 import { ChangelogReader } from '../kafka/changelog-reader.ts';
+import type { KafkaClient } from '../kafka/client.ts';
 import { GroupConsumer } from '../kafka/group-consumer.ts';
 import { createTaskProducer } from '../kafka/task-producer.ts';
 import type { FetchedBatch, BatchControl, OffsetsAdmin } from '../kafka/types.ts';
@@ -22,7 +22,7 @@ import { join } from 'node:path';
 export interface ProcessorRunnerOptions {
   topology: Topology;
   spec: ProcessorSpec;
-  kafka: Kafka;
+  kafka: KafkaClient;
   admin: OffsetsAdmin;
   topics: TopicRegistry;
   stateDir: string;
@@ -69,10 +69,14 @@ export class ProcessorRunner {
         const url = o.url?.();
         return { instanceId: o.instanceId, owned: [...this.tasks.keys()], ...(url === undefined ? {} : { url }) };
       },
-      onAssigned: (tasks, memberId) => void this.assign(tasks, memberId),
+      onAssigned: (tasks, memberId) => {
+        // every completed rebalance this member took part in, its first join included (Kafka's rebalance-total);
+        // REBALANCING is only seen by members already in the group. No member id: a consumer restarted after a crash.
+        if (memberId !== '') o.metrics.rebalances.inc({ processor: o.spec.name });
+        void this.assign(tasks, memberId);
+      },
       onRebalancing: () => {
         this.generation++;
-        o.metrics.rebalances.inc({ processor: o.spec.name });
       },
       onBatch: (batch, ctl) => this.onBatch(batch, ctl),
       log: o.log,
