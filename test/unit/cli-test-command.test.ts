@@ -33,6 +33,39 @@ test('a wrong expectation makes foldstream test exit 1 and print a diff at the c
   t.regex(r.stdout, /1 file: 1 passed, 1 failed/);
 });
 
+test('a wrong count, equal, contains, stores or deadLetters expectation each fails its case with a diff at file:line:col, and the right one passes', async (t) => {
+  const file = 'test/fixtures/yaml-tests/expectations.yaml';
+  const lines = readFileSync(join(ROOT, file), 'utf8').split('\n');
+  const r = await runCli(['test', file]);
+  t.is(r.code, 1, r.stdout + r.stderr);
+  // line of the case, and file:line:col of `token` on the first line of the case containing it
+  const caseLine = (name: string) => lines.findIndex((l) => l.includes(`- name: ${name}`)) + 1;
+  const at = (name: string, token: string) => {
+    const i = lines.findIndex((l, k) => k >= caseLine(name) && l.includes(token));
+    return `${file}:${i + 1}:${lines[i]!.indexOf(token) + 1}`;
+  };
+  const wrong: [kind: string, failure: string, diff: RegExp][] = [
+    ['count', `${at('count, wrong', '2 }')} then.outputs.events.count: expected 2 records on events, got 1`, /- key: u1\n\s+value:\n\s+eventId: /],
+    ['equal', `${at('equal, wrong', '- key: u1')} then.outputs.user-view.equal: the records on user-view differ`, /- {5}fullName: Anna\n\s+\+ {5}fullName: Ann$/m],
+    ['contains', `${at('contains, wrong', '{ key: u1')} then.outputs.user-view.contains[0]: the only one of the records on user-view does not match`, /- {3}status: GOLD\n\s+\+ {3}status: SILVER$/m],
+    ['stores', `${at('stores, wrong', '{ version: 1')} then.stores.users.state.u1: users.state["u1"] differs`, /- {3}email: bob@x\.example\n\s+\+ {3}email: ann@x\.example$/m],
+    ['deadLetters', `${at('deadLetters, wrong', '{ key: future-1')} then.deadLetters.user-view.contains[0]: the only one of the dead letters of user-view does not match`, /- code: HANDLER_FAILED\n\s+\+ code: EVENT_VERSION_UNSUPPORTED$/m],
+  ];
+  for (const [kind, failure, diff] of wrong) {
+    t.regex(r.stdout, new RegExp(`✔ ${kind}, right\n`), `the right ${kind} expectation passes`);
+    const header = `✘ ${kind}, wrong  (${file}:${caseLine(`${kind}, wrong`)})\n    ${failure}\n`;
+    const start = r.stdout.indexOf(header);
+    t.true(start >= 0, `${kind}: no\n${header}in\n${r.stdout}`);
+    // the diff is the block below the failure, up to the next case
+    const block = r.stdout.slice(start + header.length).split(/\n {2}[✔✘]|\n\n/)[0]!;
+    t.regex(block, diff, kind);
+  }
+  // each wrong case fails on its wrong expectation only
+  const located = r.stdout.split('\n').filter((l) => l.trim().startsWith(`${file}:`)).map((l) => l.trim());
+  t.deepEqual(located, wrong.map(([, failure]) => failure));
+  t.regex(r.stdout, /1 file: 5 passed, 5 failed/);
+});
+
 test('mistakes in a test file are reported at file:line:col, with suggestions, and nothing runs', async (t) => {
   const file = 'test/fixtures/yaml-tests/mistakes.yaml';
   const r = await runCli(['test', file]);
