@@ -66,6 +66,16 @@ test('a wrong count, equal, contains, stores or deadLetters expectation each fai
   t.regex(r.stdout, /1 file: 5 passed, 5 failed/);
 });
 
+test('headers given to a record, raw or event step reach the processor', async (t) => {
+  // the processor (test/fixtures/modules/header-echo.ts) copies the headers it sees into its output value
+  const r = await runCli(['test', join(FIXTURES, 'yaml-tests/headers')]);
+  t.is(r.code, 0, r.stdout + r.stderr);
+  t.regex(r.stdout, /✔ the headers of a record step reach the processor\n/);
+  t.regex(r.stdout, /✔ the headers of a raw step reach the processor\n/);
+  t.regex(r.stdout, /✔ the headers of an event step reach the processor\n/);
+  t.regex(r.stdout, /1 file: 3 passed, 0 failed/);
+});
+
 test('mistakes in a test file are reported at file:line:col, with suggestions, and nothing runs', async (t) => {
   const file = 'test/fixtures/yaml-tests/mistakes.yaml';
   const r = await runCli(['test', file]);
