@@ -41,7 +41,7 @@ export class RuntimeMetrics {
     this.consumerLag = new Gauge({ name: 'foldstream_consumer_lag', help: 'Records between the committed position and the end of each input partition', labelNames: ['processor', 'topic', 'partition'], registers: r });
     this.restoreRecords = new Counter({ name: 'foldstream_restore_records_total', help: 'Changelog records applied while restoring stores', labelNames: ['processor', 'store'], registers: r });
     this.restoreRemaining = new Gauge({ name: 'foldstream_restore_remaining_records', help: 'Changelog records left to restore, per store and partition', labelNames: ['processor', 'store', 'partition'], registers: r });
-    this.rebalances = new Counter({ name: 'foldstream_rebalances_total', help: 'Consumer group rebalances seen by this instance', labelNames: ['processor'], registers: r });
+    this.rebalances = new Counter({ name: 'foldstream_rebalances_total', help: 'Consumer group rebalances this instance completed, its first join included', labelNames: ['processor'], registers: r });
     this.assignedTasks = new Gauge({ name: 'foldstream_assigned_tasks', help: 'Tasks (partitions) assigned to this instance', labelNames: ['processor'], registers: r });
     this.tasksByState = new Gauge({ name: 'foldstream_tasks', help: 'Tasks of this instance by state (initializing, restoring, running, fenced, failed)', labelNames: ['processor', 'state'], registers: r });
     this.endToEndLatency = new Histogram({ name: 'foldstream_end_to_end_latency_seconds', help: 'Commit time minus input record timestamp', labelNames: ['processor'], buckets: E2E_BUCKETS, registers: r });

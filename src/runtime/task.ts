@@ -586,6 +586,18 @@ export class Task {
     await this.lock.run(() => this.release(true));
     // an initialisation in progress stops at its next step and releases what it opened
     await this.starting?.catch(() => undefined);
+    this.forgetGauges();
     this.log.info({ event: 'task.closed', processor: this.env.spec.name, partition: this.partition, was });
+  }
+
+  /**
+   * A closed task's partition may be another instance's now: its lag and restore gauges go with it, so only the owner
+   * reports them (not the last value this instance saw, summed with the owner's, and never updated again).
+   */
+  private forgetGauges(): void {
+    const { spec, partition, metrics } = this.env;
+    const p = String(partition);
+    for (const input of spec.inputs) metrics.consumerLag.remove({ processor: spec.name, topic: input.topic, partition: p });
+    for (const s of spec.stores) if (s.changelog) metrics.restoreRemaining.remove({ processor: spec.name, store: s.name, partition: p });
   }
 }
