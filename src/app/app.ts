@@ -129,12 +129,16 @@ export class App {
       await new Promise((r) => setTimeout(r, 250));
       ({ drifts } = await checkTopics(this.kafka, plan));
     }
-    const isFatal = (d: (typeof drifts)[number]) => d.kind === 'missing' || d.kind === 'partitions';
+    // A changelog that is not compacted loses keys once retention deletes their segments, and a restore from it
+    // then rebuilds a store without them: silently wrong state, so it stops the start like a partition mismatch.
+    const changelogs = new Set(plan.filter((p) => p.purpose === 'changelog').map((p) => p.name));
+    const isFatal = (d: (typeof drifts)[number]) =>
+      d.kind === 'missing' || d.kind === 'partitions' || (d.kind === 'config' && d.config === 'cleanup.policy' && changelogs.has(d.topic) && !(d.actual ?? '').includes('compact'));
     const fatal = drifts.filter(isFatal);
     for (const d of drifts) if (!isFatal(d)) this.log.warn({ event: 'topic.drift', topic: d.topic, detail: formatDrift(d) });
     if (fatal.length) {
       throw new FoldstreamError('TOPIC_MISMATCH', `topics differ from the topology:\n${fatal.map(formatDrift).join('\n')}`, {
-        hint: 'tasks pair partition p of every input with partition p of each changelog, so counts must match',
+        hint: 'tasks pair partition p of every input with partition p of each changelog, so counts must match; a changelog must be compacted (cleanup.policy=compact) or restores lose state',
       });
     }
   }

@@ -7,7 +7,8 @@ import { App } from '../../src/app/app.ts';
 import { LevelDbStore, StoreCorruptError } from '../../src/state/leveldb-store.ts';
 import { loadTopology } from '../../src/topology/load.ts';
 import { changelogState, checkCounts, countingApp, produceCounting, sortedObject, waitForCaughtUp, inputCounts, type CountingApp } from '../helpers/counting-app.ts';
-import { readAll } from '../helpers/kafka.ts';
+import { createTopics, readAll } from '../helpers/kafka.ts';
+import { FoldstreamError } from '../../src/errors.ts';
 import { memoryLogger, type MemoryLogger } from '../helpers/log.ts';
 
 const KEYS = 97;
@@ -117,4 +118,22 @@ test('a store that fails to read while processing is wiped and restored, and the
   await assertExactlyOnce(t, c, model);
   rmSync(c.dir, { recursive: true, force: true });
   await c.cleanup();
+});
+
+test('the app does not start on a changelog with the wrong partition count or one that is not compacted, and says what to change', async (t) => {
+  for (const [what, topic, expected] of [
+    ['partitions', { numPartitions: 2, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }, /has 2 partitions, declared 3/],
+    ['cleanup.policy', { numPartitions: 3, configEntries: [{ name: 'cleanup.policy', value: 'delete' }] }, /config cleanup\.policy is "delete" on the broker, declared "compact"; set it with kafka-configs\.sh/],
+  ] as const) {
+    const c = await countingApp({ partitions: 3 });
+    await createTopics([{ topic: c.changelog, ...topic, configEntries: [...topic.configEntries] }]);
+    const app = new App(loadTopology(c.file), { log: memoryLogger(), stateDir: c.stateDir('s'), httpPort: 0 });
+    const e = await t.throwsAsync(app.start(), { instanceOf: FoldstreamError }, what);
+    t.is(e?.code, 'TOPIC_MISMATCH', what);
+    t.regex(e?.message ?? '', new RegExp(`topic "${c.changelog}" \\(changelog of processor counter, store counts\\)`), what);
+    t.regex(e?.message ?? '', expected, what);
+    await app.stop();
+    rmSync(c.dir, { recursive: true, force: true });
+    await c.cleanup();
+  }
 });
