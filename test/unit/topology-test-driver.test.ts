@@ -1,5 +1,5 @@
 // The TopologyTestDriver's own API: clocks and punctuations, envelope conveniences, marks, replies by commandId,
-// dead letters, and an aggregate's history appended through its own evolve.
+// dead letters, an aggregate's history appended through its own evolve, and stores seeded with raw values.
 import test from 'ava';
 import { join } from 'node:path';
 import type { EventEnvelope, Reply } from '../../src/serde/envelope.ts';
@@ -168,6 +168,45 @@ test("appendEvents gives an aggregate its history through its own evolve: state,
   t.like(reply as Reply, { status: 'rejected', code: 'NOT_AN_UPGRADE', aggregateVersion: 2 });
   await t.throwsAsync(d.appendEvents('user-view', 'u1', []), { message: 'processor "user-view" is not an aggregate' });
   await t.throwsAsync(d.appendEvents('users', 'u1', [{ type: '' }]), { message: /given events: decide\(\) returned an object where an event/ });
+});
+
+const counting = `app: seeded
+kafka: { brokers: "127.0.0.1:9092" }
+topics:
+  input: { name: seeded-input, partitions: 4 }
+  counts: { name: seeded-counts, partitions: 4 }
+stores:
+  counts: {}
+processors:
+  - name: c
+    type: custom
+    input: input
+    module: ./modules/counter.ts
+    stores: [counts]
+    outputs: [counts]
+`;
+
+test('seedStore writes a store entry in the task of the partition that owns its key, and the processor counts on from it', async (t) => {
+  const d = await TopologyTestDriver.fromYaml(counting, FIXTURES); // counter.ts: counts[key] + 1, forwarded as { key, n }
+  t.is(partitionForKey('c', 4), 2, 'a key outside partition 0');
+  await d.seedStore('c', 'counts', 'c', 41);
+  t.deepEqual(Object.fromEntries(await d.store('c', 'counts')), { c: 41 });
+  await d.pipe('input', 'c', {});
+  t.deepEqual(d.output('counts').map((r) => [r.partition, r.value]), [[2, { key: 'c', n: 42, source: '2@0' }]]);
+  // seeded into another partition's task, the entry is not where the processor looks for that key
+  await d.seedStore('c', 'counts', 'd', 9, 3);
+  await d.pipe('input', 'd', {});
+  t.like(d.output('counts').at(-1)?.value, { key: 'd', n: 1 });
+  await t.throwsAsync(d.seedStore('c', 'nope', 'c', 1), { message: 'processor "c" has no store "nope"' });
+});
+
+test("seedStore gives an aggregate a state its next command is decided on", async (t) => {
+  const d = await users();
+  await d.seedStore('users', 'state', 'u1', { version: 3, state: { exists: true, email: 'ann@x.example', fullName: 'Ann', status: 'SILVER' } });
+  const reply = await d.pipeCommand({ commandType: 'UpgradeStatus', aggregateId: 'u1', expectedVersion: 3, data: { status: 'GOLD' } });
+  t.like(reply as Reply, { status: 'accepted', aggregateVersion: 4 });
+  t.like(d.output<EventEnvelope>('events')[0]?.value, { eventType: 'StatusUpgraded', aggregateVersion: 4, data: { oldStatus: 'SILVER', status: 'GOLD' } });
+  t.deepEqual((await d.store('users', 'state')).get('u1'), { version: 4, state: { exists: true, email: 'ann@x.example', fullName: 'Ann', status: 'GOLD' } });
 });
 
 test('a driver can be built from a topology object', async (t) => {
