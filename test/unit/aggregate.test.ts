@@ -209,6 +209,43 @@ test('declarative rules: rejections in order with reason and code, conditional e
   t.deepEqual([...(await d.store('accounts', 'history')).keys()], ['a1:0000000001', 'a1:0000000002', 'a1:0000000003']);
 });
 
+const sharedEvents = `app: shared
+kafka: { brokers: "127.0.0.1:9092" }
+topics:
+  order-commands: { name: shared-order-commands, partitions: 4 }
+  payment-commands: { name: shared-payment-commands, partitions: 4 }
+  events: { name: shared-events, partitions: 4 }
+  replies: { name: shared-replies, partitions: 4 }
+processors:
+  - name: orders
+    type: aggregate
+    aggregateType: Order
+    input: order-commands
+    output: { events: events, replies: replies }
+    initialState: {}
+    commands: { Place: { emit: [{ type: Placed, data: {} }] } }
+    evolve: { Placed: { placed: "true" } }
+  - name: payments
+    type: aggregate
+    aggregateType: Payment
+    input: payment-commands
+    output: { events: events, replies: replies }
+    initialState: {}
+    commands: { Charge: { emit: [{ type: Charged, data: {} }] } }
+    evolve: { Charged: { charged: "true" } }
+`;
+
+// Found by the saga chaos workload: ids were derived from (topic, key, version) only, so order o1's first event and
+// payment o1's first event had the same eventId and a consumer deduplicating by eventId dropped one of them.
+test('two aggregate types sharing an events topic and an aggregate id never share an eventId', async (t) => {
+  const d = await TopologyTestDriver.fromYaml(sharedEvents, FIXTURES);
+  await d.pipe('order-commands', 'o1', command('Place', 'o1', {}));
+  await d.pipe('payment-commands', 'o1', command('Charge', 'o1', {}));
+  const evs = events(d);
+  t.deepEqual(evs.map((e) => [e.aggregateType, e.aggregateId, e.aggregateVersion]), [['Order', 'o1', 1], ['Payment', 'o1', 1]]);
+  t.not(evs[0]!.eventId, evs[1]!.eventId);
+});
+
 const flaky = (extra = '') => `app: flaky
 kafka: { brokers: "127.0.0.1:9092" }
 processing: { retry: { attempts: 2, initialBackoffMs: 1, maxBackoffMs: 4 } }
