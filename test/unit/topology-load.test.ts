@@ -161,3 +161,38 @@ test('interpolates references inside flow mappings, and positions after them on 
   t.is(ok.topology.topics.events!.replicationFactor, 3);
   t.is(ok.topology.kafka.brokers, '127.0.0.1:9092');
 });
+
+test('a topic name declared under two aliases, or equal to an internal topic foldstream derives, is a problem at that name', (t) => {
+  const yaml = [
+    'app: shop',
+    'kafka: { brokers: "127.0.0.1:9092" }',
+    'topics:',
+    '  events: { name: shop-events, partitions: 4 }',
+    '  again: { name: shop-events, partitions: 4 }',
+    '  failures: { name: shop-counter-dlq, partitions: 4 }',
+    '  totals-log:',
+    '    name: shop-counter-totals-changelog',
+    '  view: { name: shop-view, partitions: 4 }',
+    '  regroup: { name: shop-by-status-repartition, partitions: 4 }',
+    'stores:',
+    '  totals: {}',
+    'processors:',
+    '  - { name: counter, type: custom, input: events, module: ./noop.ts, stores: [totals] }',
+    '  - { name: by-status, type: projection, input: events, output: view, on: { X: { set: { status: data.status } } }, groupBy: { key: status, aggregate: { count: count } } }',
+  ].join('\n');
+  const problems = problemsOf(t, () => parseTopology(yaml, '/tmp/topics.yaml', { env: {}, checkModules: false }));
+  const collides = (name: string, purpose: string, processor: string) =>
+    `topic "${name}" collides with the ${purpose} topic foldstream derives for processor "${processor}"; rename the topic or the processor`;
+  t.deepEqual(
+    problems.map((p) => `${p.file}:${p.line}:${p.col} ${p.path}: ${p.message}; ${p.suggestion}`),
+    [
+      '/tmp/topics.yaml:5:18 topics.again.name: topic name "shop-events" is also declared as "events"; declare each topic once',
+      `/tmp/topics.yaml:6:21 topics.failures.name: ${collides('shop-counter-dlq', 'dlq', 'counter')}`,
+      `/tmp/topics.yaml:8:11 topics.totals-log.name: ${collides('shop-counter-totals-changelog', 'changelog', 'counter')}`,
+      `/tmp/topics.yaml:10:20 topics.regroup.name: ${collides('shop-by-status-repartition', 'repartition', 'by-status')}`,
+    ],
+  );
+  // with names of their own, the same topics are fine
+  const renamed = yaml.replace('{ name: shop-events, partitions: 4 }\n  failures', '{ name: shop-events-2, partitions: 4 }\n  failures').replace(/name: shop-(counter|by-status)-/g, 'name: shop-own-$1-');
+  t.notThrows(() => parseTopology(renamed, '/tmp/topics.yaml', { env: {}, checkModules: false }));
+});
