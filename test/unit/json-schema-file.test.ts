@@ -15,3 +15,7 @@ test('foldstream schema --test-file prints the JSON Schema of *.test.yaml files:
   t.truthy(s.properties.topology);
   t.deepEqual(Object.keys(s.properties.tests?.items?.properties ?? {}).filter((k) => ['name', 'given', 'when', 'then'].includes(k)).sort(), ['given', 'name', 'then', 'when']);
 });
+
+test("topology.yaml's first line points editors at topology.schema.json, as docs/topology.md shows", (t) => {
+  t.is(readFileSync(`${ROOT}/topology.yaml`, 'utf8').split('\n')[0], '# yaml-language-server: $schema=./topology.schema.json');
+});
