@@ -6,8 +6,8 @@
  * someone waits on it; replies it reads are kept a minute, so a waiter that registers late still finds its reply.
  */
 import { decode } from '../serde/codecs.ts';
-import type { Reply } from '../serde/envelope.ts';
-import type { PartitionReader } from '../kafka/types.ts';
+import { replyProblem, type Reply } from '../serde/envelope.ts';
+import type { FetchedRecord, PartitionReader } from '../kafka/types.ts';
 import type { Logger } from '../processors/types.ts';
 import type { Codec } from '../topology/schema.ts';
 
@@ -68,7 +68,7 @@ export class ReplyWatcher {
         const start = w.next;
         try {
           const end = await this.reader.read(this.topic, partition, start, async (records) => {
-            for (const r of records) this.found(w, r.value);
+            for (const r of records) this.found(w, r);
           });
           // a waiter that came meanwhile may have moved `next` back to before `start`: it stays there
           if (w.next >= start) w.next = end > start ? end : start;
@@ -85,14 +85,21 @@ export class ReplyWatcher {
     }
   }
 
-  private found(w: PartitionWatch, value: Buffer | null): void {
-    let reply: Reply;
+  /** A record that is not a reply (another producer's mistake) is logged and passed over: no waiter gets it. */
+  private found(w: PartitionWatch, r: FetchedRecord): void {
+    let value: unknown;
+    let problem: string | undefined;
     try {
-      reply = decode(this.codec, value) as Reply;
-    } catch {
+      value = decode(this.codec, r.value);
+      problem = replyProblem(value);
+    } catch (e) {
+      problem = (e as Error).message;
+    }
+    if (problem !== undefined) {
+      this.log.warn({ event: 'gateway.reply_invalid', topic: this.topic, partition: r.partition, offset: r.offset, error: problem });
       return;
     }
-    if (typeof reply?.commandId !== 'string') return;
+    const reply = value as Reply;
     w.seen.delete(reply.commandId); // re-inserted at the end: the map stays in time order
     w.seen.set(reply.commandId, { reply, at: Date.now() });
     for (const done of [...(w.waiters.get(reply.commandId) ?? [])]) done(reply);

@@ -51,7 +51,7 @@ export interface Reply {
   eventIds: string[];
 }
 
-type Rule = 'string' | 'string?' | 'version' | 'version?' | 'object';
+type Rule = 'string' | 'string?' | 'version' | 'version?' | 'count' | 'object' | 'status' | 'strings';
 
 const EVENT_FIELDS: [string, Rule][] = [
   ['eventId', 'string'],
@@ -79,6 +79,18 @@ const COMMAND_FIELDS: [string, Rule][] = [
   ['tenantId', 'string?'],
   ['data', 'object'],
 ];
+
+const REPLY_FIELDS: [string, Rule][] = [
+  ['commandId', 'string'],
+  ['status', 'status'],
+  ['aggregateId', 'string'],
+  ['aggregateVersion', 'count'],
+  ['eventIds', 'strings'],
+  ['reason', 'string?'],
+  ['code', 'string?'],
+];
+
+const REPLY_STATUSES: readonly string[] = ['accepted', 'rejected', 'conflict'] satisfies ReplyStatus[];
 
 export function isPlainObject(v: unknown): v is Data {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v);
@@ -108,9 +120,14 @@ function fieldProblem(value: Data, field: string, rule: Rule): string | undefine
     case 'version':
       return Number.isSafeInteger(v) && (v as number) >= 1 ? undefined : `"${field}" must be an integer of at least 1, got ${describeValue(v)}`;
     case 'version?':
+    case 'count':
       return Number.isSafeInteger(v) && (v as number) >= 0 ? undefined : `"${field}" must be an integer of at least 0, got ${describeValue(v)}`;
     case 'object':
       return isPlainObject(v) ? undefined : `"${field}" must be an object, got ${describeValue(v)}`;
+    case 'status':
+      return REPLY_STATUSES.includes(v as string) ? undefined : `"${field}" must be one of ${REPLY_STATUSES.join(', ')}, got ${describeValue(v)}`;
+    case 'strings':
+      return Array.isArray(v) && v.every((x) => typeof x === 'string') ? undefined : `"${field}" must be a list of strings, got ${describeValue(v)}`;
   }
 }
 
@@ -128,6 +145,11 @@ export function eventProblem(value: unknown): string | undefined {
 /** Why a decoded value is not a command envelope, or undefined when it is one. */
 export function commandProblem(value: unknown): string | undefined {
   return check('command envelope', value, COMMAND_FIELDS);
+}
+
+/** Why a decoded value is not a reply, or undefined when it is one. */
+export function replyProblem(value: unknown): string | undefined {
+  return check('reply', value, REPLY_FIELDS);
 }
 
 /** The record key an aggregate's records carry (DESIGN §6): `tenantId:aggregateId` when there is a tenant. */

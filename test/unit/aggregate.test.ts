@@ -3,7 +3,7 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EventEnvelope, Reply } from '../../src/serde/envelope.ts';
+import { eventProblem, replyProblem, type EventEnvelope, type Reply } from '../../src/serde/envelope.ts';
 import { partitionForKey } from '../../src/serde/murmur2.ts';
 import { TopologyTestDriver } from '../../src/testing/index.ts';
 import { FIXTURES, ROOT } from '../helpers/cli.ts';
@@ -124,6 +124,9 @@ test('replies and events follow the rules for hundreds of random commands, stale
   );
   const statuses = new Set(got.map((r) => r.status));
   t.deepEqual([...statuses].sort(), ['accepted', 'conflict', 'rejected'], 'the run exercises every outcome');
+  // what the aggregate writes passes the check readers of the replies topic make (the command gateway's)
+  t.deepEqual(got.map(replyProblem).filter(Boolean), []);
+  t.deepEqual(events(d).map(eventProblem).filter(Boolean), []);
   // per aggregate, versions go 1, 2, 3, ... with no gap or repeat
   const versions = new Map<string, number[]>();
   for (const e of events(d)) versions.set(e.aggregateId, [...(versions.get(e.aggregateId) ?? []), e.aggregateVersion]);

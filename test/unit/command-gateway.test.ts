@@ -109,3 +109,37 @@ test('a closed reply watcher answers every waiter at once with no reply', async 
   await w.close();
   t.is(await waiting, undefined);
 });
+
+test('the reply watcher passes over records that are not replies, logs each once with its offset, and still finds the reply after them', async (t) => {
+  const bad: Array<[string, Buffer | null]> = [
+    ['not JSON', Buffer.from('{"commandId": "c1",')],
+    ['no status', Buffer.from(JSON.stringify({ commandId: 'c1', aggregateId: 'a', aggregateVersion: 1, eventIds: [] }))],
+    ['an unknown status', Buffer.from(JSON.stringify({ commandId: 'c1', status: 'maybe', aggregateId: 'a', aggregateVersion: 1, eventIds: [] }))],
+    ['eventIds not strings', Buffer.from(JSON.stringify({ commandId: 'c1', status: 'accepted', aggregateId: 'a', aggregateVersion: 1, eventIds: [7] }))],
+    ['a null value', null],
+  ];
+  const good = Buffer.from(JSON.stringify({ commandId: 'c1', status: 'rejected', code: 'NOPE', reason: 'no', aggregateId: 'a', aggregateVersion: 0, eventIds: [] }));
+  const values = [...bad.map(([, v]) => v), good];
+  let served = false;
+  const reader: PartitionReader = {
+    async read(_topic, partition, from, onRecords) {
+      if (served) {
+        await new Promise((r) => setTimeout(r, 5));
+        return from;
+      }
+      served = true;
+      await onRecords(values.map((value, i): FetchedRecord => ({ topic: 'replies', partition, offset: String(i), timestamp: 0, key: Buffer.from('a'), value, headers: {} })));
+      return BigInt(values.length);
+    },
+    async close() {},
+  };
+  const log = memoryLogger();
+  const w = new ReplyWatcher(reader, 'replies', 'json', log);
+  t.teardown(() => w.close());
+  t.like(await w.wait('c1', 0, 0n, 1000), { commandId: 'c1', status: 'rejected', code: 'NOPE' });
+  const invalid = log.events('gateway.reply_invalid');
+  t.deepEqual(invalid.map((e) => e.offset), ['0', '1', '2', '3', '4']);
+  t.regex(String(invalid[1]!.error), /missing field "status"/);
+  t.regex(String(invalid[2]!.error), /"status" must be one of accepted, rejected, conflict, got string "maybe"/);
+  t.regex(String(invalid[3]!.error), /"eventIds" must be a list of strings/);
+});
