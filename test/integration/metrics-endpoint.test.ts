@@ -166,7 +166,8 @@ test('GET /metrics of a running instance: records, transactions, latencies, lag,
   await waitFor(async () => tasksOf((readyz = await b.readyz())?.body).length === c.partitions && Object.values((readyz!.body.processors as Record<string, { tasks: Record<string, string> }>).counter!.tasks).every((s) => s === 'restoring'), 60_000, 'every task restoring');
   t.is(readyz!.status, 503, '/readyz: not ready while tasks restore');
   t.is(readyz!.body.status, 'not ready');
-  m = await scrape(b);
+  // a task is `restoring` from before it asks where its changelog ends; the gauge follows, and stays while the restore is held
+  m = await settle(b, (s) => Object.keys(byPartition(s, 'foldstream_restore_remaining_records', pl)).length === c.partitions);
   t.is(value(m, 'foldstream_tasks', { ...pl, state: 'restoring' }), c.partitions);
   t.is(value(m, 'foldstream_tasks', { ...pl, state: 'running' }), 0);
   t.deepEqual(byPartition(m, 'foldstream_restore_remaining_records', { ...pl, store: 'counts' }), Object.fromEntries([...ends].map(([p, e]) => [String(p), Number(e)])), 'restore remaining: the whole changelog partition');
