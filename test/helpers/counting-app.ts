@@ -19,6 +19,8 @@ export interface CountingApp {
   changelog: string;
   dlq: string;
   partitions: number;
+  /** where the app and its topics are: BROKERS unless `brokers` was given */
+  brokers: string[];
   stateDir(name: string): string;
   cleanup(): Promise<void>;
 }
@@ -31,11 +33,14 @@ export interface CountingOptions {
   heartbeatIntervalMs?: number;
   guarantee?: 'exactly_once' | 'at_least_once';
   stateCleanupDelayMs?: number;
+  /** a broker of the test's own (default: BROKERS) */
+  brokers?: string[];
 }
 
 export async function countingApp(opts: CountingOptions = {}): Promise<CountingApp> {
   const app = unique('count');
   const partitions = opts.partitions ?? 12;
+  const brokers = opts.brokers ?? BROKERS;
   const dir = mkdtempSync(join(tmpdir(), `${app}-`));
   const input = `${app}-input`;
   const output = `${app}-counts`;
@@ -44,7 +49,7 @@ export async function countingApp(opts: CountingOptions = {}): Promise<CountingA
     file,
     [
       `app: ${app}`,
-      `kafka: { brokers: "${BROKERS.join(',')}" }`,
+      `kafka: { brokers: "${brokers.join(',')}" }`,
       'processing:',
       `  guarantee: ${opts.guarantee ?? 'exactly_once'}`,
       `  commitIntervalMs: ${opts.commitIntervalMs ?? 100}`,
@@ -68,7 +73,7 @@ export async function countingApp(opts: CountingOptions = {}): Promise<CountingA
       '',
     ].join('\n'),
   );
-  await createTopics([{ topic: input, numPartitions: partitions }]);
+  await createTopics([{ topic: input, numPartitions: partitions }], brokers);
   const changelog = `${app}-counter-counts-changelog`;
   const dlq = `${app}-counter-dlq`;
   return {
@@ -80,19 +85,20 @@ export async function countingApp(opts: CountingOptions = {}): Promise<CountingA
     changelog,
     dlq,
     partitions,
+    brokers,
     stateDir: (name) => {
       const d = join(dir, name);
       mkdirSync(d, { recursive: true });
       return d;
     },
-    cleanup: () => deleteTopics([input, output, changelog, dlq]),
+    cleanup: () => deleteTopics([input, output, changelog, dlq], brokers),
   };
 }
 
 /** Produces `count` records over `keys` keys (key-i for record i mod keys); returns the expected count per key. */
-export async function produceCounting(topic: string, count: number, keys: number, model = new Map<string, number>()): Promise<Map<string, number>> {
+export async function produceCounting(topic: string, count: number, keys: number, model = new Map<string, number>(), brokers: string[] = BROKERS): Promise<Map<string, number>> {
   // idempotent: a retried produce on a slow broker must not write the input twice (the model counts what was sent)
-  const producer = kafka('counting-producer').producer({ idempotent: true, maxInFlightRequests: 1 });
+  const producer = kafka('counting-producer', brokers).producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   try {
     for (let start = 0; start < count; start += 1000) {
@@ -155,16 +161,16 @@ export function checkCounts(records: ReadRecord[]): CountCheck {
  * Records per key in the input topic (read_committed). Compared with the test's model, it tells an input written
  * twice by the test's producer from an input processed twice by foldstream.
  */
-export async function inputCounts(topic: string): Promise<Map<string, number>> {
+export async function inputCounts(topic: string, brokers: string[] = BROKERS): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
-  for (const r of await readAll([topic])) counts.set(r.key ?? 'null', (counts.get(r.key ?? 'null') ?? 0) + 1);
+  for (const r of await readAll([topic], { brokers })) counts.set(r.key ?? 'null', (counts.get(r.key ?? 'null') ?? 0) + 1);
   return counts;
 }
 
 /** The store as its changelog says: last value per key (tombstones delete), markers skipped. */
-export async function changelogState(topic: string): Promise<Map<string, unknown>> {
+export async function changelogState(topic: string, brokers: string[] = BROKERS): Promise<Map<string, unknown>> {
   const state = new Map<string, unknown>();
-  const records = await readAll([topic]);
+  const records = await readAll([topic], { brokers });
   records.sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)));
   for (const r of records) {
     if (r.key === null || r.key.startsWith('\u0000')) continue;
@@ -175,8 +181,8 @@ export async function changelogState(topic: string): Promise<Map<string, unknown
 }
 
 /** Waits until the group's committed offsets reach the end of every partition of the input (all input processed). */
-export async function waitForCaughtUp(groupId: string, input: string, timeoutMs = 180_000): Promise<void> {
-  const admin = kafka('caught-up').admin();
+export async function waitForCaughtUp(groupId: string, input: string, timeoutMs = 180_000, brokers: string[] = BROKERS): Promise<void> {
+  const admin = kafka('caught-up', brokers).admin();
   await admin.connect();
   try {
     const deadline = Date.now() + timeoutMs;

@@ -1,4 +1,7 @@
-/** Test helpers for the real broker that `npm test` starts (or the one at KAFKA_BROKERS). */
+/**
+ * Test helpers for the real broker that `npm test` starts (or the one at KAFKA_BROKERS). Each takes an optional
+ * `brokers` list for a test that runs a broker of its own (broker-restart.test.ts); the default is BROKERS.
+ */
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel, type Admin, type ITopicConfig } from 'kafkajs';
 import { createTopicsAndWait } from '../../src/kafka/admin.ts';
@@ -7,8 +10,8 @@ import { waitFor } from './processes.ts';
 
 export const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((s) => s.trim());
 
-export function kafka(clientId = 'foldstream-test'): Kafka {
-  return new Kafka({ brokers: BROKERS, clientId, logLevel: logLevel.NOTHING, retry: { retries: 10 } });
+export function kafka(clientId = 'foldstream-test', brokers: string[] = BROKERS): Kafka {
+  return new Kafka({ brokers, clientId, logLevel: logLevel.NOTHING, retry: { retries: 10 } });
 }
 
 /** A name no other test (or earlier run) uses. */
@@ -16,8 +19,8 @@ export function unique(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
 }
 
-export async function withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T> {
-  const admin = kafka('foldstream-test-admin').admin();
+export async function withAdmin<T>(fn: (admin: Admin) => Promise<T>, brokers: string[] = BROKERS): Promise<T> {
+  const admin = kafka('foldstream-test-admin', brokers).admin();
   await admin.connect();
   try {
     return await fn(admin);
@@ -26,16 +29,16 @@ export async function withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T>
   }
 }
 
-export async function createTopics(topics: ITopicConfig[]): Promise<void> {
-  await withAdmin((a) => createTopicsAndWait(a, topics));
+export async function createTopics(topics: ITopicConfig[], brokers: string[] = BROKERS): Promise<void> {
+  await withAdmin((a) => createTopicsAndWait(a, topics), brokers);
 }
 
-export async function deleteTopics(names: string[]): Promise<void> {
+export async function deleteTopics(names: string[], brokers: string[] = BROKERS): Promise<void> {
   await withAdmin(async (a) => {
     const existing = new Set(await a.listTopics());
     const mine = names.filter((n) => existing.has(n));
     if (mine.length) await a.deleteTopics({ topics: mine });
-  });
+  }, brokers);
 }
 
 export interface ReadRecord {
@@ -53,17 +56,18 @@ export interface ReadRecord {
  * high watermark), with read_committed (default) or read_uncommitted.
  * Uses a fresh consumer group and stops when each partition reached the end offset seen at the start.
  */
-export async function readAll(topics: string[], opts: { readUncommitted?: boolean; timeoutMs?: number } = {}): Promise<ReadRecord[]> {
-  const k = kafka('foldstream-test-reader');
+export async function readAll(topics: string[], opts: { readUncommitted?: boolean; timeoutMs?: number; brokers?: string[] } = {}): Promise<ReadRecord[]> {
+  const brokers = opts.brokers ?? BROKERS;
+  const k = kafka('foldstream-test-reader', brokers);
   // A committed transaction's markers reach its partitions one by one after EndTxn returns: a partition whose marker
   // is not written yet still has its last stable offset below the commit. Wait for them, or a read_committed read
   // right after a commit sees the outputs of a transaction on one topic and not yet its changelog on another.
-  if (!opts.readUncommitted) await settleTransactions(topics);
+  if (!opts.readUncommitted) await settleTransactions(topics, undefined, brokers);
   // kafkajs's admin.fetchTopicOffsets gives the last stable offset: a read_uncommitted read goes to the high watermark
   const ends = new Map<string, bigint>();
   const isolation = opts.readUncommitted ? 'read_uncommitted' : 'read_committed';
   for (const t of topics) {
-    for (const [partition, end] of await endOffsets(t, isolation)) ends.set(`${t}:${partition}`, end);
+    for (const [partition, end] of await endOffsets(t, isolation, brokers)) ends.set(`${t}:${partition}`, end);
   }
   const pending = new Set([...ends].filter(([, end]) => end > 0n).map(([k]) => k));
   const out: ReadRecord[] = [];
@@ -115,8 +119,8 @@ export async function readAll(topics: string[], opts: { readUncommitted?: boolea
  * watermark, read_committed the last stable offset. (kafkajs's admin.fetchTopicOffsets always asks read_committed,
  * so its `high` is the last stable offset.) A partition whose two differ has an open transaction.
  */
-export async function endOffsets(topic: string, isolation: 'read_committed' | 'read_uncommitted'): Promise<Map<number, bigint>> {
-  const k = kafka('end-offsets');
+export async function endOffsets(topic: string, isolation: 'read_committed' | 'read_uncommitted', brokers: string[] = BROKERS): Promise<Map<number, bigint>> {
+  const k = kafka('end-offsets', brokers);
   const symbol = Object.getOwnPropertySymbols(k).find((s) => s.description === 'private:Kafka:createCluster')!;
   type Cluster = {
     connect(): Promise<void>;
@@ -148,14 +152,14 @@ export async function endOffsets(topic: string, isolation: 'read_committed' | 'r
  * Waits (up to `timeoutMs`) until no partition of the topics has a transaction open: every commit or abort marker
  * written. A transaction that stays open (a producer that was killed) is left for the caller to see.
  */
-export async function settleTransactions(topics: string[], timeoutMs = 15_000): Promise<void> {
-  const settled = async () => (await Promise.all(topics.map(openTransactions))).every((open) => open.length === 0);
+export async function settleTransactions(topics: string[], timeoutMs = 15_000, brokers: string[] = BROKERS): Promise<void> {
+  const settled = async () => (await Promise.all(topics.map((t) => openTransactions(t, brokers)))).every((open) => open.length === 0);
   await waitFor(settled, timeoutMs, 'transactions to settle', 100).catch(() => undefined);
 }
 
 /** Partitions of a topic with a transaction still open (high watermark above the last stable offset). */
-export async function openTransactions(topic: string): Promise<number[]> {
-  const [hw, lso] = await Promise.all([endOffsets(topic, 'read_uncommitted'), endOffsets(topic, 'read_committed')]);
+export async function openTransactions(topic: string, brokers: string[] = BROKERS): Promise<number[]> {
+  const [hw, lso] = await Promise.all([endOffsets(topic, 'read_uncommitted', brokers), endOffsets(topic, 'read_committed', brokers)]);
   return [...hw].filter(([p, h]) => h !== lso.get(p)).map(([p]) => p);
 }
 

@@ -1,0 +1,126 @@
+// The broker itself fails under a running processor: a single-node broker of this test's own (not the shared one)
+// is killed with kill -9 while transactions are open and started again on the same data directory some seconds
+// later. A fault injector holds the tasks' commits before their EndTxn, so the kill lands inside open transactions
+// for certain, and their EndTxns then go to a dead broker. The processor keeps running: the tasks throw their
+// producers away, re-initialise once the broker is back (InitProducerId aborts what the restarted broker still holds
+// open) and process the aborted records again. Exactly once: every output once, the store equals the model, no
+// transaction left open. The chaos `broker` scenario kills brokers of three; this test runs in npm test.
+// No EndTxn is in flight at the kill: a transaction between its EndTxn and its markers can be left hanging by a
+// restarting Kafka 4.4 broker (KAFKA-20734; docs/exactly-once.md, under the failure table).
+import test from 'ava';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describeCluster, killNode, pidOf, portAnswers, startCluster, startNode, stopCluster, waitForCluster, type ClusterOptions } from '../../scripts/kafka/cluster.ts';
+import { changelogState, checkCounts, countingApp, inputCounts, produceCounting, sortedObject, waitForCaughtUp, type CountingApp } from '../helpers/counting-app.ts';
+import { openTransactions, readAll, unique } from '../helpers/kafka.ts';
+import { Instance, waitFor, type LogLine } from '../helpers/processes.ts';
+
+const HOLD_COMMITS = fileURLToPath(new URL('../fixtures/faults/hold-commits.ts', import.meta.url));
+
+/** A client port (and its controller port, 10000 above) that nothing answers on, from a few beside 9392. */
+async function freeBrokerPort(): Promise<number> {
+  for (let port = 9392; port < 9400; port++) {
+    if (!(await portAnswers(port)) && !(await portAnswers(port + 10_000))) return port;
+  }
+  throw new Error('ports 9392-9399 (and 19392-19399) are all in use');
+}
+
+/** The source (input topic, partition, offset) of each output record: an input processed twice shows up here. */
+function sources(records: { value: Buffer | null }[]): string[] {
+  return records.map((r) => (JSON.parse(String(r.value)) as { source: string }).source);
+}
+
+test('kill -9 of the broker while transactions are open, and a restart on the same data: the processor recovers and everything is there exactly once', async (t) => {
+  const opts: ClusterOptions = { nodes: 1, basePort: await freeBrokerPort(), heap: '256m', name: unique('broker-restart'), fresh: true };
+  const cluster = describeCluster(opts);
+  const instances: Instance[] = [];
+  let c: CountingApp | undefined;
+  t.teardown(async () => {
+    for (const i of instances) i.kill();
+    await stopCluster(cluster);
+    if (!process.env.KEEP_TEST_DIRS) {
+      rmSync(cluster.dir, { recursive: true, force: true });
+      if (c) rmSync(c.dir, { recursive: true, force: true });
+    }
+  });
+  await startCluster(opts);
+  const brokers = cluster.brokers;
+
+  // Long transactions: a task commits at the end of its batch or every 2 s, so most of the time one is open.
+  c = await countingApp({ partitions: 6, commitIntervalMs: 2000, maxBufferedRecords: 100_000, brokers });
+  const group = `${c.app}-counter`;
+  // The backlog is all written before the processor starts: the test's producer must not meet the dead broker.
+  const model = await produceCounting(c.input, 60_000, 211, undefined, brokers);
+  const release = join(c.dir, 'release-commits');
+  const first = new Instance(c.file, {
+    stateDir: c.stateDir('s'),
+    name: 'first',
+    preload: [HOLD_COMMITS],
+    env: { FOLDSTREAM_TEST_HOLD_COMMITS: release, FOLDSTREAM_TEST_HOLD_COMMITS_AT: '3', FOLDSTREAM_KAFKAJS_LOG: 'warn' },
+  });
+  instances.push(first);
+
+  // From the third commit on, commits wait before their EndTxn: those transactions are open (high watermark above
+  // the last stable offset on the output), and no EndTxn is in flight.
+  const heldLine = await first.waitLine((l) => l.event === 'fault.commits_held', 120_000, 'commits held by the fault injector');
+  const held = heldLine.partitions as number[];
+  t.true(held.length > 0, 'a commit is held');
+  const open = await openTransactions(c.output, brokers);
+  t.true(held.every((p) => open.includes(p)), `the held transactions are open on the output (held: ${held.join(',')}; open: ${open.join(',')})`);
+  const logIndexAtKill = first.lines.length;
+  killNode(cluster, 1);
+  await waitFor(() => pidOf(cluster, 1) === undefined, 30_000, 'the broker process to die');
+  t.log(`killed the broker at 127.0.0.1:${cluster.basePort}`);
+  writeFileSync(release, '');
+
+  // The processor keeps running while the broker is gone; the held commits fail.
+  await waitFor(() => held.every((p) => first.events('task.transaction_failed').some((l) => l.partition === p)) || !first.alive, 60_000, 'the held commits to fail');
+  await new Promise((r) => setTimeout(r, 5000));
+  t.true(first.alive, `the processor keeps running without its broker (log: ${first.logFile})`);
+
+  startNode(cluster, 1);
+  await waitForCluster(cluster);
+  t.log('restarted the broker on the same data directory');
+
+  // More input after the restart, and the same process works through all of it.
+  await produceCounting(c.input, 10_000, 211, model, brokers);
+  await waitForCaughtUp(group, c.input, 180_000, brokers);
+  t.is(await first.stop(), 0, 'SIGTERM drains and exits 0');
+
+  // What the runtime went through: the held transactions failed, then their tasks re-initialised and ran again.
+  const after = first.lines.slice(logIndexAtKill);
+  const failed = after.filter((l) => l.event === 'task.transaction_failed');
+  t.deepEqual(held.filter((p) => !failed.some((l) => l.partition === p)), [], 'every held transaction failed when the broker died');
+  t.deepEqual(after.filter((l) => l.event === 'task.fenced'), [], 'not taken for fencing: the task was never another instance\'s');
+  // Each failed task starts again from step 1 on its own (task.init_failed while the broker is away, then
+  // task.running), not only when its consumer rejoins the group with a new member id and every task is restarted.
+  const rejoined = after.findIndex((l) => l.event === 'group.joined');
+  for (const p of held) {
+    const failedAt = after.findIndex((l) => l.event === 'task.transaction_failed' && l.partition === p);
+    const own = after.slice(failedAt + 1, rejoined < 0 ? undefined : rejoined).filter((l) => l.partition === p && (l.event === 'task.init_failed' || l.event === 'task.running'));
+    t.true(own.length > 0, `task ${p} re-initialises after its failed transaction`);
+  }
+  t.true(after.some((l) => l.event === 'task.running'), 'the tasks run again');
+  t.log(`${failed.length} failed transaction(s) on partition(s) ${[...new Set(failed.map((l: LogLine) => l.partition))].join(',')}; ` +
+    `events: ${JSON.stringify(Object.fromEntries([...new Set(after.map((l) => l.event))].map((e) => [e, after.filter((l) => l.event === e).length])))}`);
+
+  // Exactly once.
+  const committed = await readAll([c.output], { brokers });
+  const check = checkCounts(committed);
+  t.deepEqual(check.duplicates, [], 'no output twice');
+  t.deepEqual(check.gaps, [], 'no output lost');
+  t.deepEqual(check.outOfOrder, [], 'per-key order kept');
+  t.deepEqual(sortedObject(await inputCounts(c.input, brokers)), sortedObject(model), 'the input holds what the test sent');
+  t.deepEqual(sortedObject(check.counts), sortedObject(model), 'the last count of every key is its number of records');
+  t.deepEqual(sortedObject(await changelogState(c.changelog, brokers)), sortedObject(model), 'the store (its changelog) equals the model');
+  t.deepEqual(await openTransactions(c.output, brokers), [], 'no transaction left open on the output');
+  t.deepEqual(await openTransactions(c.changelog, brokers), [], 'no transaction left open on the changelog');
+
+  // The transaction open at the kill was aborted after the restart: its outputs are in the log, invisible to
+  // read_committed, and each was produced again in a committed transaction.
+  const all = await readAll([c.output], { brokers, readUncommitted: true });
+  const committedSources = new Set(sources(committed));
+  t.true(all.length > committed.length, `the aborted transaction's outputs are in the log (${all.length - committed.length})`);
+  t.true(sources(all).every((s) => committedSources.has(s)), 'each aborted output was produced again, committed');
+});
