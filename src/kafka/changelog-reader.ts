@@ -9,13 +9,15 @@
  * kafkajs is pinned (2.2.4, its final release) and test/integration/state-restore tests cover it.
  *
  * Restores run after the task's InitProducerId, when no transaction of the task can still be pending, so the last
- * stable offset is the end of everything the task ever committed.
+ * stable offset is the end of everything the task ever committed — unless a broker lost a transaction's markers
+ * (docs/exactly-once.md): then the task keeps a store that is ahead of it (Task.restore).
  */
 import { createRequire } from 'node:module';
 import { retry } from './retry.ts';
 import type { Kafka } from 'kafkajs';
 import type { Logger } from '../processors/types.ts';
 import type { FetchedRecord, PartitionReader } from './types.ts';
+import { createCluster, READ_COMMITTED, type KafkaJsCluster } from './kafkajs-cluster.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -37,28 +39,7 @@ interface KafkaJsBatch {
 
 type BatchCtor = new (topic: string, fetchedOffset: string, partitionData: unknown) => KafkaJsBatch;
 
-interface KafkaJsBroker {
-  fetch(req: {
-    replicaId: number;
-    isolationLevel: number;
-    maxWaitTime: number;
-    minBytes: number;
-    maxBytes: number;
-    topics: { topic: string; partitions: { partition: number; fetchOffset: string; maxBytes: number }[] }[];
-  }): Promise<{ responses: { topicName: string; partitions: (Record<string, unknown> & { partition: number; lastStableOffset: string })[] }[] }>;
-}
-
-interface KafkaJsCluster {
-  connect(): Promise<void>;
-  disconnect(): Promise<void>;
-  addTargetTopic(topic: string): Promise<void>;
-  refreshMetadata(): Promise<void>;
-  findLeaderForPartitions(topic: string, partitions: number[]): Record<string, number[]>;
-  findBroker(opts: { nodeId: string }): Promise<KafkaJsBroker>;
-}
-
 const Batch = require('kafkajs/src/consumer/batch') as BatchCtor;
-const READ_COMMITTED = 1;
 const RETRIABLE = new Set([
   'NOT_LEADER_FOR_PARTITION',
   'NOT_LEADER_OR_FOLLOWER',
@@ -71,13 +52,6 @@ const RETRIABLE = new Set([
   'OFFSET_NOT_AVAILABLE',
 ]);
 
-function createCluster(kafka: Kafka): KafkaJsCluster {
-  const symbol = Object.getOwnPropertySymbols(kafka).find((s) => s.description === 'private:Kafka:createCluster');
-  if (!symbol) throw new Error('kafkajs internals changed: cannot create a cluster for changelog restores (pin kafkajs 2.2.4)');
-  const create = (kafka as unknown as Record<symbol, (o: object) => KafkaJsCluster>)[symbol]!;
-  return create({ allowAutoTopicCreation: false, isolationLevel: READ_COMMITTED, metadataMaxAge: 300000 });
-}
-
 export class ChangelogReader implements PartitionReader {
   private readonly cluster: KafkaJsCluster;
   private connected: Promise<void> | undefined;
@@ -89,7 +63,7 @@ export class ChangelogReader implements PartitionReader {
     private readonly log: Logger,
     private readonly maxBytes = 4 << 20,
   ) {
-    this.cluster = createCluster(kafka);
+    this.cluster = createCluster(kafka, READ_COMMITTED);
   }
 
   private connect(): Promise<void> {

@@ -83,6 +83,8 @@ export interface OffsetsAdmin {
    * isolation READ_COMMITTED, so this is not the high watermark while a transaction is open).
    */
   endOffsets(topic: string): Promise<Map<number, bigint>>;
+  /** High watermark per partition: the end of the log, records of transactions still open included. */
+  highWatermarks(topic: string): Promise<Map<number, bigint>>;
   /** The first offset still in the log per partition (records before it were deleted by retention). */
   startOffsets(topic: string): Promise<Map<number, bigint>>;
   /** Committed offsets of a group per partition of a topic (absent: none). */

@@ -276,12 +276,23 @@ export class Task {
     let from = BigInt((await s.committed.checkpoint()) ?? '0');
     const end = (await this.env.admin.endOffsets(changelog)).get(partition) ?? 0n;
     if (from > end) {
-      this.log.warn({ event: 'store.checkpoint_ahead_of_changelog', ...labels, partition, checkpoint: String(from), end: String(end) });
-      await s.committed.wipe();
-      from = 0n;
+      // The store is ahead of what a read_committed reader sees. LevelDB applies a batch only after its transaction
+      // committed, so if the log holds the records up to the checkpoint, a transaction below it is still open (its
+      // markers not written: a broker that restarted as it committed). Keep the store: wiping it would restore to the
+      // last stable offset and process again what the open transaction holds, which the coordinator committed. The
+      // task's next commit writes to this partition, and its marker completes that transaction. Only a log that ends
+      // below the checkpoint (deleted and created again) means the store is ahead of anything the changelog can give.
+      const highWatermark = (await this.env.admin.highWatermarks(changelog)).get(partition) ?? 0n;
+      if (from <= highWatermark) {
+        this.log.warn({ event: 'store.changelog_transaction_open', ...labels, partition, checkpoint: String(from), lastStable: String(end), highWatermark: String(highWatermark) });
+      } else {
+        this.log.warn({ event: 'store.checkpoint_ahead_of_changelog', ...labels, partition, checkpoint: String(from), end: String(highWatermark) });
+        await s.committed.wipe();
+        from = 0n;
+      }
     }
     let applied = 0;
-    this.env.metrics.restoreRemaining.set({ ...labels, partition: String(partition) }, Number(end - from));
+    this.env.metrics.restoreRemaining.set({ ...labels, partition: String(partition) }, Number(end > from ? end - from : 0n));
     const final = await this.env.reader.read(changelog, partition, from, async (records) => {
       const writes = new Map<string, Buffer | null>();
       let position: TaskPosition | undefined;

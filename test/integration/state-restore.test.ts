@@ -7,7 +7,7 @@ import { App } from '../../src/app/app.ts';
 import { LevelDbStore, StoreCorruptError } from '../../src/state/leveldb-store.ts';
 import { loadTopology } from '../../src/topology/load.ts';
 import { changelogState, checkCounts, countingApp, produceCounting, sortedObject, waitForCaughtUp, inputCounts, type CountingApp } from '../helpers/counting-app.ts';
-import { createTopics, readAll } from '../helpers/kafka.ts';
+import { createTopics, kafka, readAll } from '../helpers/kafka.ts';
 import { FoldstreamError } from '../../src/errors.ts';
 import { memoryLogger, type MemoryLogger } from '../helpers/log.ts';
 
@@ -136,4 +136,34 @@ test('the app does not start on a changelog with the wrong partition count or on
     rmSync(c.dir, { recursive: true, force: true });
     await c.cleanup();
   }
+});
+
+test('a store ahead of its changelog because a transaction there has no marker yet is kept, not wiped: nothing is processed twice', async (t) => {
+  // What a broker that restarts as it commits can leave (docs/exactly-once.md): records committed by the
+  // coordinator, but the partition's last stable offset held below them by a transaction without its marker. Here
+  // the open transaction is another producer's, on the changelog partition, while the app commits past it.
+  const c = await countingApp({ partitions: 1 });
+  const stateDir = c.stateDir('s');
+  const model = await produceCounting(c.input, 600, KEYS);
+  await runUntilCaughtUp(c, stateDir);
+  const foreign = kafka('foreign').producer({ transactionalId: `${c.app}-foreign`, maxInFlightRequests: 1, idempotent: true, transactionTimeout: 300_000 });
+  await foreign.connect();
+  const open = await foreign.transaction();
+  try {
+    await open.send({ topic: c.changelog, messages: [{ key: '\u0000foreign', value: 'held open', partition: 0 }] });
+    await produceCounting(c.input, 300, KEYS, model);
+    const second = await runUntilCaughtUp(c, stateDir); // commits past the open transaction: checkpoint > last stable offset
+    t.is(second.log.events('store.changelog_transaction_open').length, 0, 'nothing was open when the second run started');
+    await produceCounting(c.input, 300, KEYS, model);
+    const third = await runUntilCaughtUp(c, stateDir);
+    t.like(third.log.events('store.changelog_transaction_open')[0], { store: 'counts', partition: 0 });
+    t.deepEqual(third.log.events('store.checkpoint_ahead_of_changelog'), [], 'the store was not wiped');
+    t.is(third.restored, 0);
+  } finally {
+    await open.abort();
+    await foreign.disconnect();
+  }
+  await assertExactlyOnce(t, c, model);
+  rmSync(c.dir, { recursive: true, force: true });
+  await c.cleanup();
 });

@@ -62,7 +62,7 @@ function task(store: GatedStore): Task {
     openStore: async () => store,
     destroyStore: async () => undefined,
     reader: { read: async (_t, _p, from) => from, close: async () => undefined },
-    admin: { endOffsets: async () => new Map(), startOffsets: async () => new Map(), committedOffsets: async () => new Map(), partitionCount: async () => 1, close: async () => undefined },
+    admin: { endOffsets: async () => new Map(), highWatermarks: async () => new Map(), startOffsets: async () => new Map(), committedOffsets: async () => new Map(), partitionCount: async () => 1, close: async () => undefined },
     consumer: { seek: () => undefined, pause: () => undefined, resume: () => undefined, commitOffsets: async () => undefined },
     metrics: new RuntimeMetrics(new Registry(), { defaultMetrics: false }),
     log: memoryLogger(),

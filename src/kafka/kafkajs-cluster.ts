@@ -1,0 +1,39 @@
+/**
+ * kafkajs's internal Cluster, for the two things its public API cannot do: fetch one partition without joining a
+ * group (changelog restores) and ask ListOffsets for the high watermark (its admin always asks read_committed, which
+ * answers the last stable offset). kafkajs is pinned (2.2.4, its final release); tests cover both uses.
+ */
+import type { Kafka } from 'kafkajs';
+
+export const READ_UNCOMMITTED = 0;
+export const READ_COMMITTED = 1;
+
+export interface KafkaJsBroker {
+  fetch(req: {
+    replicaId: number;
+    isolationLevel: number;
+    maxWaitTime: number;
+    minBytes: number;
+    maxBytes: number;
+    topics: { topic: string; partitions: { partition: number; fetchOffset: string; maxBytes: number }[] }[];
+  }): Promise<{ responses: { topicName: string; partitions: (Record<string, unknown> & { partition: number; lastStableOffset: string })[] }[] }>;
+}
+
+export interface KafkaJsCluster {
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  addTargetTopic(topic: string): Promise<void>;
+  refreshMetadata(): Promise<void>;
+  findLeaderForPartitions(topic: string, partitions: number[]): Record<string, number[]>;
+  findBroker(opts: { nodeId: string }): Promise<KafkaJsBroker>;
+  findTopicPartitionMetadata(topic: string): { partitionId: number }[];
+  /** ListOffsets at the cluster's isolation level: the last stable offset (read_committed) or high watermark */
+  fetchTopicsOffset(q: { topic: string; partitions: { partition: number }[]; fromBeginning: boolean }[]): Promise<{ topic: string; partitions: { partition: number; offset: string }[] }[]>;
+}
+
+export function createCluster(kafka: Kafka, isolationLevel: typeof READ_UNCOMMITTED | typeof READ_COMMITTED): KafkaJsCluster {
+  const symbol = Object.getOwnPropertySymbols(kafka).find((s) => s.description === 'private:Kafka:createCluster');
+  if (!symbol) throw new Error('kafkajs internals changed: cannot create a cluster (pin kafkajs 2.2.4)');
+  const create = (kafka as unknown as Record<symbol, (o: object) => KafkaJsCluster>)[symbol]!;
+  return create({ allowAutoTopicCreation: false, isolationLevel, metadataMaxAge: 300000 });
+}
