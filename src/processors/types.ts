@@ -84,7 +84,7 @@ export interface ProcessorContext {
   readonly processor: string;
   /** the task's partition number */
   readonly partition: number;
-  /** highest record timestamp this task has seen */
+  /** highest record timestamp this task has seen, the record being processed included (as in Kafka Streams) */
   readonly streamTime: number;
   /** the wall clock, ms since the epoch (the TopologyTestDriver's own clock in tests; use it, not Date.now()) */
   readonly wallClockTime: number;

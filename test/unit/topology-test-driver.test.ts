@@ -222,3 +222,38 @@ test('a driver can be built from a topology object', async (t) => {
   t.like(await d.pipeCommand({ commandType: 'CreateUser', aggregateId: 'u1', data: { email: 'a@x.example' } }), { status: 'accepted' });
   t.deepEqual(d.processors, ['users']);
 });
+
+const recordContext = (module: string) => `app: ctx
+kafka: { brokers: "127.0.0.1:9092" }
+topics:
+  input: { name: ctx-input, partitions: 2 }
+  seen: { name: ctx-seen, partitions: 2 }
+stores:
+  last: {}
+processors:
+  - name: p
+    type: custom
+    input: input
+    module: ./modules/${module}
+    stores: [last]
+    outputs: [seen]
+`;
+
+for (const module of ['record-context.js', 'record-context.cjs']) {
+  // stream time includes the record being processed, as in Kafka Streams (its stream-time punctuations fire after it)
+  test(`a custom processor in ${module} (resolved next to the topology) sees the record's topic, partition, offset, timestamp and headers, stream time including the record, and forwards headers`, async (t) => {
+    const d = await TopologyTestDriver.fromYaml(recordContext(module), FIXTURES);
+    await d.pipe('input', 'k', { a: 1 }, { partition: 1, timestamp: 1_000, headers: { 'trace-id': 't1' } });
+    await d.pipe('input', 'k', { a: 2 }, { partition: 1, timestamp: 2_000 });
+    const seen = d.output('seen');
+    const out = partitionForKey('k', 2); // forward() partitions by the key, as producers do, not by the input partition
+    t.deepEqual(
+      seen.map((r) => [r.partition, r.value, r.headers]),
+      [
+        [out, { topic: 'ctx-input', partition: 1, offset: '0', timestamp: 1_000, headers: { 'trace-id': 't1' }, before: null, streamTime: 1_000 }, { 'seen-by': module }],
+        [out, { topic: 'ctx-input', partition: 1, offset: '1', timestamp: 2_000, headers: {}, before: '0', streamTime: 2_000 }, { 'seen-by': module }],
+      ],
+    );
+    t.deepEqual(Object.fromEntries(await d.store('p', 'last')), { k: '1' });
+  });
+}
