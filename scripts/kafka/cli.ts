@@ -1,8 +1,10 @@
 // npm run kafka:start | kafka:stop | kafka:status  (options: --nodes 3 --port 9092 --version 4.4.0 --fresh)
 // `ensure` (used by npm test and npm start): start a local broker only when nothing answers at KAFKA_BROKERS.
 // Without --port every command uses the port of the first address in KAFKA_BROKERS (default 127.0.0.1:9092).
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { describeCluster, pidOf, portAnswers, startCluster, stopCluster, type ClusterOptions } from './cluster.ts';
+import { cacheDir, describeCluster, pidOf, portAnswers, startCluster, stopCluster, type Cluster, type ClusterOptions } from './cluster.ts';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -49,9 +51,15 @@ switch (command) {
     break;
   }
   case 'stop': {
-    const running = Array.from({ length: c.nodes }, (_, i) => pidOf(c, i + 1)).some(Boolean);
-    await stopCluster(c);
-    console.error(running ? `stopped ${c.name}` : `${c.name} was not running`);
+    // Without --nodes or --version: every cluster of this port that is running (a three-broker one too).
+    const running = (x: Cluster) => Array.from({ length: x.nodes }, (_, i) => pidOf(x, i + 1)).some(Boolean);
+    const targets = values.nodes || values.version ? [c] : clustersAt(opts.basePort!).filter(running);
+    for (const x of targets) {
+      const was = running(x);
+      await stopCluster(x);
+      console.error(was ? `stopped ${x.name}` : `${x.name} was not running`);
+    }
+    if (!targets.length) console.error(`no Kafka started by foldstream is running at port ${opts.basePort}`);
     break;
   }
   case 'status':
@@ -60,4 +68,14 @@ switch (command) {
   default:
     console.error(`unknown command ${command}; use start, stop, status or ensure`);
     process.exit(2);
+}
+
+/** The clusters whose first broker listens on `port`, of any version and node count (named kafka-<v>-p<port>-n<nodes>). */
+function clustersAt(port: number): Cluster[] {
+  const root = join(cacheDir(), 'clusters');
+  if (!existsSync(root)) return [];
+  return readdirSync(root).flatMap((name) => {
+    const m = /^kafka-(.+)-p(\d+)-n(\d+)$/.exec(name);
+    return m && Number(m[2]) === port ? [describeCluster({ ...opts, name, version: m[1]!, nodes: Number(m[3]) })] : [];
+  });
 }
