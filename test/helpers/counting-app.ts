@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { unpack } from 'msgpackr';
 import { FIXTURES } from './cli.ts';
-import { BROKERS, createTopics, deleteTopics, kafka, readAll, unique, type ReadRecord } from './kafka.ts';
+import type { ExecutionContext } from 'ava';
+import { BROKERS, createTopics, deleteTopics, kafka, openTransactions, readAll, unique, type ReadRecord } from './kafka.ts';
 
 export interface CountingApp {
   app: string;
@@ -207,4 +208,21 @@ export async function waitForCaughtUp(groupId: string, input: string, timeoutMs 
 /** A map as a plain object in key order, for deepEqual (Map equality in ava depends on insertion order). */
 export function sortedObject<V>(m: Map<string, V>): Record<string, V> {
   return Object.fromEntries([...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/**
+ * Exactly once, against the model of what was sent: per key the outputs are 1..N, each once and in order; the input
+ * holds what the test sent; the last count and the store (read through its changelog) equal the model; and no
+ * transaction is left open on the output or the changelog.
+ */
+export async function assertExactlyOnce(t: ExecutionContext, c: CountingApp, model: Map<string, number>, brokers: string[] = BROKERS): Promise<void> {
+  const check = checkCounts(await readAll([c.output], { brokers }));
+  t.deepEqual(check.duplicates, [], 'no output twice');
+  t.deepEqual(check.gaps, [], 'no output lost');
+  t.deepEqual(check.outOfOrder, [], 'per-key order kept');
+  t.deepEqual(sortedObject(await inputCounts(c.input, brokers)), sortedObject(model), 'the input holds what the test sent');
+  t.deepEqual(sortedObject(check.counts), sortedObject(model), 'the last count of every key is its number of records');
+  t.deepEqual(sortedObject(await changelogState(c.changelog, brokers)), sortedObject(model), 'the store (its changelog) equals the model');
+  t.deepEqual(await openTransactions(c.output, brokers), [], 'no transaction left open on the output');
+  t.deepEqual(await openTransactions(c.changelog, brokers), [], 'no transaction left open on the changelog');
 }

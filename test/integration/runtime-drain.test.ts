@@ -1,26 +1,17 @@
 // Two ends of a transaction that are not crashes: `foldstream run` stopped by SIGTERM or SIGINT while a transaction
 // is open drains it (the batch in progress commits) and leaves nothing open for the transaction timeout; and a commit
 // that fails with an ordinary error (not fencing) aborts, re-initialises the task and loses or repeats nothing.
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { rmSync } from 'node:fs';
 import { App } from '../../src/app/app.ts';
 import { createTaskProducer } from '../../src/kafka/task-producer.ts';
 import type { TaskProducer, TopicPartitionOffset } from '../../src/kafka/types.ts';
 import { loadTopology } from '../../src/topology/load.ts';
-import { changelogState, checkCounts, countingApp, inputCounts, produceCounting, sortedObject, waitForCaughtUp, type CountingApp } from '../helpers/counting-app.ts';
+import { assertExactlyOnce, countingApp, produceCounting, waitForCaughtUp, type CountingApp } from '../helpers/counting-app.ts';
 import { endOffsets, kafka, openTransactions, readAll } from '../helpers/kafka.ts';
 import { memoryLogger } from '../helpers/log.ts';
 import { Instance, waitFor } from '../helpers/processes.ts';
 
-async function assertExactlyOnce(t: ExecutionContext, c: CountingApp, model: Map<string, number>): Promise<void> {
-  const check = checkCounts(await readAll([c.output]));
-  t.deepEqual(check.duplicates, [], 'no output twice');
-  t.deepEqual(check.gaps, [], 'no output lost');
-  t.deepEqual(check.outOfOrder, [], 'per-key order kept');
-  t.deepEqual(sortedObject(await inputCounts(c.input)), sortedObject(model), 'the input holds what the test sent');
-  t.deepEqual(sortedObject(check.counts), sortedObject(model), 'the last count of every key is its number of records');
-  t.deepEqual(sortedObject(await changelogState(c.changelog)), sortedObject(model), 'the store (its changelog) equals the model');
-}
 
 /** Partitions of the output and the changelog with a transaction open. */
 async function open(c: CountingApp): Promise<{ output: number[]; changelog: number[] }> {

@@ -1,25 +1,14 @@
 // Exactly-once across instances as separate OS processes: a hand-over when one leaves, kill -9 inside an open
 // transaction, kill -9 between a commit and its LevelDB write, and a zombie (SIGSTOP past its session timeout) that must be fenced.
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { changelogState, checkCounts, countingApp, produceCounting, sortedObject, waitForCaughtUp, inputCounts, type CountingApp } from '../helpers/counting-app.ts';
-import { openTransactions, readAll } from '../helpers/kafka.ts';
+import { assertExactlyOnce, countingApp, produceCounting, waitForCaughtUp } from '../helpers/counting-app.ts';
+import { openTransactions } from '../helpers/kafka.ts';
 import { Instance, waitFor } from '../helpers/processes.ts';
 
 const KILL_AFTER_COMMIT = fileURLToPath(new URL('../fixtures/faults/kill-after-commit.ts', import.meta.url));
 
-async function assertExactlyOnce(t: ExecutionContext, c: CountingApp, model: Map<string, number>): Promise<void> {
-  const check = checkCounts(await readAll([c.output]));
-  t.deepEqual(check.duplicates, [], 'no output twice');
-  t.deepEqual(check.gaps, [], 'no output lost');
-  t.deepEqual(check.outOfOrder, [], 'per-key order kept');
-  t.deepEqual(sortedObject(await inputCounts(c.input)), sortedObject(model), 'the input holds what the test sent');
-  t.deepEqual(sortedObject(check.counts), sortedObject(model));
-  t.deepEqual(sortedObject(await changelogState(c.changelog)), sortedObject(model), 'store equals the model');
-  t.deepEqual(await openTransactions(c.output), [], 'no transaction left open on the output');
-  t.deepEqual(await openTransactions(c.changelog), [], 'no transaction left open on the changelog');
-}
 
 function tasksOf(body: Record<string, unknown> | undefined): number[] {
   const processors = (body?.processors ?? {}) as Record<string, { tasks: Record<string, string> }>;

@@ -1,11 +1,11 @@
 // State folders of tasks an instance no longer owns: deleted after processing.stateCleanupDelayMs, while those of
 // tasks it still owns stay; and a task that comes back within the delay continues from its checkpoint.
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { App } from '../../src/app/app.ts';
 import { loadTopology } from '../../src/topology/load.ts';
-import { changelogState, checkCounts, countingApp, produceCounting, sortedObject, waitForCaughtUp, inputCounts, type CountingApp } from '../helpers/counting-app.ts';
+import { assertExactlyOnce, countingApp, produceCounting, waitForCaughtUp, type CountingApp } from '../helpers/counting-app.ts';
 import { readAll, withAdmin } from '../helpers/kafka.ts';
 import { memoryLogger, type MemoryLogger } from '../helpers/log.ts';
 import { waitFor } from '../helpers/processes.ts';
@@ -52,14 +52,6 @@ async function waitSplit(a: Running, b: Running, partitions: number): Promise<vo
   );
 }
 
-async function assertExactlyOnce(t: ExecutionContext, c: CountingApp, model: Map<string, number>): Promise<void> {
-  const check = checkCounts(await readAll([c.output]));
-  t.deepEqual(check.duplicates, [], 'no output twice');
-  t.deepEqual(check.gaps, [], 'no output lost');
-  t.deepEqual(sortedObject(await inputCounts(c.input)), sortedObject(model), 'the input holds what the test sent');
-  t.deepEqual(sortedObject(check.counts), sortedObject(model));
-  t.deepEqual(sortedObject(await changelogState(c.changelog)), sortedObject(model), 'store equals the model');
-}
 
 test('once the cleanup delay has passed, an instance deletes the state of the tasks it handed over and keeps the state of those it still owns', async (t) => {
   const c = await countingApp({ partitions: 6, stateCleanupDelayMs: 2000 });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { App } from '../../src/app/app.ts';
 import { LevelDbStore, StoreCorruptError } from '../../src/state/leveldb-store.ts';
 import { loadTopology } from '../../src/topology/load.ts';
-import { changelogState, checkCounts, countingApp, produceCounting, sortedObject, waitForCaughtUp, inputCounts, type CountingApp } from '../helpers/counting-app.ts';
+import { assertExactlyOnce, countingApp, produceCounting, waitForCaughtUp, type CountingApp } from '../helpers/counting-app.ts';
 import { createTopics, kafka, readAll } from '../helpers/kafka.ts';
 import { FoldstreamError } from '../../src/errors.ts';
 import { memoryLogger, type MemoryLogger } from '../helpers/log.ts';
@@ -26,14 +26,6 @@ async function runUntilCaughtUp(c: CountingApp, stateDir: string): Promise<{ log
   return { log, restored };
 }
 
-async function assertExactlyOnce(t: import('ava').ExecutionContext, c: CountingApp, model: Map<string, number>): Promise<void> {
-  const check = checkCounts(await readAll([c.output]));
-  t.deepEqual(check.duplicates, [], 'no output twice');
-  t.deepEqual(check.gaps, [], 'no output lost');
-  t.deepEqual(sortedObject(await inputCounts(c.input)), sortedObject(model), 'the input holds what the test sent');
-  t.deepEqual(sortedObject(check.counts), sortedObject(model));
-  t.deepEqual(sortedObject(await changelogState(c.changelog)), sortedObject(model));
-}
 
 test('a clean restart continues from the checkpoint: nothing is restored and the counts go on', async (t) => {
   const c = await countingApp({ partitions: 6 });
