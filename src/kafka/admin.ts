@@ -49,12 +49,17 @@ const PURPOSE_TEXT: Record<InternalTopicPurpose, string> = {
 
 /** Every topic the topology needs: declared ones first (in file order), then the internal ones. */
 export function planTopics(t: Topology): PlannedTopic[] {
+  // a projection's view topic is compacted unless its declaration says how (validation refuses a policy without compact)
+  const views = new Set(t.processors.flatMap((p) => (p.type === 'projection' ? [p.output] : [])));
   const declared = Object.entries(t.topics).map(
     ([alias, d]): PlannedTopic => ({
       name: d.name,
       partitions: d.partitions,
       replicationFactor: d.replicationFactor,
-      config: Object.fromEntries(Object.entries(d.config).map(([k, v]) => [k, String(v)])),
+      config: {
+        ...(views.has(alias) ? { 'cleanup.policy': 'compact' } : {}),
+        ...Object.fromEntries(Object.entries(d.config).map(([k, v]) => [k, String(v)])),
+      },
       purpose: 'declared',
       about: `topics.${alias}`,
     }),

@@ -119,6 +119,17 @@ export function crossCheck(t: Topology, loc: Locator, opts: CrossCheckOptions): 
         topicRef(at('output'), p.output);
         if (!p.module && !p.on) problems.push(loc.problem(at(), 'a projection needs `on:` rules or a `module:`'));
         if (p.module && p.on) problems.push(loc.problem(at('on'), 'give either `on:` or `module:`, not both'));
+        // a view topic is a table: compaction keeps each key's latest view, retention alone would delete views
+        const policy = t.topics[p.output]?.config?.['cleanup.policy'];
+        if (policy !== undefined && !String(policy).split(',').map((x) => x.trim()).includes('compact')) {
+          problems.push(
+            loc.problem(
+              ['topics', p.output, 'config', 'cleanup.policy'],
+              `topic "${p.output}" is the view topic of projection "${p.name}": its cleanup.policy must include compact (got ${JSON.stringify(policy)})`,
+              'set cleanup.policy: compact ("compact,delete" also expires old views); left out, foldstream creates it compacted',
+            ),
+          );
+        }
         if (p.groupBy && typeof p.groupBy === 'object' && 'key' in p.groupBy.aggregate) {
           problems.push(loc.problem(at('groupBy', 'aggregate', 'key'), '`key` is the group key in every group view; name this field differently'));
         }

@@ -3,7 +3,7 @@ import test from 'ava';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { FoldstreamError } from '../../src/errors.ts';
+import { ConfigError, FoldstreamError } from '../../src/errors.ts';
 import { checkTopics, createTopicsAndWait, formatDrift, planTopics } from '../../src/kafka/admin.ts';
 import { loadTopology, parseTopology } from '../../src/topology/load.ts';
 import { brokerTraps, copyFixture, FIXTURES, runCli } from '../helpers/cli.ts';
@@ -34,7 +34,27 @@ processors:
   - { name: p, type: projection, input: t, output: t, on: { X: { delete: true } } }
 `;
   const [declared] = planTopics(parseTopology(yaml, 'a.yaml', { checkModules: false }).topology);
-  t.deepEqual(declared?.config, { 'retention.ms': '86400000', 'min.cleanable.dirty.ratio': '0.2', 'unclean.leader.election.enable': 'false' });
+  // the view topic of a projection is compacted when its declaration does not say otherwise
+  t.deepEqual(declared?.config, { 'cleanup.policy': 'compact', 'retention.ms': '86400000', 'min.cleanable.dirty.ratio': '0.2', 'unclean.leader.election.enable': 'false' });
+});
+
+test("a projection's view topic is created compacted unless declared with a policy that includes compact; another policy is refused", (t) => {
+  const yaml = (config: string) => `app: a
+kafka: { brokers: "127.0.0.1:9092" }
+topics:
+  events: { name: a-events, partitions: 2 }
+  view: { name: a-view, partitions: 2${config} }
+processors:
+  - { name: p, type: projection, input: events, output: view, on: { X: { delete: true } } }
+`;
+  const plan = (config: string) => planTopics(parseTopology(yaml(config), 'a.yaml', { checkModules: false }).topology);
+  t.deepEqual(plan('').map((p) => [p.name, p.config['cleanup.policy']]).slice(0, 2), [['a-events', undefined], ['a-view', 'compact']]);
+  t.is(plan(', config: { cleanup.policy: "compact,delete", retention.ms: 1000 }')[1]?.config['cleanup.policy'], 'compact,delete');
+  const e = t.throws(() => parseTopology(yaml(', config: { cleanup.policy: delete }'), 'a.yaml', { checkModules: false }), { instanceOf: ConfigError });
+  t.deepEqual(
+    e?.problems.map((p) => [`${p.line}:${p.col}`, p.message, p.suggestion]),
+    [['5:66', 'topic "view" is the view topic of projection "p": its cleanup.policy must include compact (got "delete")', 'set cleanup.policy: compact ("compact,delete" also expires old views); left out, foldstream creates it compacted']],
+  );
 });
 
 test('each drift message says what differs and what to do about it', (t) => {
