@@ -7,7 +7,9 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { unpack } from 'msgpackr';
+import { rmSync } from 'node:fs';
 import { FIXTURES } from './cli.ts';
+import type { Instance } from './processes.ts';
 import type { ExecutionContext } from 'ava';
 import { BROKERS, createTopics, deleteTopics, kafka, openTransactions, readAll, unique, type ReadRecord } from './kafka.ts';
 
@@ -225,4 +227,18 @@ export async function assertExactlyOnce(t: ExecutionContext, c: CountingApp, mod
   t.deepEqual(sortedObject(await changelogState(c.changelog, brokers)), sortedObject(model), 'the store (its changelog) equals the model');
   t.deepEqual(await openTransactions(c.output, brokers), [], 'no transaction left open on the output');
   t.deepEqual(await openTransactions(c.changelog, brokers), [], 'no transaction left open on the changelog');
+}
+
+/**
+ * The processes a test starts, killed when it ends (passed or not); then the app's folder (kept with KEEP_TEST_DIRS)
+ * and its topics are removed. Push each Instance onto the returned list.
+ */
+export function cleanUpAfter(t: ExecutionContext, c: CountingApp): Instance[] {
+  const instances: Instance[] = [];
+  t.teardown(async () => {
+    for (const i of instances) i.kill();
+    if (!process.env.KEEP_TEST_DIRS) rmSync(c.dir, { recursive: true, force: true });
+    await c.cleanup();
+  });
+  return instances;
 }

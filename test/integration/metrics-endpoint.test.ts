@@ -8,7 +8,7 @@ import test, { type ExecutionContext } from 'ava';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { countingApp, produceCounting, waitForCaughtUp, type CountingApp } from '../helpers/counting-app.ts';
+import { cleanUpAfter, countingApp, produceCounting, waitForCaughtUp, type CountingApp } from '../helpers/counting-app.ts';
 import { endOffsets, readAll } from '../helpers/kafka.ts';
 import { Instance, waitFor } from '../helpers/processes.ts';
 
@@ -108,12 +108,7 @@ async function everyPartitionHasInput(t: ExecutionContext, c: CountingApp): Prom
 test('GET /metrics of a running instance: records, transactions, latencies, lag, restore, rebalances, tasks and Node metrics as they happened; /readyz 503 while restoring', async (t) => {
   const c = await countingApp({ partitions: 4 });
   const pl = { processor: 'counter' };
-  const instances: Instance[] = [];
-  t.teardown(async () => {
-    for (const i of instances) i.kill();
-    if (!process.env.KEEP_TEST_DIRS) rmSync(c.dir, { recursive: true, force: true });
-    await c.cleanup();
-  });
+  const instances = cleanUpAfter(t, c);
 
   // 1. A fresh instance counts N records.
   const stateDir = c.stateDir('s');
@@ -194,12 +189,7 @@ test('GET /metrics of a running instance: records, transactions, latencies, lag,
 test('a task moved to another instance takes its lag and restore series with it: each partition is reported by the instance that runs it', async (t) => {
   const c = await countingApp({ partitions: 6 });
   const pl = { processor: 'counter' };
-  const instances: Instance[] = [];
-  t.teardown(async () => {
-    for (const i of instances) i.kill();
-    if (!process.env.KEEP_TEST_DIRS) rmSync(c.dir, { recursive: true, force: true });
-    await c.cleanup();
-  });
+  const instances = cleanUpAfter(t, c);
   const a = new Instance(c.file, { stateDir: c.stateDir('a'), name: 'a' });
   instances.push(a);
   await a.waitReady();

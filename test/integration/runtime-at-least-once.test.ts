@@ -5,10 +5,10 @@ import test from 'ava';
 import { rmSync } from 'node:fs';
 import { App } from '../../src/app/app.ts';
 import { loadTopology } from '../../src/topology/load.ts';
-import { changelogState, checkCounts, countingApp, produceCounting, sortedObject, waitForCaughtUp, type CountingApp } from '../helpers/counting-app.ts';
+import { cleanUpAfter, changelogState, checkCounts, countingApp, produceCounting, sortedObject, waitForCaughtUp, type CountingApp } from '../helpers/counting-app.ts';
 import { readAll, withAdmin } from '../helpers/kafka.ts';
 import { memoryLogger } from '../helpers/log.ts';
-import { Instance, metricValue, waitFor } from '../helpers/processes.ts';
+import { Instance, waitFor } from '../helpers/processes.ts';
 
 const KEYS = 97;
 const TOTAL = 60_000;
@@ -71,12 +71,7 @@ test('at_least_once: after kill -9 in the middle of the input and a restart, no 
   // kill leaves outputs of records whose offsets were never committed; the restart processes those again.
   const c = await countingApp({ partitions: 6, guarantee: 'at_least_once', commitIntervalMs: 1000, maxBufferedRecords: 100_000 });
   const stateDir = c.stateDir('s');
-  const instances: Instance[] = [];
-  t.teardown(async () => {
-    for (const i of instances) i.kill();
-    if (!process.env.KEEP_TEST_DIRS) rmSync(c.dir, { recursive: true, force: true });
-    await c.cleanup();
-  });
+  const instances = cleanUpAfter(t, c);
   const producing = produceCounting(c.input, TOTAL, KEYS);
   const victim = new Instance(c.file, { stateDir, name: 'victim' });
   instances.push(victim);

@@ -7,7 +7,7 @@ import { App } from '../../src/app/app.ts';
 import { createTaskProducer } from '../../src/kafka/task-producer.ts';
 import type { TaskProducer, TopicPartitionOffset } from '../../src/kafka/types.ts';
 import { loadTopology } from '../../src/topology/load.ts';
-import { assertExactlyOnce, countingApp, produceCounting, waitForCaughtUp, type CountingApp } from '../helpers/counting-app.ts';
+import { assertExactlyOnce, cleanUpAfter, countingApp, produceCounting, waitForCaughtUp, type CountingApp } from '../helpers/counting-app.ts';
 import { endOffsets, kafka, openTransactions, readAll } from '../helpers/kafka.ts';
 import { memoryLogger } from '../helpers/log.ts';
 import { Instance, waitFor } from '../helpers/processes.ts';
@@ -23,12 +23,7 @@ const drains = test.macro(async (t, signal: 'SIGTERM' | 'SIGINT') => {
   // Long transactions: one ends with its batch or after 3 s (commitIntervalMs), so a signal can land inside one.
   const c = await countingApp({ partitions: 6, commitIntervalMs: 3000, maxBufferedRecords: 100_000 });
   const stateDir = c.stateDir('s');
-  const instances: Instance[] = [];
-  t.teardown(async () => {
-    for (const i of instances) i.kill();
-    if (!process.env.KEEP_TEST_DIRS) rmSync(c.dir, { recursive: true, force: true });
-    await c.cleanup();
-  });
+  const instances = cleanUpAfter(t, c);
   // A backlog the first instance is still working through when the signal comes, produced while it starts.
   const producing = produceCounting(c.input, 30_000, 211);
   const first = new Instance(c.file, { stateDir, name: 'first' });
