@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   STORE_UNDECLARED: 'processor code asked for a store it did not declare',
   STORE_CORRUPT: 'a state store could not be opened or read',
   STORE_LOCKED: 'a state store is held open by another handle or process',
+  CHANGELOG_TRANSACTION_OPEN: "a transaction without its markers lies beyond what a task's store could restore",
   OUTPUT_UNDECLARED: 'processor code forwarded to a topic that is not declared',
   PRODUCER_FENCED: 'another instance took over this task; this one stops working on it',
   TRANSACTION_FAILED: 'a transaction could not be committed; the task is re-initialised',

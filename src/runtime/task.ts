@@ -15,7 +15,7 @@
  * maxBufferedRecords records).
  */
 import { join } from 'node:path';
-import { errorMessage } from '../errors.ts';
+import { FoldstreamError, errorMessage } from '../errors.ts';
 import { isFencingError, isRebalanceError } from '../kafka/errors.ts';
 import type { BatchControl, FetchedBatch, FetchedRecord, OffsetsAdmin, OutgoingRecord, PartitionReader, TaskProducer, TopicPartitionOffset } from '../kafka/types.ts';
 import type { ProcessorSpec, StoreSpec } from '../processors/spec.ts';
@@ -275,6 +275,21 @@ export class Task {
     const labels = { processor: spec.name, store: s.spec.name };
     let from = BigInt((await s.committed.checkpoint()) ?? '0');
     const end = (await this.env.admin.endOffsets(changelog)).get(partition) ?? 0n;
+    const highWatermark = (await this.env.admin.highWatermarks(changelog)).get(partition) ?? 0n;
+    if (from < highWatermark && end < highWatermark && from <= end) {
+      // After InitProducerId no transaction of this task is open, so records beyond the last stable offset belong
+      // to one whose markers never came (a broker that restarted as it committed: docs/exactly-once.md). Restoring
+      // to the last stable offset and processing would do that transaction's work again, and the next commit would
+      // complete it: duplicates. Wait instead (the task retries its start) until it is completed or aborted.
+      throw new FoldstreamError(
+        'CHANGELOG_TRANSACTION_OPEN',
+        `changelog ${changelog}-${partition} holds an open transaction from offset ${end} (high watermark ${highWatermark}) beyond what store "${s.spec.name}" can restore`,
+        {
+          hint: 'the task starts once it is completed or aborted; kafka-transactions.sh find-hanging lists it (docs/errors.md says what aborting it costs)',
+          canRetry: true,
+        },
+      );
+    }
     if (from > end) {
       // The store is ahead of what a read_committed reader sees. LevelDB applies a batch only after its transaction
       // committed, so if the log holds the records up to the checkpoint, a transaction below it is still open (its
@@ -282,7 +297,6 @@ export class Task {
       // last stable offset and process again what the open transaction holds, which the coordinator committed. The
       // task's next commit writes to this partition, and its marker completes that transaction. Only a log that ends
       // below the checkpoint (deleted and created again) means the store is ahead of anything the changelog can give.
-      const highWatermark = (await this.env.admin.highWatermarks(changelog)).get(partition) ?? 0n;
       if (from <= highWatermark) {
         this.log.warn({ event: 'store.changelog_transaction_open', ...labels, partition, checkpoint: String(from), lastStable: String(end), highWatermark: String(highWatermark) });
       } else {

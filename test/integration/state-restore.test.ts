@@ -10,6 +10,7 @@ import { assertExactlyOnce, countingApp, produceCounting, waitForCaughtUp, type 
 import { createTopics, kafka, readAll } from '../helpers/kafka.ts';
 import { FoldstreamError } from '../../src/errors.ts';
 import { memoryLogger, type MemoryLogger } from '../helpers/log.ts';
+import { waitFor } from '../helpers/processes.ts';
 
 const KEYS = 97;
 
@@ -137,15 +138,22 @@ test('a store ahead of its changelog because a transaction there has no marker y
   const c = await countingApp({ partitions: 1 });
   const stateDir = c.stateDir('s');
   const model = await produceCounting(c.input, 600, KEYS);
-  await runUntilCaughtUp(c, stateDir);
   const foreign = kafka('foreign').producer({ transactionalId: `${c.app}-foreign`, maxInFlightRequests: 1, idempotent: true, transactionTimeout: 300_000 });
   await foreign.connect();
   const open = await foreign.transaction();
   try {
-    await open.send({ topic: c.changelog, messages: [{ key: '\u0000foreign', value: 'held open', partition: 0 }] });
-    await produceCounting(c.input, 300, KEYS, model);
-    const second = await runUntilCaughtUp(c, stateDir); // commits past the open transaction: checkpoint > last stable offset
-    t.is(second.log.events('store.changelog_transaction_open').length, 0, 'nothing was open when the second run started');
+    // The app runs while the transaction opens, and commits past it: its checkpoint ends above the last stable offset.
+    const log = memoryLogger();
+    const second = new App(loadTopology(c.file), { log, stateDir, httpPort: 0 });
+    await second.start();
+    try {
+      await waitForCaughtUp(`${c.app}-counter`, c.input);
+      await open.send({ topic: c.changelog, messages: [{ key: '\u0000foreign', value: 'held open', partition: 0 }] });
+      await produceCounting(c.input, 300, KEYS, model);
+      await waitForCaughtUp(`${c.app}-counter`, c.input);
+    } finally {
+      await second.stop();
+    }
     await produceCounting(c.input, 300, KEYS, model);
     const third = await runUntilCaughtUp(c, stateDir);
     t.like(third.log.events('store.changelog_transaction_open')[0], { store: 'counts', partition: 0 });
@@ -153,6 +161,35 @@ test('a store ahead of its changelog because a transaction there has no marker y
     t.is(third.restored, 0);
   } finally {
     await open.abort();
+    await foreign.disconnect();
+  }
+  await assertExactlyOnce(t, c, model);
+  rmSync(c.dir, { recursive: true, force: true });
+  await c.cleanup();
+});
+
+test('a task with no state of its own waits while a transaction without markers lies beyond what it can restore, and starts once it is aborted', async (t) => {
+  const c = await countingApp({ partitions: 1 });
+  const model = await produceCounting(c.input, 600, KEYS);
+  await runUntilCaughtUp(c, c.stateDir('first'));
+  // an open transaction on the changelog after everything the task committed
+  const foreign = kafka('foreign').producer({ transactionalId: `${c.app}-foreign`, maxInFlightRequests: 1, idempotent: true, transactionTimeout: 300_000 });
+  await foreign.connect();
+  const open = await foreign.transaction();
+  await open.send({ topic: c.changelog, messages: [{ key: '\u0000foreign', value: 'held open', partition: 0 }] });
+  await produceCounting(c.input, 300, KEYS, model);
+  const log = memoryLogger();
+  const app = new App(loadTopology(c.file), { log, stateDir: c.stateDir('fresh'), httpPort: 0 });
+  await app.start();
+  try {
+    await waitFor(() => log.events('task.init_failed').some((e) => String(e.error).startsWith('changelog ')), 60_000, 'the task to refuse to start');
+    t.deepEqual(log.events('task.running'), [], 'it does not run while the transaction is open');
+    t.regex(String(log.events('task.init_failed')[0]?.error), new RegExp(`^changelog ${c.changelog}-0 holds an open transaction from offset \\d+ \\(high watermark \\d+\\)`));
+    await open.abort();
+    await waitForCaughtUp(`${c.app}-counter`, c.input);
+    t.is(log.events('task.running').length, 1);
+  } finally {
+    await app.stop();
     await foreign.disconnect();
   }
   await assertExactlyOnce(t, c, model);
