@@ -61,10 +61,17 @@ export class RecordHandler {
     this.codecs = new Map(o.spec.inputs.map((i) => [i.topic, i.codec]));
   }
 
-  /** Handles one record into the task's pending outputs and store writes. Throws only TaskFailedError. */
+  /**
+   * Handles one record into the task's pending outputs and store writes, with stream time advanced to the record's
+   * timestamp (as in Kafka Streams, stream time counts the record being processed; the caller fires stream-time
+   * punctuations after it). Throws only TaskFailedError and STORE_CORRUPT; then the record's work, its stream time
+   * included, is not kept.
+   */
   async handle(raw: FetchedRecord): Promise<Outcome> {
     const { spec, ctx } = this.o;
     const headers = headersToStrings(raw.headers);
+    const streamTimeBefore = ctx.streamTime;
+    if (raw.timestamp > ctx.streamTime) ctx.streamTime = raw.timestamp;
     ctx.record = { topic: raw.topic, partition: raw.partition, offset: raw.offset, timestamp: raw.timestamp, headers, key: raw.key ? raw.key.toString('utf8') : null };
     try {
       const size = (raw.key?.length ?? 0) + (raw.value?.length ?? 0);
@@ -82,6 +89,9 @@ export class RecordHandler {
         throw e;
       }
       return await this.run(raw, { ...ctx.record, value });
+    } catch (e) {
+      ctx.streamTime = streamTimeBefore;
+      throw e;
     } finally {
       ctx.record = undefined;
     }

@@ -381,15 +381,12 @@ export class Task {
     for (const record of records) {
       if (ctl.shouldStop() || rebalancing) break;
       const started = performance.now();
-      // Stream time counts the record being processed (as in Kafka Streams); its punctuations fire after it.
       const streamTimeBefore = ctx.streamTime;
-      if (record.timestamp > ctx.streamTime) ctx.streamTime = record.timestamp;
       try {
         await this.handler!.handle(record);
       } catch (e) {
         if (!(e instanceof TaskFailedError)) throw e;
         // Policy `fail`: keep what was processed before this record, then stop the task.
-        ctx.streamTime = streamTimeBefore;
         await this.commit(ctl);
         this.log.error({ event: 'task.failed', processor: spec.name, partition: this.partition, error: e.message });
         this.setState('failed');

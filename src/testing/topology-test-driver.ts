@@ -283,9 +283,7 @@ export class TopologyTestDriver {
   }
 
   private async handle(task: DriverTask, record: FetchedRecord): Promise<Outcome | 'failed'> {
-    // Stream time counts the record being processed (as in Kafka Streams); its punctuations fire after it.
     const streamTimeBefore = task.ctx.streamTime;
-    if (record.timestamp > task.ctx.streamTime) task.ctx.streamTime = record.timestamp;
     try {
       const outcome = await task.handler.handle(record);
       if (task.ctx.streamTime > streamTimeBefore) await this.punctuate(task, 'stream-time', task.ctx.streamTime);
@@ -294,7 +292,6 @@ export class TopologyTestDriver {
     } catch (e) {
       if (!(e instanceof TaskFailedError)) throw e;
       // what came before this record was committed with its own record; this one's work is dropped, the task stops
-      task.ctx.streamTime = streamTimeBefore;
       task.ctx.discard();
       task.failed = true;
       this.log.error({ event: 'task.failed', processor: task.spec.name, partition: task.partition, error: e.message });

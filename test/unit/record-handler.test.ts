@@ -4,7 +4,7 @@
 import test from 'ava';
 import { join } from 'node:path';
 import { buildProcessorSpecs } from '../../src/processors/build.ts';
-import { RecordHandler, type Outcome } from '../../src/runtime/record-handler.ts';
+import { RecordHandler, TaskFailedError, type Outcome } from '../../src/runtime/record-handler.ts';
 import { PunctuationSchedule } from '../../src/runtime/punctuation.ts';
 import { TaskContext } from '../../src/runtime/task-context.ts';
 import { TopicRegistry } from '../../src/runtime/topic-registry.ts';
@@ -92,4 +92,14 @@ test('with attempts 0 there is no pause: the policy applies at once', async (t) 
   t.is(await h.pipe('e3', 1), 'skipped');
   t.deepEqual(h.pauses, []);
   t.deepEqual(h.ctx.drainOutputs(), []);
+});
+
+test('stream time counts the record being handled, and goes back when the record fails the task (policy fail)', async (t) => {
+  const ok = await handler('{ attempts: 0, initialBackoffMs: 1, maxBackoffMs: 1 }');
+  t.is(ok.ctx.streamTime, -1);
+  t.is(await ok.pipe('e4', 0), 'processed');
+  t.is(ok.ctx.streamTime, 1, 'the record handled counts');
+  const failing = await handler('{ attempts: 0, initialBackoffMs: 1, maxBackoffMs: 1 }', 'fail');
+  await t.throwsAsync(failing.pipe('e5', 1), { instanceOf: TaskFailedError });
+  t.is(failing.ctx.streamTime, -1, 'a record whose work is not kept does not move stream time');
 });
