@@ -18,6 +18,7 @@ import type { Kafka } from 'kafkajs';
 import type { Logger } from '../processors/types.ts';
 import type { FetchedRecord, PartitionReader } from './types.ts';
 import { createCluster, READ_COMMITTED, type KafkaJsCluster } from './kafkajs-cluster.ts';
+import { LazyConnection } from './lazy-connection.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -54,7 +55,7 @@ const RETRIABLE = new Set([
 
 export class ChangelogReader implements PartitionReader {
   private readonly cluster: KafkaJsCluster;
-  private connected: Promise<void> | undefined;
+  private readonly connection: LazyConnection;
   private closed = false;
   private fetchChain: Promise<unknown> = Promise.resolve();
 
@@ -64,11 +65,11 @@ export class ChangelogReader implements PartitionReader {
     private readonly maxBytes = 4 << 20,
   ) {
     this.cluster = createCluster(kafka, READ_COMMITTED);
+    this.connection = new LazyConnection('changelog reader', () => this.cluster.connect(), () => this.cluster.disconnect());
   }
 
   private connect(): Promise<void> {
-    this.connected ??= this.cluster.connect();
-    return this.connected;
+    return this.connection.ensure();
   }
 
   /**
@@ -160,6 +161,6 @@ export class ChangelogReader implements PartitionReader {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.connected) await this.cluster.disconnect().catch(() => undefined);
+    await this.connection.close();
   }
 }

@@ -1,25 +1,26 @@
 /** Start, end and committed group offsets, through one shared kafkajs admin client. */
 import type { Admin, Kafka } from 'kafkajs';
 import { createCluster, READ_UNCOMMITTED, type KafkaJsCluster } from './kafkajs-cluster.ts';
+import { LazyConnection } from './lazy-connection.ts';
 import { retry } from './retry.ts';
 import type { OffsetsAdmin } from './types.ts';
 
 class KafkaJsOffsetsAdmin implements OffsetsAdmin {
   private readonly admin: Admin;
-  private connected: Promise<void> | undefined;
-  private closed = false;
-  /** a read_uncommitted cluster for the high watermark (kafkajs's admin asks read_committed); created when needed */
-  private uncommitted: { cluster: KafkaJsCluster; connected: Promise<void> } | undefined;
+  private readonly adminConnection: LazyConnection;
+  /** a read_uncommitted cluster for the high watermark (kafkajs's admin asks read_committed) */
+  private readonly uncommitted: KafkaJsCluster;
+  private readonly uncommittedConnection: LazyConnection;
 
-  constructor(private readonly kafka: Kafka) {
+  constructor(kafka: Kafka) {
     this.admin = kafka.admin({ retry: { retries: 8 } });
+    this.adminConnection = new LazyConnection('offsets admin', () => this.admin.connect(), () => this.admin.disconnect());
+    this.uncommitted = createCluster(kafka, READ_UNCOMMITTED);
+    this.uncommittedConnection = new LazyConnection('offsets admin', () => this.uncommitted.connect(), () => this.uncommitted.disconnect());
   }
 
   private connect(): Promise<void> {
-    // After close a call must fail, not reconnect: a socket opened then would keep the process alive.
-    if (this.closed) return Promise.reject(new Error('offsets admin is closed'));
-    this.connected ??= this.admin.connect();
-    return this.connected;
+    return this.adminConnection.ensure();
   }
 
   async endOffsets(topic: string): Promise<Map<number, bigint>> {
@@ -29,13 +30,8 @@ class KafkaJsOffsetsAdmin implements OffsetsAdmin {
   }
 
   async highWatermarks(topic: string): Promise<Map<number, bigint>> {
-    if (this.closed) throw new Error('offsets admin is closed');
-    if (!this.uncommitted) {
-      const cluster = createCluster(this.kafka, READ_UNCOMMITTED);
-      this.uncommitted = { cluster, connected: cluster.connect() };
-    }
-    const { cluster, connected } = this.uncommitted;
-    await connected;
+    await this.uncommittedConnection.ensure();
+    const cluster = this.uncommitted;
     return retry(
       async () => {
         await cluster.addTargetTopic(topic);
@@ -44,7 +40,7 @@ class KafkaJsOffsetsAdmin implements OffsetsAdmin {
         return new Map((res?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
       },
       {
-        retriable: (e) => !this.closed && (e as { retriable?: boolean }).retriable === true,
+        retriable: (e) => !this.uncommittedConnection.isClosed && (e as { retriable?: boolean }).retriable === true,
         attempts: 10,
         maxPauseMs: 1_000,
         onRetry: async () => void (await cluster.refreshMetadata().catch(() => undefined)),
@@ -77,9 +73,7 @@ class KafkaJsOffsetsAdmin implements OffsetsAdmin {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    if (this.connected) await this.admin.disconnect();
-    if (this.uncommitted) await this.uncommitted.cluster.disconnect().catch(() => undefined);
+    await Promise.all([this.adminConnection.close(), this.uncommittedConnection.close()]);
   }
 }
 

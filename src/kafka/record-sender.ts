@@ -3,22 +3,20 @@
  * gateway writes each command with it. Connects on the first send.
  */
 import type { Kafka, Producer } from 'kafkajs';
+import { LazyConnection } from './lazy-connection.ts';
 import type { OutgoingRecord, RecordSender } from './types.ts';
 
 class KafkaJsRecordSender implements RecordSender {
   private readonly producer: Producer;
-  private connected: Promise<void> | undefined;
+  private readonly connection: LazyConnection;
 
   constructor(kafka: Kafka) {
     this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 3000 } });
+    this.connection = new LazyConnection('record sender', () => this.producer.connect(), () => this.producer.disconnect());
   }
 
   async send(r: OutgoingRecord): Promise<bigint> {
-    this.connected ??= this.producer.connect().catch((e: unknown) => {
-      this.connected = undefined;
-      throw e;
-    });
-    await this.connected;
+    await this.connection.ensure();
     const meta = await this.producer.send({
       topic: r.topic,
       acks: -1,
@@ -31,8 +29,7 @@ class KafkaJsRecordSender implements RecordSender {
   }
 
   async close(): Promise<void> {
-    if (this.connected) await this.producer.disconnect().catch(() => undefined);
-    this.connected = undefined;
+    await this.connection.close();
   }
 }
 

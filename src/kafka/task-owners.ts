@@ -5,6 +5,7 @@
  * a rebalance makes them stale for at most that long, and the instance named then answers 421 again.
  */
 import { AssignerProtocol, type Admin, type Kafka } from 'kafkajs';
+import { LazyConnection } from './lazy-connection.ts';
 import { decodeUserData } from './task-assigner.ts';
 
 export interface TaskOwner {
@@ -16,12 +17,12 @@ const CACHE_MS = 2000;
 
 export class TaskOwners {
   private readonly admin: Admin;
-  private connected: Promise<void> | undefined;
-  private closed = false;
+  private readonly connection: LazyConnection;
   private readonly cache = new Map<string, { at: number; owners: Promise<Map<number, TaskOwner>> }>();
 
   constructor(kafka: Kafka) {
     this.admin = kafka.admin({ retry: { retries: 2 } });
+    this.connection = new LazyConnection('task owners', () => this.admin.connect(), () => this.admin.disconnect());
   }
 
   /** The owner of `partition` in `groupId`, or undefined when no member has it (a rebalance in progress). */
@@ -36,9 +37,7 @@ export class TaskOwners {
   }
 
   private async describe(groupId: string): Promise<Map<number, TaskOwner>> {
-    if (this.closed) throw new Error('task owners: closed');
-    this.connected ??= this.admin.connect();
-    await this.connected;
+    await this.connection.ensure();
     const { groups } = await this.admin.describeGroups([groupId]);
     const owners = new Map<number, TaskOwner>();
     for (const m of groups[0]?.members ?? []) {
@@ -52,7 +51,6 @@ export class TaskOwners {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    if (this.connected) await this.admin.disconnect().catch(() => undefined);
+    await this.connection.close();
   }
 }
