@@ -25,7 +25,7 @@ import { ProcessorRunner } from '../runtime/processor-runner.ts';
 import { TopicRegistry } from '../runtime/topic-registry.ts';
 import { instanceId, lockStateDir } from '../state/state-dir.ts';
 import type { LoadedTopology } from '../topology/load.ts';
-import { groupId } from '../topology/names.ts';
+import { groupId, isCompacted } from '../topology/names.ts';
 
 export interface AppOptions {
   log?: Logger;
@@ -133,7 +133,7 @@ export class App {
     // then rebuilds a store without them: silently wrong state, so it stops the start like a partition mismatch.
     const changelogs = new Set(plan.filter((p) => p.purpose === 'changelog').map((p) => p.name));
     const isFatal = (d: (typeof drifts)[number]) =>
-      d.kind === 'missing' || d.kind === 'partitions' || (d.kind === 'config' && d.config === 'cleanup.policy' && changelogs.has(d.topic) && !(d.actual ?? '').includes('compact'));
+      d.kind === 'missing' || d.kind === 'partitions' || (d.kind === 'config' && d.config === 'cleanup.policy' && changelogs.has(d.topic) && !isCompacted(d.actual));
     const fatal = drifts.filter(isFatal);
     for (const d of drifts) if (!isFatal(d)) this.log.warn({ event: 'topic.drift', topic: d.topic, detail: formatDrift(d) });
     if (fatal.length) {

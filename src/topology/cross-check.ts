@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import type { ConfigProblem } from '../errors.ts';
 import { expressionsOf, syntaxError, upcasterExpressions } from './expressions.ts';
 import type { Locator, PathSegment } from './load.ts';
-import { inputsOf, internalTopics, stagesOf } from './names.ts';
+import { inputsOf, internalTopics, isCompacted, stagesOf } from './names.ts';
 import type { ProcessorDecl, SagaStepDecl, Topology } from './schema.ts';
 import { closest } from './suggest.ts';
 
@@ -121,7 +121,7 @@ export function crossCheck(t: Topology, loc: Locator, opts: CrossCheckOptions): 
         if (p.module && p.on) problems.push(loc.problem(at('on'), 'give either `on:` or `module:`, not both'));
         // a view topic is a table: compaction keeps each key's latest view, retention alone would delete views
         const policy = t.topics[p.output]?.config?.['cleanup.policy'];
-        if (policy !== undefined && !String(policy).split(',').map((x) => x.trim()).includes('compact')) {
+        if (policy !== undefined && !isCompacted(String(policy))) {
           problems.push(
             loc.problem(
               ['topics', p.output, 'config', 'cleanup.policy'],

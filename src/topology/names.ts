@@ -6,6 +6,9 @@ import type { ProcessorDecl, Topology } from './schema.ts';
 
 export const groupId = (app: string, processor: string) => `${app}-${processor}`;
 export const transactionalId = (app: string, processor: string, partition: number) => `${app}-${processor}-${partition}`;
+/** Whether a cleanup.policy value (e.g. "compact", "compact,delete") compacts the topic. */
+export const isCompacted = (policy: string | undefined): boolean => (policy ?? '').split(',').some((p) => p.trim() === 'compact');
+
 export const changelogTopic = (app: string, processor: string, store: string) => `${app}-${processor}-${store}-changelog`;
 export const dlqTopic = (app: string, processor: string) => `${app}-${processor}-dlq`;
 export const repartitionTopic = (app: string, processor: string) => `${app}-${processor}-repartition`;
