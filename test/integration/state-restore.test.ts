@@ -28,6 +28,23 @@ async function runUntilCaughtUp(c: CountingApp, stateDir: string): Promise<{ log
 }
 
 
+/**
+ * Another producer's transaction on partition 0 of the changelog, left open until abort(): it stands for one whose
+ * markers a restarting broker never wrote (docs/exactly-once.md), holding the last stable offset below it.
+ */
+async function openTransactionOnChangelog(c: CountingApp): Promise<{ write(): Promise<void>; abort(): Promise<void> }> {
+  const producer = kafka('foreign').producer({ transactionalId: `${c.app}-foreign`, maxInFlightRequests: 1, idempotent: true, transactionTimeout: 300_000 });
+  await producer.connect();
+  const tx = await producer.transaction();
+  return {
+    write: async () => void (await tx.send({ topic: c.changelog, messages: [{ key: '\u0000foreign', value: 'held open', partition: 0 }] })),
+    abort: async () => {
+      await tx.abort().catch(() => undefined); // aborted already
+      await producer.disconnect();
+    },
+  };
+}
+
 test('a clean restart continues from the checkpoint: nothing is restored and the counts go on', async (t) => {
   const c = await countingApp({ partitions: 6 });
   const stateDir = c.stateDir('s');
@@ -138,9 +155,7 @@ test('a store ahead of its changelog because a transaction there has no marker y
   const c = await countingApp({ partitions: 1 });
   const stateDir = c.stateDir('s');
   const model = await produceCounting(c.input, 600, KEYS);
-  const foreign = kafka('foreign').producer({ transactionalId: `${c.app}-foreign`, maxInFlightRequests: 1, idempotent: true, transactionTimeout: 300_000 });
-  await foreign.connect();
-  const open = await foreign.transaction();
+  const open = await openTransactionOnChangelog(c);
   try {
     // The app runs while the transaction opens, and commits past it: its checkpoint ends above the last stable offset.
     const log = memoryLogger();
@@ -148,7 +163,7 @@ test('a store ahead of its changelog because a transaction there has no marker y
     await second.start();
     try {
       await waitForCaughtUp(`${c.app}-counter`, c.input);
-      await open.send({ topic: c.changelog, messages: [{ key: '\u0000foreign', value: 'held open', partition: 0 }] });
+      await open.write();
       await produceCounting(c.input, 300, KEYS, model);
       await waitForCaughtUp(`${c.app}-counter`, c.input);
     } finally {
@@ -161,7 +176,6 @@ test('a store ahead of its changelog because a transaction there has no marker y
     t.is(third.restored, 0);
   } finally {
     await open.abort();
-    await foreign.disconnect();
   }
   await assertExactlyOnce(t, c, model);
   rmSync(c.dir, { recursive: true, force: true });
@@ -173,10 +187,8 @@ test('a task with no state of its own waits while a transaction without markers 
   const model = await produceCounting(c.input, 600, KEYS);
   await runUntilCaughtUp(c, c.stateDir('first'));
   // an open transaction on the changelog after everything the task committed
-  const foreign = kafka('foreign').producer({ transactionalId: `${c.app}-foreign`, maxInFlightRequests: 1, idempotent: true, transactionTimeout: 300_000 });
-  await foreign.connect();
-  const open = await foreign.transaction();
-  await open.send({ topic: c.changelog, messages: [{ key: '\u0000foreign', value: 'held open', partition: 0 }] });
+  const open = await openTransactionOnChangelog(c);
+  await open.write();
   await produceCounting(c.input, 300, KEYS, model);
   const log = memoryLogger();
   const app = new App(loadTopology(c.file), { log, stateDir: c.stateDir('fresh'), httpPort: 0 });
@@ -190,7 +202,7 @@ test('a task with no state of its own waits while a transaction without markers 
     t.is(log.events('task.running').length, 1);
   } finally {
     await app.stop();
-    await foreign.disconnect();
+    await open.abort();
   }
   await assertExactlyOnce(t, c, model);
   rmSync(c.dir, { recursive: true, force: true });
