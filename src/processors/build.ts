@@ -4,6 +4,7 @@
  * and a saga with `correlate` become two specs (two runtime processors, each with its own consumer group and
  * transactions).
  */
+import { assertNever } from '../topology/assert-never.ts';
 import type { LoadedTopology } from '../topology/load.ts';
 import type { CustomProcessorDecl } from '../topology/schema.ts';
 import { buildAggregateSpec } from './aggregate/index.ts';
@@ -45,6 +46,8 @@ export async function buildProcessorSpecs(loaded: LoadedTopology): Promise<Proce
       case 'saga':
         specs.push(...(await buildSagaSpecs(b, p)));
         break;
+      default:
+        assertNever(p, 'processor type');
     }
   }
   return specs;

@@ -5,7 +5,7 @@
 import { pathToFileURL } from 'node:url';
 import { tsImport } from 'tsx/esm/api';
 import { FoldstreamError, errorMessage } from '../errors.ts';
-import { resolveModulePath } from '../topology/cross-check.ts';
+import { resolveModulePath } from '../topology/module-paths.ts';
 
 export type ModuleExports = Record<string, unknown>;
 

@@ -5,6 +5,7 @@
  */
 import { changelogTopic, dlqTopic, groupId, inputsOf, repartitionTopic, stagesOf, storesOf, transactionalId } from './names.ts';
 import type { ProcessorDecl, Topology } from './schema.ts';
+import { assertNever } from './assert-never.ts';
 
 /** Topic aliases a processor writes to: its declared outputs and the targets of its route steps, in file order. */
 export function outputsOf(p: ProcessorDecl): string[] {
@@ -33,6 +34,8 @@ export function outputsOf(p: ProcessorDecl): string[] {
       (Array.isArray(p.output.commands) ? p.output.commands : [p.output.commands]).forEach(add);
       add(p.output.log);
       break;
+    default:
+      assertNever(p, 'processor type');
   }
   return out;
 }

@@ -5,6 +5,7 @@
 import jsonata from 'jsonata';
 import type { PathSegment } from './load.ts';
 import type { ProcessorDecl, SagaStepDecl, UpcasterDecl } from './schema.ts';
+import { assertNever } from './assert-never.ts';
 
 export interface LocatedExpression {
   /** path inside the processor (or upcaster) declaration */
@@ -76,6 +77,8 @@ export function expressionsOf(p: ProcessorDecl): LocatedExpression[] {
     }
     case 'custom':
       break;
+    default:
+      assertNever(p, 'processor type');
   }
   return out;
 }

@@ -2,6 +2,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { FoldstreamError } from '../../errors.ts';
+import { assertNever } from '../../topology/assert-never.ts';
 import { groupId, inputsOf, internalTopics, stagesOf } from '../../topology/names.ts';
 import type { ProcessorDecl } from '../../topology/schema.ts';
 import { loadTopologyOrExit } from '../load-or-exit.ts';
@@ -30,6 +31,8 @@ function duplicatesOf(p: ProcessorDecl): string | undefined {
       return 'a custom processor would forward its outputs again';
     case 'projection':
       return undefined;
+    default:
+      return assertNever(p, 'processor type');
   }
 }
 

@@ -3,7 +3,7 @@
  * the folders searched for test files, where a new one would appear.
  */
 import { dirname } from 'node:path';
-import { resolveModulePath } from '../../topology/cross-check.ts';
+import { resolveModulePath } from '../../topology/module-paths.ts';
 import { discover } from './discover.ts';
 import { loadSuite } from './suite.ts';
 
