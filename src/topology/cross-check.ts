@@ -11,6 +11,7 @@ import { CheckContext, type At, type CrossCheckOptions } from './checks/context.
 import { checkCustom } from './checks/custom.ts';
 import { checkProjection } from './checks/projection.ts';
 import { checkSaga } from './checks/saga.ts';
+import { checkTopicRoles } from './checks/topic-roles.ts';
 import { checkUpcasters } from './checks/upcasters.ts';
 import { expressionsOf, syntaxError } from './expressions.ts';
 import type { Locator } from './load.ts';
@@ -41,6 +42,7 @@ export function crossCheck(t: Topology, loc: Locator, opts: CrossCheckOptions): 
     checkKind(ctx, p, at);
   });
 
+  checkTopicRoles(ctx);
   checkStageNames(ctx);
   checkUpcasters(ctx);
 
