@@ -13,6 +13,7 @@ import type { InputRecord, Processor, ProcessorContext, ProcessorMetrics } from 
 import { commandKey } from '../input/commands.ts';
 import { eventDrafts, type Decider, type EventDraft } from './decider.ts';
 import { eventId } from './event-id.ts';
+import { requireFinite } from '../finite.ts';
 import { retentionCheckMs, takeDue, timeKey } from '../time-index.ts';
 import type { Partitioning } from './partitioning.ts';
 import { upcast, type Upcasters } from '../upcast/upcasters.ts';
@@ -127,8 +128,12 @@ async function append(
 ): Promise<EventEnvelope[]> {
   let state = initial;
   const events = drafts.map((d, i) => stamp(o, command, key, version + i + 1, timestamp, d));
-  for (const e of events) state = await o.decider.evolve(state, lift ? await upcast(o.upcasters, e) : e);
+  for (const e of events) {
+    requireFinite(e.data, `event ${e.eventType} of ${o.aggregateType} ${JSON.stringify(command.aggregateId)}`);
+    state = await o.decider.evolve(state, lift ? await upcast(o.upcasters, e) : e);
+  }
   if (events.length) {
+    requireFinite(state, `the state of ${o.aggregateType} ${JSON.stringify(command.aggregateId)}`);
     ctx.store<StoredAggregate>('state').put(key, { version: version + events.length, state: state ?? null });
     const history = o.history ? ctx.store<EventEnvelope>('history') : undefined;
     for (const e of events) {
