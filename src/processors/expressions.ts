@@ -5,6 +5,7 @@
  */
 import jsonata from 'jsonata';
 import { FoldstreamError, errorMessage } from '../errors.ts';
+import { setOwn } from '../serde/own-keys.ts';
 
 export interface Expression {
   readonly source: string;
@@ -44,7 +45,7 @@ function plain(v: unknown): unknown {
     const out: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(v)) {
       const p = plain(x);
-      if (p !== undefined) out[k] = p;
+      if (p !== undefined) setOwn(out, k, p); // JSONata's objects have no prototype: "__proto__" is a key there too
     }
     return out;
   }

@@ -1,4 +1,8 @@
-/** Dotted paths (`address.city`) into plain objects, as rules in topology.yaml name fields. */
+/**
+ * Dotted paths (`address.city`) into plain objects, as rules in topology.yaml name fields. Own properties only, so
+ * any key round-trips ("__proto__", "constructor": serde/own-keys.ts).
+ */
+import { getOwn, setOwn } from '../serde/own-keys.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -8,7 +12,7 @@ export function getPath(obj: Obj, path: string): unknown {
   let cur: unknown = obj;
   for (const part of path.split('.')) {
     if (!isObj(cur)) return undefined;
-    cur = cur[part];
+    cur = getOwn(cur, part);
   }
   return cur;
 }
@@ -18,11 +22,15 @@ export function setPath(obj: Obj, path: string, value: unknown): void {
   const parts = path.split('.');
   let cur = obj;
   for (const part of parts.slice(0, -1)) {
-    const next = cur[part];
-    if (!isObj(next)) cur[part] = {};
-    cur = cur[part] as Obj;
+    const next = getOwn(cur, part);
+    if (isObj(next)) cur = next;
+    else {
+      const created: Obj = {};
+      setOwn(cur, part, created);
+      cur = created;
+    }
   }
-  cur[parts[parts.length - 1]!] = value;
+  setOwn(cur, parts[parts.length - 1]!, value);
 }
 
 export function unsetPath(obj: Obj, path: string): void {
@@ -30,7 +38,7 @@ export function unsetPath(obj: Obj, path: string): void {
   let cur: unknown = obj;
   for (const part of parts.slice(0, -1)) {
     if (!isObj(cur)) return;
-    cur = cur[part];
+    cur = getOwn(cur, part);
   }
   if (isObj(cur)) delete cur[parts[parts.length - 1]!];
 }

@@ -1,8 +1,6 @@
 /** Value codecs of topics: json (default), msgpack, string, raw (Buffer as is). */
-import { Packr } from 'msgpackr';
 import type { Codec } from '../topology/schema.ts';
-
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true, int64AsType: 'number' });
+import { pack, unpack } from './msgpack.ts';
 
 export class DecodeError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -18,7 +16,7 @@ export function encode(codec: Codec, value: unknown): Buffer | null {
     case 'json':
       return Buffer.from(JSON.stringify(value), 'utf8');
     case 'msgpack':
-      return packr.pack(value);
+      return pack(value);
     case 'string':
       return Buffer.from(typeof value === 'string' ? value : JSON.stringify(value), 'utf8');
     case 'raw':
@@ -41,7 +39,7 @@ export function decode(codec: Codec, bytes: Buffer | null): unknown {
     }
     case 'msgpack':
       try {
-        return packr.unpack(bytes);
+        return unpack(bytes);
       } catch (e) {
         throw new DecodeError(`value is not msgpack: ${(e as Error).message}`, { cause: e });
       }

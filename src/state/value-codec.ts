@@ -1,15 +1,13 @@
 /**
  * Store values are msgpack (plain maps, no msgpackr-only record extensions), so changelog topics can be read by any
- * msgpack library, including the independent chaos verifier.
+ * msgpack library, including the independent chaos verifier. Keys round-trip exactly, "__proto__" too (serde/msgpack.ts).
  */
-import { Packr } from 'msgpackr';
-
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true, int64AsType: 'number' });
+import { pack, unpack } from '../serde/msgpack.ts';
 
 export function encodeValue(value: unknown): Buffer {
-  return packr.pack(value);
+  return pack(value);
 }
 
 export function decodeValue<V = unknown>(bytes: Buffer): V {
-  return packr.unpack(bytes) as V;
+  return unpack(bytes) as V;
 }

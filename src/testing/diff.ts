@@ -5,6 +5,7 @@
 import { AssertionError } from 'node:assert';
 import { isDeepStrictEqual } from 'node:util';
 import { stringify } from 'yaml';
+import { getOwn } from '../serde/own-keys.ts';
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v) && !(v instanceof Map);
@@ -21,21 +22,21 @@ export function equal(actual: unknown, expected: unknown): boolean {
  */
 export function matches(actual: unknown, expected: unknown): boolean {
   if (expected === null) return actual === null || actual === undefined;
-  if (isObject(expected)) return isObject(actual) && Object.entries(expected).every(([k, v]) => matches(actual[k], v));
+  if (isObject(expected)) return isObject(actual) && Object.entries(expected).every(([k, v]) => matches(getOwn(actual, k), v));
   if (Array.isArray(expected)) return Array.isArray(actual) && actual.length === expected.length && expected.every((v, i) => matches(actual[i], v));
   return isDeepStrictEqual(actual, expected);
 }
 
 /** `actual` cut down to the fields `expected` lists, so that a diff shows only what the expectation is about. */
 export function projectOnto(actual: unknown, expected: unknown): unknown {
-  if (isObject(expected) && isObject(actual)) return Object.fromEntries(Object.keys(expected).map((k) => [k, projectOnto(actual[k], expected[k])]));
+  if (isObject(expected) && isObject(actual)) return Object.fromEntries(Object.keys(expected).map((k) => [k, projectOnto(getOwn(actual, k), expected[k])]));
   if (Array.isArray(expected) && Array.isArray(actual) && actual.length === expected.length) return actual.map((v, i) => projectOnto(v, expected[i]));
   return actual;
 }
 
 /** How many leaves of `expected` `actual` gets wrong: to pick the closest candidate when none matches. */
 export function mismatches(actual: unknown, expected: unknown): number {
-  if (isObject(expected)) return isObject(actual) ? Object.entries(expected).reduce((n, [k, v]) => n + mismatches(actual[k], v), 0) : 1 + Object.keys(expected).length;
+  if (isObject(expected)) return isObject(actual) ? Object.entries(expected).reduce((n, [k, v]) => n + mismatches(getOwn(actual, k), v), 0) : 1 + Object.keys(expected).length;
   if (Array.isArray(expected) && Array.isArray(actual)) {
     return Math.abs(actual.length - expected.length) + expected.reduce<number>((n, v, i) => n + mismatches(actual[i], v), 0);
   }

@@ -2,7 +2,8 @@
 import test from 'ava';
 import { join } from 'node:path';
 import type { EventEnvelope } from '../../src/serde/envelope.ts';
-import { TopologyTestDriver } from '../../src/testing/index.ts';
+import type { TopologyInput } from '../../src/topology/schema.ts';
+import { aggregateSpec, TopologyTestDriver } from '../../src/testing/index.ts';
 import { FIXTURES, ROOT } from '../helpers/cli.ts';
 
 function userCreated(id: string, eventVersion: number, data: Record<string, unknown>, aggregateVersion = 1): EventEnvelope {
@@ -128,3 +129,46 @@ test('an upcast is counted once when the processor after it fails twice and then
   t.is(d.metric('names', 'upcasts'), 1);
   t.is(d.metric('names', 'projection_events', { outcome: 'applied' }), 1);
 });
+
+// Regression (issue 14, defect 3): given history went around the upcasters, so legacy events could not be tested the
+// way they run — a v1 event threw in a module's evolve, and in a declarative aggregate silently removed the field it
+// feeds (a later Withdraw was then accepted with no event). appendEvents and aggregateSpec(...).given(...) lift them.
+const bank = (aggregate: Record<string, unknown>): TopologyInput => ({
+  app: 'bank',
+  kafka: { brokers: '127.0.0.1:9092' },
+  topics: { commands: { name: 'bank-commands', partitions: 2 }, events: { name: 'bank-events', partitions: 2 }, replies: { name: 'bank-replies', partitions: 2 } },
+  upcasters: [{ eventType: 'Deposited', fromVersion: 1, toVersion: 2, rename: { amt: 'amount' } }],
+  processors: [{ name: 'accounts', type: 'aggregate', aggregateType: 'Account', input: 'commands', output: { events: 'events', replies: 'replies' }, ...aggregate } as TopologyInput['processors'][number]],
+});
+const moduleBank = bank({ module: './modules/ledger.ts' });
+const declarativeBank = bank({
+  initialState: { balance: 0 },
+  commands: {
+    Withdraw: {
+      reject: [{ if: '$not(state.balance >= command.data.amount)', reason: 'insufficient funds', code: 'INSUFFICIENT_FUNDS' }],
+      emit: [{ type: 'Withdrawn', data: { amount: 'command.data.amount' } }],
+    },
+  },
+  evolve: { Deposited: { balance: 'state.balance + event.data.amount' }, Withdrawn: { balance: 'state.balance - event.data.amount' } },
+});
+const legacyDeposit = { type: 'Deposited', eventVersion: 1, data: { amt: 100 } };
+
+for (const [kind, topology] of [['a decider module', moduleBank], ['a declarative aggregate', declarativeBank]] as const) {
+  test(`appendEvents lifts legacy events through the upcasters before ${kind} evolves them`, async (t) => {
+    const d = await TopologyTestDriver.fromObject(topology, FIXTURES);
+    const appended = await d.appendEvents('accounts', 'a1', [legacyDeposit]);
+    t.like(appended[0], { eventVersion: 1, data: { amt: 100 } }, 'the history keeps the event as written');
+    t.like(d.output<EventEnvelope>('events')[0]!.value, { eventVersion: 1, data: { amt: 100 } });
+    t.deepEqual((await d.store('accounts', 'state')).get('a1'), { version: 1, state: { balance: 100 } });
+    const reply = await d.pipeCommand({ commandType: 'Withdraw', aggregateId: 'a1', data: { amount: 30 } });
+    t.like(reply, { status: 'accepted', aggregateVersion: 2 });
+    t.deepEqual((await d.store('accounts', 'state')).get('a1'), { version: 2, state: { balance: 70 } });
+  });
+
+  test(`aggregateSpec given legacy events runs them through the upcasters for ${kind}`, async (t) => {
+    const accounts = aggregateSpec({ topology, baseDir: FIXTURES, processor: 'accounts', aggregateId: 'a1' });
+    await accounts.given(legacyDeposit).when({ commandType: 'Withdraw', data: { amount: 30 } }).thenEvents([{ type: 'Withdrawn', data: { amount: 30 } }]);
+    await accounts.given(legacyDeposit).when({ commandType: 'Withdraw', data: { amount: 130 } }).thenRejected({ code: 'INSUFFICIENT_FUNDS' });
+    t.pass();
+  });
+}

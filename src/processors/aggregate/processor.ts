@@ -13,8 +13,10 @@ import type { InputRecord, Processor, ProcessorContext, ProcessorMetrics } from 
 import { commandKey } from '../input/commands.ts';
 import { eventDrafts, type Decider, type EventDraft } from './decider.ts';
 import { eventId } from './event-id.ts';
+import { requireFinite } from '../finite.ts';
 import { retentionCheckMs, takeDue, timeKey } from '../time-index.ts';
 import type { Partitioning } from './partitioning.ts';
+import { upcast, type Upcasters } from '../upcast/upcasters.ts';
 
 export interface AggregateOptions {
   aggregateType: string;
@@ -26,6 +28,8 @@ export interface AggregateOptions {
   history: boolean;
   /** how long (stream time) a commandId is remembered; 0: forever */
   commandRetentionMs: number;
+  /** the topology's upcasters: given history (appendGiven) is evolved as state-as-of-a-time folds it, lifted */
+  upcasters: Upcasters;
 }
 
 /** Value of the `state` store (docs/wire-formats.md). */
@@ -120,11 +124,16 @@ async function append(
   version: number,
   initial: unknown,
   drafts: EventDraft[],
+  lift = false,
 ): Promise<EventEnvelope[]> {
   let state = initial;
   const events = drafts.map((d, i) => stamp(o, command, key, version + i + 1, timestamp, d));
-  for (const e of events) state = await o.decider.evolve(state, e);
+  for (const e of events) {
+    requireFinite(e.data, `event ${e.eventType} of ${o.aggregateType} ${JSON.stringify(command.aggregateId)}`);
+    state = await o.decider.evolve(state, lift ? await upcast(o.upcasters, e) : e);
+  }
   if (events.length) {
+    requireFinite(state, `the state of ${o.aggregateType} ${JSON.stringify(command.aggregateId)}`);
     ctx.store<StoredAggregate>('state').put(key, { version: version + events.length, state: state ?? null });
     const history = o.history ? ctx.store<EventEnvelope>('history') : undefined;
     for (const e of events) {
@@ -139,14 +148,16 @@ async function append(
 /**
  * Appends events to an aggregate as if decide had returned them for `cause` (a command that is not sent, so there is
  * no reply and nothing in `commands`): the TopologyTestDriver gives an aggregate its history this way, through the
- * decider's own evolve, rather than by writing store values the decider never produced.
+ * decider's own evolve, rather than by writing store values the decider never produced. Given events may be legacy
+ * history (an old eventVersion): they are kept and sent as written, and evolve sees them lifted by the topology's
+ * upcasters, as `state-at` and `?at=` rebuild the same history.
  */
 export async function appendGiven(o: AggregateOptions, ctx: ProcessorContext, cause: CommandEnvelope, drafts: unknown[], now: number): Promise<EventEnvelope[]> {
   const key = commandKey(cause, o.partitioning.tenant);
   const stored = await ctx.store<StoredAggregate>('state').get(key);
   const state = stored ? stored.state : o.decider.initialState();
   const timestamp = cause.timestamp ?? new Date(now).toISOString();
-  return append(o, ctx, cause, key, timestamp, stored?.version ?? 0, state, eventDrafts(drafts, 'given events'));
+  return append(o, ctx, cause, key, timestamp, stored?.version ?? 0, state, eventDrafts(drafts, 'given events'), true);
 }
 
 function stamp(o: AggregateOptions, command: CommandEnvelope, key: string, aggregateVersion: number, timestamp: string, d: EventDraft): EventEnvelope {

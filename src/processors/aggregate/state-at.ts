@@ -5,7 +5,7 @@
  */
 import { FoldstreamError } from '../../errors.ts';
 import type { EventEnvelope } from '../../serde/envelope.ts';
-import type { Upcasters } from '../upcast/upcasters.ts';
+import { upcast, type Upcasters } from '../upcast/upcasters.ts';
 import type { Decider } from './decider.ts';
 
 export interface StateAt {
@@ -35,8 +35,7 @@ export async function stateAt(decider: Pick<Decider, 'initialState' | 'evolve'>,
         hint: 'the events topic has lost events of this aggregate (retention or compaction?): its history cannot be rebuilt',
       });
     }
-    let event = e;
-    for (let u = upcasters.get(event.eventType)?.get(event.eventVersion); u; u = upcasters.get(event.eventType)?.get(event.eventVersion)) event = await u.apply(event);
+    const event = await upcast(upcasters, e);
     state = await decider.evolve(state, event);
     version = event.aggregateVersion;
     applied.push(event);

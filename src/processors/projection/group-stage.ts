@@ -3,6 +3,7 @@
  * into one view per group — `{ key, <count fields>: members, <sum fields>: sums }` — in the `groups` store and on the
  * output topic. A group with no members left is deleted (tombstone) but keeps its version in the store.
  */
+import { requireFinite } from '../finite.ts';
 import type { Processor } from '../types.ts';
 import type { GroupBy, GroupChange } from './group-by.ts';
 import { versionHeaders } from './processor.ts';
@@ -34,6 +35,7 @@ export function groupProcessor(o: { groupBy: GroupBy; output: string }): Process
           const before = typeof entry?.view?.[field] === 'number' ? (entry.view[field] as number) : 0;
           view[field] = a.kind === 'count' ? members : before + (change.sums[field] ?? 0);
         }
+        requireFinite(view, `the group view ${JSON.stringify(key)}`);
         groups.put(key, { view, members, version });
         ctx.forward(o.output, key, view, versionHeaders(version));
       }

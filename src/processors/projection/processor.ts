@@ -6,6 +6,7 @@
  * topic instead.
  */
 import { VIEW_VERSION_HEADER } from '../input/views.ts';
+import { requireFinite } from '../finite.ts';
 import type { Processor } from '../types.ts';
 import { groupChanges, type GroupBy, type GroupMembership } from './group-by.ts';
 import type { ProjectedEvent, Projector, View } from './projector.ts';
@@ -45,6 +46,7 @@ export function projectionProcessor(o: ProjectionOptions): Processor {
         ctx.count('projection_events', { outcome: 'unknown_type' });
         return;
       }
+      requireFinite(next, `the view ${JSON.stringify(key)}`);
       const applied = version ?? entry?.version ?? 0;
       if (o.groupBy) {
         const after = next === null ? undefined : await o.groupBy.membership(next);

@@ -11,6 +11,7 @@
 import { errorMessage, FoldstreamError } from '../../errors.ts';
 import { aggregateKey, type CommandEnvelope, type Data, type EventEnvelope } from '../../serde/envelope.ts';
 import { eventId, uuidV5 } from '../aggregate/event-id.ts';
+import { requireFinite } from '../finite.ts';
 import { retentionCheckMs, takeDue, timeKey } from '../time-index.ts';
 import type { ProcessorContext, ProcessorMetrics, Processor, PunctuationType } from '../types.ts';
 import { ENDED, type Deadline, type SagaCommand, type SagaDefinition, type SagaReaction, type SagaStatus } from './definition.ts';
@@ -147,10 +148,13 @@ interface Addressed {
 
 /**
  * The reaction's commands with the topic each goes to, checked before anything is sent: a command to a topic that is
- * not among output.commands fails the reaction as a whole (a dead letter for an event; for a deadline, the instance).
+ * not among output.commands, or a state or command holding a non-finite number (finite.ts), fails the reaction as a
+ * whole (a dead letter for an event; for a deadline, the instance).
  */
 function addressed(o: SagaOptions, r: SagaReaction): Addressed[] {
+  requireFinite(r.state, `the state saga "${o.name}" returned`);
   return (r.send ?? []).map((command) => {
+    requireFinite(command.data, `command ${command.type} of saga "${o.name}"`);
     const topic = command.to === undefined ? o.defaultCommandTopic : o.commandTopics.get(command.to);
     if (topic === undefined) {
       throw new FoldstreamError('HANDLER_FAILED', `saga "${o.name}" sent ${command.type} to "${command.to}", which is not one of its output.commands (${[...new Set(o.commandTopics.values())].join(', ')})`, {

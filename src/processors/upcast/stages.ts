@@ -1,7 +1,7 @@
 /** Upcasting and the newest supported eventVersion, as stages before a processor (DESIGN §6). */
 import { eventProblem, isPlainObject, type EventEnvelope } from '../../serde/envelope.ts';
 import type { Stage } from '../spec.ts';
-import type { Upcasters } from './upcasters.ts';
+import { upcast, type Upcasters } from './upcasters.ts';
 
 /** A custom processor's input may be anything; only what looks like an event is upcast or version-checked there. */
 function looksLikeEvent(v: unknown): v is EventEnvelope {
@@ -12,13 +12,11 @@ function looksLikeEvent(v: unknown): v is EventEnvelope {
 export function upcastStage(upcasters: Upcasters, strict: boolean): Stage {
   return async (record, ctx) => {
     if (!looksLikeEvent(record.value)) return { record };
-    let event = record.value;
     let lifted = false;
-    for (let u = upcasters.get(event.eventType)?.get(event.eventVersion); u; u = upcasters.get(event.eventType)?.get(event.eventVersion)) {
-      event = await u.apply(event);
+    const event = await upcast(upcasters, record.value, (u) => {
       ctx.count('upcasts', { event_type: u.eventType, from_version: String(u.fromVersion), to_version: String(u.toVersion) });
       lifted = true;
-    }
+    });
     if (!lifted) return { record };
     const problem = strict ? eventProblem(event) : undefined;
     if (problem) return { reject: { code: 'ENVELOPE_INVALID', message: `after upcasting: ${problem}` } };

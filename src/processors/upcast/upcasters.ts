@@ -20,6 +20,19 @@ export interface Upcaster {
 /** eventType → fromVersion → upcaster */
 export type Upcasters = Map<string, Map<number, Upcaster>>;
 
+/**
+ * The event as processors see it: lifted by every upcaster that applies, in a chain (v1 → v2 → v3). The one place
+ * events are upcast — the stage in front of processors, the aggregate's given history (TopologyTestDriver) and
+ * state-as-of-a-time all call it. `lifted` hears of each step (the stage counts them).
+ */
+export async function upcast(upcasters: Upcasters, event: EventEnvelope, lifted?: (u: Upcaster) => void): Promise<EventEnvelope> {
+  for (let u = upcasters.get(event.eventType)?.get(event.eventVersion); u; u = upcasters.get(event.eventType)?.get(event.eventVersion)) {
+    event = await u.apply(event);
+    lifted?.(u);
+  }
+  return event;
+}
+
 function declarative(u: UpcasterDecl, where: string): Upcaster['apply'] {
   const defaults = compileMap(u.defaults, `${where}.defaults`);
   const set = compileMap(u.set, `${where}.set`);
