@@ -70,7 +70,7 @@ const tsxArgs = (entry: string) => ['--import', 'tsx', entry];
 // ---------------------------------------------------------------------------------------------------- foldstream
 
 /** The users example's processors (topology.yaml), on the run's topics. */
-function foldstreamTopology(s: StartSpec): Record<string, unknown> {
+export function foldstreamTopology(s: StartSpec): Record<string, unknown> {
   const base = {
     app: s.app,
     kafka: { brokers: s.brokers.join(',') },

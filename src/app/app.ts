@@ -69,7 +69,11 @@ export class App {
     this.metrics = new RuntimeMetrics(this.registry, { defaultMetrics: opts.registry === undefined });
     const dir = opts.stateDir ?? t.processing.stateDir;
     this.stateDir = isAbsolute(dir) ? dir : resolve(loaded.baseDir, dir);
-    this.kafka = createKafka(t, { baseDir: loaded.baseDir, log: this.log });
+    this.kafka = createKafka(t, {
+      baseDir: loaded.baseDir,
+      log: this.log,
+      observer: { transactionRetry: (reason) => this.metrics.transactionRetries.inc({ reason }) },
+    });
   }
 
   get ready(): boolean {

@@ -5,6 +5,7 @@ import { Kafka, logLevel, type KafkaConfig, type SASLOptions } from 'kafkajs';
 import type { Topology } from '../topology/schema.ts';
 import type { Logger } from '../processors/types.ts';
 import { installReadCommittedFilter } from './read-committed-filter.ts';
+import type { KafkaObserver } from './types.ts';
 
 // before any client fetches: kafkajs's own filter lets aborted records through (read-committed-filter.ts)
 installReadCommittedFilter();
@@ -20,10 +21,11 @@ export function brokerList(brokers: string | string[]): string[] {
  * coordinator loading, a leader moving). FOLDSTREAM_KAFKAJS_LOG=warn|info raises its warnings and errors to that
  * level, for post-mortems of broker failures.
  */
-function logCreator(log: Logger | undefined) {
+function logCreator(log: Logger | undefined, observer: KafkaObserver | undefined) {
   const raised = process.env.FOLDSTREAM_KAFKAJS_LOG;
   return () =>
     ({ level, log: entry }: { level: number; log: { message: string; [k: string]: unknown } }) => {
+      if (observer && level === logLevel.ERROR) countRetry(entry.message, observer);
       if (!log) return;
       const { message, timestamp: _t, logger: _l, ...fields } = entry;
       const f = { event: 'kafkajs', ...fields };
@@ -34,18 +36,34 @@ function logCreator(log: Logger | undefined) {
     };
 }
 
+/** kafkajs's CONCURRENT_TRANSACTIONS message (kafkajs/src/protocol/error.js, code 51) */
+const CONCURRENT_TRANSACTIONS = 'another concurrent operation on the same transaction';
+
+/**
+ * kafkajs 2.2.4 has no retry hook: its producer logs every produce it retries at ERROR ("Failed to send messages:
+ * <reason>", producer/sendMessages.js), AddPartitionsToTxn included, which is where CONCURRENT_TRANSACTIONS meets a
+ * transaction that begins while the coordinator still completes the previous one. Those lines are counted.
+ */
+function countRetry(message: string, observer: KafkaObserver): void {
+  if (!message.startsWith('Failed to send messages')) return;
+  observer.transactionRetry(message.includes(CONCURRENT_TRANSACTIONS) ? 'concurrent_transactions' : 'other');
+}
+
 /** The client handle the rest of foldstream passes around; only src/kafka/ looks inside it. */
 export type KafkaClient = Kafka;
 
-export function createKafka(t: Pick<Topology, 'app' | 'kafka'>, opts: { baseDir?: string; log?: Logger; clientIdSuffix?: string } = {}): KafkaClient {
+export function createKafka(
+  t: Pick<Topology, 'app' | 'kafka'>,
+  opts: { baseDir?: string; log?: Logger; clientIdSuffix?: string; observer?: KafkaObserver } = {},
+): KafkaClient {
   const k = t.kafka;
   const config: KafkaConfig = {
     clientId: `${k.clientId ?? t.app}${opts.clientIdSuffix ?? ''}`,
     brokers: brokerList(k.brokers),
     connectionTimeout: k.connectionTimeoutMs,
     requestTimeout: k.requestTimeoutMs,
-    logLevel: opts.log ? logLevel.INFO : logLevel.NOTHING,
-    logCreator: logCreator(opts.log),
+    logLevel: opts.log ? logLevel.INFO : opts.observer ? logLevel.ERROR : logLevel.NOTHING,
+    logCreator: logCreator(opts.log, opts.observer),
     retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 5000 },
   };
   if (k.ssl === true) config.ssl = true;

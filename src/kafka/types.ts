@@ -99,3 +99,15 @@ export interface RecordSender {
   send(record: OutgoingRecord): Promise<bigint>;
   close(): Promise<void>;
 }
+
+/**
+ * What the Kafka clients report for the runtime's metrics (runtime/metrics.ts), so that src/kafka/ needs no
+ * prom-client and the runtime no kafkajs. Whatever sends the transactional requests reports its retries here.
+ */
+export interface KafkaObserver {
+  /**
+   * A transactional request is sent again: `concurrent_transactions` when the coordinator was still completing the
+   * previous transaction of the same transactional id (CONCURRENT_TRANSACTIONS), `other` for any other reason.
+   */
+  transactionRetry(reason: 'concurrent_transactions' | 'other'): void;
+}

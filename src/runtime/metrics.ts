@@ -5,6 +5,14 @@
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
 import type { ProcessorMetric } from '../processors/types.ts';
 
+/**
+ * Phases of a commit (foldstream_commit_phase_seconds): add_partitions (AddPartitionsToTxn, when the producer sends it
+ * on its own; kafkajs adds partitions inside each produce, so there it is part of produce), produce (the outputs,
+ * changelog records and position markers), offsets (the consumed offsets into the transaction), end_transaction
+ * (EndTxn), leveldb_apply (the committed writes, checkpoint and position into the stores).
+ */
+export type CommitPhase = 'add_partitions' | 'produce' | 'offsets' | 'end_transaction' | 'leveldb_apply';
+
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const E2E_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 
@@ -16,6 +24,10 @@ export class RuntimeMetrics {
   readonly processingLatency: Histogram<'processor'>;
   readonly transactions: Counter<'processor' | 'result'>;
   readonly commitLatency: Histogram<'processor'>;
+  /** where a commit's time goes, phase by phase (COMMIT_PHASES) */
+  readonly commitPhase: Histogram<'processor' | 'phase'>;
+  /** transactional requests the Kafka client sent again, by the broker's reason (e.g. concurrent_transactions) */
+  readonly transactionRetries: Counter<'reason'>;
   readonly consumerLag: Gauge<'processor' | 'topic' | 'partition'>;
   readonly restoreRecords: Counter<'processor' | 'store'>;
   readonly restoreRemaining: Gauge<'processor' | 'store' | 'partition'>;
@@ -38,6 +50,8 @@ export class RuntimeMetrics {
     this.processingLatency = new Histogram({ name: 'foldstream_processing_latency_seconds', help: 'Time to handle one input record (decode, stages, processor)', labelNames: ['processor'], buckets: LATENCY_BUCKETS, registers: r });
     this.transactions = new Counter({ name: 'foldstream_transactions_total', help: 'Transactions by result: committed or aborted', labelNames: ['processor', 'result'], registers: r });
     this.commitLatency = new Histogram({ name: 'foldstream_commit_latency_seconds', help: 'Time to send outputs, offsets and commit one transaction', labelNames: ['processor'], buckets: LATENCY_BUCKETS, registers: r });
+    this.commitPhase = new Histogram({ name: 'foldstream_commit_phase_seconds', help: 'Time of each phase of a commit: add_partitions, produce, offsets, end_transaction, leveldb_apply', labelNames: ['processor', 'phase'], buckets: LATENCY_BUCKETS, registers: r });
+    this.transactionRetries = new Counter({ name: 'foldstream_transaction_retries_total', help: 'Transactional requests the Kafka client retried, by reason (concurrent_transactions: the coordinator was still completing the previous transaction)', labelNames: ['reason'], registers: r });
     this.consumerLag = new Gauge({ name: 'foldstream_consumer_lag', help: 'Records between the committed position and the end of each input partition', labelNames: ['processor', 'topic', 'partition'], registers: r });
     this.restoreRecords = new Counter({ name: 'foldstream_restore_records_total', help: 'Changelog records applied while restoring stores', labelNames: ['processor', 'store'], registers: r });
     this.restoreRemaining = new Gauge({ name: 'foldstream_restore_remaining_records', help: 'Changelog records left to restore, per store and partition', labelNames: ['processor', 'store', 'partition'], registers: r });

@@ -24,7 +24,7 @@ import { BufferedStore } from '../state/buffered-store.ts';
 import { decodeChangelogRecord, laterPosition, positionRecord } from '../state/changelog.ts';
 import type { CommittedStore, StoreWrite, TaskPosition } from '../state/committed-store.ts';
 import { StoreCorruptError } from '../state/leveldb-store.ts';
-import type { RuntimeMetrics } from './metrics.ts';
+import type { CommitPhase, RuntimeMetrics } from './metrics.ts';
 import { Mutex } from './mutex.ts';
 import { PunctuationSchedule } from './punctuation.ts';
 import { RecordHandler, TaskFailedError } from './record-handler.ts';
@@ -498,11 +498,18 @@ export class Task {
     const all = [...outputs, ...changelog];
     const offsets: TopicPartitionOffset[] = [...this.consumed].map(([topic, c]) => ({ topic, partition, offset: (c.last + 1n).toString() }));
 
+    const phase = this.phaseTimer;
     await this.ensureTransaction();
+    let at = performance.now();
     const ends = await producer.send(all);
+    at = phase('produce', at);
     if (this.env.exactlyOnce) {
-      if (offsets.length) await producer.sendOffsets(this.env.groupId, offsets);
+      if (offsets.length) {
+        await producer.sendOffsets(this.env.groupId, offsets);
+        at = phase('offsets', at);
+      }
       await producer.commit();
+      at = phase('end_transaction', at);
     }
     // Committed: now, and only now, the state goes to LevelDB with its checkpoint and position.
     this.countSent(all);
@@ -513,6 +520,7 @@ export class Task {
       await s.committed.apply(writes.get(s.spec.name) ?? [], meta);
       s.buffered.committedWrites();
     }
+    phase('leveldb_apply', at);
     this.position = position;
     if (!this.env.exactlyOnce && offsets.length) await this.env.consumer.commitOffsets(offsets);
     const now = Date.now();
@@ -528,6 +536,13 @@ export class Task {
     this.sentCounts = new Map();
     this.txRecords = 0;
   }
+
+  /** Observes the time since `since` as one commit phase (foldstream_commit_phase_seconds); returns now. */
+  private readonly phaseTimer = (name: CommitPhase, since: number): number => {
+    const now = performance.now();
+    this.env.metrics.commitPhase.observe({ processor: this.env.spec.name, phase: name }, (now - since) / 1000);
+    return now;
+  };
 
   /** Step 5. The transaction is lost; nothing of it reached LevelDB. */
   private async onFailure(e: unknown, topic: string | undefined): Promise<void> {

@@ -1,4 +1,5 @@
 /** Value codecs of topics: json (default), msgpack, string, raw (Buffer as is). */
+import { isUtf8 } from 'node:buffer';
 import type { Codec } from '../topology/schema.ts';
 import { pack, unpack } from './msgpack.ts';
 
@@ -29,10 +30,11 @@ export function decode(codec: Codec, bytes: Buffer | null): unknown {
   if (bytes === null) return null;
   switch (codec) {
     case 'json': {
-      const text = bytes.toString('utf8');
-      if (!Buffer.from(text, 'utf8').equals(bytes)) throw new DecodeError('value is not valid UTF-8');
+      // checked on the bytes: decoding, encoding again and comparing costs twice the work (invalid bytes would
+      // become U+FFFD silently otherwise)
+      if (!isUtf8(bytes)) throw new DecodeError('value is not valid UTF-8');
       try {
-        return JSON.parse(text);
+        return JSON.parse(bytes.toString('utf8'));
       } catch (e) {
         throw new DecodeError(`value is not JSON: ${(e as Error).message}`, { cause: e });
       }

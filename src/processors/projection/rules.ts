@@ -6,7 +6,7 @@
 import { FoldstreamError } from '../../errors.ts';
 import { describeValue } from '../../serde/envelope.ts';
 import type { ProjectionProcessorDecl } from '../../topology/schema.ts';
-import { compileExpression, compileMap, type Expression } from '../expressions.ts';
+import { SLOW, compileExpression, compileMap, type Expression } from '../expressions.ts';
 import { getPath, setPath, unsetPath } from '../field-paths.ts';
 import type { Projector, View } from './projector.ts';
 
@@ -16,6 +16,12 @@ interface CompiledRule {
   unset: string[];
   increment: [string, number | Expression][];
   append: [string, Expression][];
+}
+
+/** The pairs with their values, waiting only when some value is still a promise (a JSONata evaluation). */
+function settled(pairs: [string, unknown][]): [string, unknown][] | Promise<[string, unknown][]> {
+  if (!pairs.some(([, v]) => v instanceof Promise)) return pairs;
+  return Promise.all(pairs.map(async ([f, v]) => [f, await v] as [string, unknown]));
 }
 
 export function rulesProjector(decl: ProjectionProcessorDecl): Projector {
@@ -39,10 +45,14 @@ export function rulesProjector(decl: ProjectionProcessorDecl): Projector {
       if (!rule) return undefined;
       if (rule.delete) return null;
       const bindings = { view, key };
-      const evaluate = async (x: Expression) => x.evaluate(event, bindings);
-      const set = await Promise.all(rule.set.map(async ([f, x]) => [f, await evaluate(x)] as const));
-      const increment = await Promise.all(rule.increment.map(async ([f, n]) => [f, typeof n === 'number' ? n : await evaluate(n)] as const));
-      const append = await Promise.all(rule.append.map(async ([f, x]) => [f, await evaluate(x)] as const));
+      // plain field paths are read at once (evaluateFast); only the others wait for JSONata
+      const evaluate = (x: Expression): unknown => {
+        const v = x.evaluateFast(event);
+        return v === SLOW ? x.evaluate(event, bindings) : v;
+      };
+      const set = await settled(rule.set.map(([f, x]) => [f, evaluate(x)]));
+      const increment = await settled(rule.increment.map(([f, n]) => [f, typeof n === 'number' ? n : evaluate(n)]));
+      const append = await settled(rule.append.map(([f, x]) => [f, evaluate(x)]));
       const next: View = view ? structuredClone(view) : {};
       // an expression with no value (a missing field) leaves the view field as it is
       for (const [f, v] of set) if (v !== undefined) setPath(next, f, v);
