@@ -4,6 +4,8 @@ import { retry } from './retry.ts';
 interface KafkaJsLike {
   type?: string;
   name?: string;
+  /** a protocol error code (kafkajs), a FoldstreamError's code, or a Node system error's (ECONNREFUSED) */
+  code?: unknown;
   retriable?: boolean;
   cause?: unknown;
   originalError?: unknown;
@@ -17,9 +19,33 @@ export function errorTypes(e: unknown): string[] {
     const k = cur as KafkaJsLike;
     if (k.type) out.push(k.type);
     if (k.name) out.push(k.name);
+    if (typeof k.code === 'string') out.push(k.code);
     cur = k.cause ?? k.originalError;
   }
   return out;
+}
+
+/** The first Kafka protocol error code in the chain (kafkajs names some codes differently from Kafka: use numbers). */
+export function errorCode(e: unknown): number | undefined {
+  let cur: unknown = e;
+  for (let depth = 0; cur && depth < 10; depth++) {
+    const k = cur as KafkaJsLike;
+    if (typeof k.code === 'number') return k.code;
+    cur = k.cause ?? k.originalError;
+  }
+  return undefined;
+}
+
+/** 47 INVALID_PRODUCER_EPOCH, 49 INVALID_PRODUCER_ID_MAPPING, 53 TRANSACTIONAL_ID_AUTHORIZATION_FAILED, 90 PRODUCER_FENCED (unknown to kafkajs) */
+const FENCING_CODES = new Set([47, 49, 53, 90]);
+/** 14 COORDINATOR_LOAD_IN_PROGRESS, 15 COORDINATOR_NOT_AVAILABLE, 16 NOT_COORDINATOR */
+export const COORDINATOR_CODES: ReadonlySet<number> = new Set([14, 15, 16]);
+
+const CONNECTION = new Set(['KafkaJSConnectionError', 'KafkaJSConnectionClosedError', 'KafkaJSRequestTimeoutError', 'KafkaJSBrokerNotFound', 'KafkaJSLockTimeout', 'KafkaJSNoBrokerAvailableError', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
+
+/** The connection failed or a request timed out: whether the broker did what was asked is unknown. */
+export function isConnectionError(e: unknown): boolean {
+  return errorTypes(e).some((t) => CONNECTION.has(t));
 }
 
 const FENCING = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED']);
@@ -27,7 +53,8 @@ const REBALANCE = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNO
 
 /** Another producer with our transactional id has a newer epoch: this instance no longer owns the task. */
 export function isFencingError(e: unknown): boolean {
-  return errorTypes(e).some((t) => FENCING.has(t));
+  const code = errorCode(e);
+  return (code !== undefined && FENCING_CODES.has(code)) || errorTypes(e).some((t) => FENCING.has(t));
 }
 
 export function isRebalanceError(e: unknown): boolean {

@@ -1,7 +1,7 @@
 /**
- * kafkajs's internal Cluster, for the two things its public API cannot do: fetch one partition without joining a
- * group (changelog restores) and ask ListOffsets for the high watermark (its admin always asks read_committed, which
- * answers the last stable offset). kafkajs is pinned (2.2.4, its final release); tests cover both uses.
+ * kafkajs's internal Cluster, for what its public API cannot do: fetch one partition without joining a group
+ * (changelog restores), ask ListOffsets for the high watermark (its admin always asks read_committed, which answers
+ * the last stable offset), and the task producer's own transactional requests (txn-producer.ts). kafkajs is pinned (2.2.4, its final release); tests cover both uses.
  */
 import type { Kafka } from 'kafkajs';
 
@@ -23,6 +23,10 @@ export interface KafkaJsCluster {
   connect(): Promise<void>;
   disconnect(): Promise<void>;
   addTargetTopic(topic: string): Promise<void>;
+  addMultipleTargetTopics(topics: string[]): Promise<void>;
+  getNodeIds(): string[];
+  /** FindCoordinator (retried by kafkajs), then the coordinator's broker, connected; coordinatorType 0 group, 1 transaction */
+  findGroupCoordinator(q: { groupId: string; coordinatorType: number }): Promise<KafkaJsBroker>;
   refreshMetadata(): Promise<void>;
   findLeaderForPartitions(topic: string, partitions: number[]): Record<string, number[]>;
   findBroker(opts: { nodeId: string }): Promise<KafkaJsBroker>;

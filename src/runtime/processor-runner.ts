@@ -194,7 +194,7 @@ export class ProcessorRunner {
       topics: this.o.topics,
       createProducer: () =>
         createTaskProducer(kafka, {
-          ...(exactlyOnce ? { transactionalId: transactionalId(t.app, spec.name, partition) } : {}),
+          ...(exactlyOnce ? { transactionalId: transactionalId(t.app, spec.name, partition), groupId: this.groupId } : {}),
           transactionTimeoutMs: t.processing.transactionTimeoutMs,
         }),
       openStore: (_s, dir) => LevelDbStore.open(_s.name, dir),

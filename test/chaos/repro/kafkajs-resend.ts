@@ -9,14 +9,20 @@
  * transaction commits both. Read with read_committed, some messages appear twice.
  *
  *   npx tsx test/chaos/repro/kafkajs-resend.ts [--port 9292] [--retries 5] [--seconds 60] [--producers 8] [--per-partition]
+ *                                              [--producer kafkajs|foldstream]
  *
- * --per-partition sends each topic-partition with its own send() (one broker per Produce request): the workaround.
+ * --per-partition sends each topic-partition with its own send() (one broker per Produce request): the old workaround.
  * (retries 0 is not an option: kafkajs refuses it for idempotent producers.)
+ * --producer foldstream runs the same load through foldstream's own task producer (src/kafka/txn-producer.ts): each
+ * batch is ONE send() spanning all three brokers, as a task's commit is; a failed send aborts the transaction (the
+ * producer never sends a batch again), and a producer whose EndTxn failed is replaced, as the runtime does.
  *
  * Starts (and stops) its own three-broker cluster at --port. Exit code 1 when duplicates were found.
  */
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
+import { createTaskProducer } from '../../../src/kafka/task-producer.ts';
+import type { OutgoingRecord, TaskProducer } from '../../../src/kafka/types.ts';
 import { killNode, startCluster, startNode, stopCluster } from '../../../scripts/kafka/cluster.ts';
 
 const { values } = parseArgs({
@@ -27,8 +33,10 @@ const { values } = parseArgs({
     producers: { type: 'string', default: '8' },
     /** the workaround under test: one send() per topic-partition, so no Produce request spans two brokers */
     'per-partition': { type: 'boolean', default: false },
+    producer: { type: 'string', default: 'kafkajs' },
   },
 });
+if (values.producer !== 'kafkajs' && values.producer !== 'foldstream') throw new Error('--producer is kafkajs or foldstream');
 const port = Number(values.port);
 const { cluster } = await startCluster({ nodes: 3, basePort: port, heap: '256m', fresh: true, name: `repro-resend-p${port}` });
 const killCluster = () => {
@@ -62,7 +70,48 @@ let stop = false;
 let sent = 0;
 let failedTransactions = 0;
 const failures = new Map<string, number>();
+const record = (why: string) => failures.set(why, (failures.get(why) ?? 0) + 1);
+/** One foldstream task producer per sender; each batch is one send() over 18 partitions on three brokers. */
+const sendWithFoldstream = async (id: number) => {
+  const make = async (): Promise<TaskProducer> => {
+    for (;;) {
+      const p = createTaskProducer(kafka, { transactionalId: `${base}-tx-${id}`, transactionTimeoutMs: 60_000 });
+      try {
+        await p.init();
+        return p;
+      } catch (e) {
+        record(`init: ${(e as Error).message.slice(0, 70)}`);
+        await p.close().catch(() => undefined);
+        if (stop) throw e;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  };
+  let producer = await make();
+  for (let batch = 0; !stop; batch++) {
+    const records: OutgoingRecord[] = topics.flatMap((topic, t) =>
+      Array.from({ length: 6 * (t === 0 ? 30 : 3) }, (_, i) => ({ topic, partition: i % 6, key: null, value: Buffer.from(`p${id}-b${batch}-t${t}-m${i}`) })),
+    );
+    try {
+      await producer.begin();
+      await producer.send(records);
+      await producer.commit();
+      sent += records.length;
+    } catch (e) {
+      failedTransactions++;
+      record((e as Error).message.replace(/ for [^:]+:/, ':').slice(0, 80));
+      const aborted = await producer.abort().then(() => true, () => false);
+      if (!aborted || producer.inTransaction) {
+        await producer.close().catch(() => undefined);
+        producer = await make();
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  await producer.close().catch(() => undefined);
+};
 const sending = Array.from({ length: Number(values.producers) }, async (_, id) => {
+  if (values.producer === 'foldstream') return sendWithFoldstream(id);
   const make = async () => {
     const p = kafka.producer({ transactionalId: `${base}-tx-${id}`, idempotent: true, maxInFlightRequests: 1, retry: { retries: Number(values.retries), initialRetryTime: 100, maxRetryTime: 3000 } });
     await p.connect();
