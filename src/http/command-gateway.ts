@@ -93,8 +93,9 @@ export function commandFromBody(commandType: string, body: unknown, tenant: bool
   const data = body.data ?? {};
   if (!isPlainObject(data)) problems.push(`"data" must be an object, got ${describeValue(data)}`);
   const ev = body.expectedVersion;
-  if (ev !== undefined && ev !== null && !(Number.isSafeInteger(ev) && (ev as number) >= 0)) {
-    problems.push(`"expectedVersion" must be an integer of at least 0 (0: the aggregate does not exist yet), got ${describeValue(ev)}`);
+  // null is refused, not read as "no check": a serialised nullable field must not turn optimistic concurrency off
+  if (ev !== undefined && !(Number.isSafeInteger(ev) && (ev as number) >= 0)) {
+    problems.push(`"expectedVersion" must be an integer of at least 0 (0: the aggregate does not exist yet; leave it out for no check), got ${describeValue(ev)}`);
   }
   if (problems.length) throw bad(`command ${commandType}: ${problems.join('; ')}`);
   const command: CommandEnvelope = { commandId, commandType, aggregateId: aggregateId!, timestamp: new Date(now).toISOString(), data: data as Record<string, unknown> };

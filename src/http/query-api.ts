@@ -223,13 +223,13 @@ export class QueryApi {
     this.requireHistory(res, p, 'a state as of a time');
     const events = await this.events(res, p, key, partition);
     const iso = new Date(at).toISOString();
-    // the same fold as `foldstream state-at`: events at or before the time, in version order, through evolve
+    // the same fold as `foldstream state-at`: events in version order through evolve, up to the first after the time
     let r: StateAt;
     try {
       r = await stateAt(a, a.upcasters, events, at);
     } catch (e) {
       if (!(e instanceof FoldstreamError)) throw e;
-      fail(res, 500, { error: e.message, code: e.code, ...head, at: iso });
+      fail(res, 500, { error: e.message, code: e.code, ...(e.hint === undefined ? {} : { hint: e.hint }), ...head, at: iso });
     }
     if (r.version === 0) fail(res, 404, { error: `no ${a.aggregateType} ${JSON.stringify(key)} at ${iso}: it had no events by then`, ...head, at: iso, laterEvents: r.later });
     const { version, state } = r;

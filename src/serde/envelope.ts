@@ -51,7 +51,7 @@ export interface Reply {
   eventIds: string[];
 }
 
-type Rule = 'string' | 'string?' | 'version' | 'version?' | 'count' | 'object' | 'status' | 'strings';
+type Rule = 'string' | 'string?' | 'version' | 'expectedVersion' | 'count' | 'object' | 'status' | 'strings' | 'time?';
 
 const EVENT_FIELDS: [string, Rule][] = [
   ['eventId', 'string'],
@@ -72,9 +72,9 @@ const COMMAND_FIELDS: [string, Rule][] = [
   ['commandId', 'string'],
   ['commandType', 'string'],
   ['aggregateId', 'string'],
-  ['expectedVersion', 'version?'],
+  ['expectedVersion', 'expectedVersion'],
   ['userId', 'string?'],
-  ['timestamp', 'string?'],
+  ['timestamp', 'time?'],
   ['correlationId', 'string?'],
   ['tenantId', 'string?'],
   ['data', 'object'],
@@ -107,9 +107,28 @@ export function describeValue(v: unknown): string {
   return `${typeof v} ${JSON.stringify(v)}`.slice(0, 80);
 }
 
+/**
+ * An ISO-8601 date-time with its offset (`Z` or `±hh:mm`): what events carry as their `timestamp`. A date alone, a
+ * local time without an offset (whose meaning depends on the reader's zone) or anything else Date.parse happens to
+ * read ("yesterday" is NaN, "1 Jan 2026" is not) is refused.
+ */
+const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/i;
+
+/** Whether a string is an ISO-8601 date-time with an offset that denotes a real time. */
+export function isIsoDateTime(v: string): boolean {
+  if (!ISO_DATE_TIME.test(v) || !Number.isFinite(Date.parse(v))) return false;
+  // Date.parse rolls 2026-02-30 over into March: the calendar date must exist as written
+  const [y, m, d] = v.slice(0, 10).split('-').map(Number) as [number, number, number];
+  const day = new Date(Date.UTC(y, m - 1, d));
+  return day.getUTCFullYear() === y && day.getUTCMonth() === m - 1 && day.getUTCDate() === d;
+}
+
 function fieldProblem(value: Data, field: string, rule: Rule): string | undefined {
   const v = value[field];
-  const optional = rule.endsWith('?');
+  // expectedVersion null must not turn optimistic concurrency off unnoticed: a field left out is "no check", a null
+  // (a serialised nullable field) is a mistake
+  if (rule === 'expectedVersion' && v === null) return `"${field}" must be an integer of at least 0 (leave the field out for no version check), got null`;
+  const optional = rule.endsWith('?') || rule === 'expectedVersion';
   // JSON producers often write null for "not set"
   if (optional && (v === undefined || v === null)) return undefined;
   if (v === undefined) return `missing field "${field}"`;
@@ -119,7 +138,7 @@ function fieldProblem(value: Data, field: string, rule: Rule): string | undefine
       return typeof v === 'string' && (optional || v.length > 0) ? undefined : `"${field}" must be a non-empty string, got ${describeValue(v)}`;
     case 'version':
       return Number.isSafeInteger(v) && (v as number) >= 1 ? undefined : `"${field}" must be an integer of at least 1, got ${describeValue(v)}`;
-    case 'version?':
+    case 'expectedVersion':
     case 'count':
       return Number.isSafeInteger(v) && (v as number) >= 0 ? undefined : `"${field}" must be an integer of at least 0, got ${describeValue(v)}`;
     case 'object':
@@ -128,6 +147,10 @@ function fieldProblem(value: Data, field: string, rule: Rule): string | undefine
       return REPLY_STATUSES.includes(v as string) ? undefined : `"${field}" must be one of ${REPLY_STATUSES.join(', ')}, got ${describeValue(v)}`;
     case 'strings':
       return Array.isArray(v) && v.every((x) => typeof x === 'string') ? undefined : `"${field}" must be a list of strings, got ${describeValue(v)}`;
+    case 'time?':
+      return typeof v === 'string' && isIsoDateTime(v)
+        ? undefined
+        : `"${field}" must be an ISO-8601 date-time with an offset, such as "2026-01-01T12:00:00.000Z" (or be left out: the record's time), got ${describeValue(v)}`;
   }
 }
 

@@ -25,7 +25,7 @@ import { BufferedStore } from '../state/buffered-store.ts';
 import { MemoryCommittedStore } from '../state/committed-store.ts';
 import { decodeValue } from '../state/value-codec.ts';
 import { decode, encode } from '../serde/codecs.ts';
-import { aggregateKey, isPlainObject, type CommandEnvelope, type EventEnvelope, type Reply } from '../serde/envelope.ts';
+import { aggregateKey, describeValue, isPlainObject, type CommandEnvelope, type EventEnvelope, type Reply } from '../serde/envelope.ts';
 import { partitionForKey } from '../serde/murmur2.ts';
 import { silentLogger } from '../log.ts';
 import { loadTopology, parseTopology, type LoadedTopology } from '../topology/load.ts';
@@ -43,7 +43,7 @@ export interface PipeOptions {
   timestamp?: number;
   /** explicit partition; defaults to murmur2 of the key, as producers do */
   partition?: number;
-  /** the value is already encoded (bytes are sent as is) */
+  /** the value is already encoded: bytes (a Buffer or Uint8Array) are sent as is, a string as its UTF-8 bytes, null as a tombstone */
   raw?: boolean;
 }
 
@@ -185,7 +185,7 @@ export class TopologyTestDriver {
     const t = this.topics.get(topic);
     const keyBytes = key === null ? null : Buffer.from(key, 'utf8');
     const partition = opts.partition ?? (keyBytes ? partitionForKey(keyBytes, t.partitions) : 0);
-    const bytes = opts.raw ? (value as Buffer | null) : encode(t.codec, value);
+    const bytes = opts.raw ? rawBytes(value) : encode(t.codec, value);
     if (!opts.raw) this.noteVersion(t.name, key, value);
     this.pending.push({
       topic: t.name,
@@ -493,4 +493,12 @@ export class TopologyTestDriver {
     for (const t of this.tasks.values()) await t.processor.close?.();
     this.tasks.clear();
   }
+}
+
+/** The value of a `raw` pipe as bytes: what a producer could have written. */
+function rawBytes(value: unknown): Buffer | null {
+  if (value === null || Buffer.isBuffer(value)) return value;
+  if (typeof value === 'string') return Buffer.from(value, 'utf8');
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  throw new TypeError(`pipe(..., { raw: true }) takes a string (sent as UTF-8), a Buffer or Uint8Array, or null (a tombstone); got ${describeValue(value)}: leave raw out to encode a value with the topic's codec`);
 }

@@ -63,7 +63,12 @@ test('the envelope carries the body\'s fields, a generated commandId and the tim
   t.like(status(() => commandFromBody('X', { aggregateId: '', expectedVersion: 1.5, extra: 1 }, false, now)), {
     status: 400,
     error:
-      'command X: unknown field "extra" (allowed: aggregateId, data, expectedVersion, commandId, userId, correlationId, tenantId; command fields go in "data"); "aggregateId" must be a non-empty string, got string ""; "expectedVersion" must be an integer of at least 0 (0: the aggregate does not exist yet), got number 1.5',
+      'command X: unknown field "extra" (allowed: aggregateId, data, expectedVersion, commandId, userId, correlationId, tenantId; command fields go in "data"); "aggregateId" must be a non-empty string, got string ""; "expectedVersion" must be an integer of at least 0 (0: the aggregate does not exist yet; leave it out for no check), got number 1.5',
+  });
+  // issue 14, defect 5: null was read as "no check", so a serialised nullable field turned the check off
+  t.like(status(() => commandFromBody('X', { aggregateId: 'u1', expectedVersion: null }, false, now)), {
+    status: 400,
+    error: 'command X: "expectedVersion" must be an integer of at least 0 (0: the aggregate does not exist yet; leave it out for no check), got null',
   });
   t.like(status(() => commandFromBody('X', { aggregateId: 'u1' }, true, now)), { error: 'command X: missing field "tenantId" (the aggregate is partitioned by tenant)' });
   t.is(commandFromBody('X', { aggregateId: 'u1', tenantId: 't1' }, true, now).tenantId, 't1');

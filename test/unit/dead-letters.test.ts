@@ -35,6 +35,19 @@ const badCommands: Bad[] = [
     code: 'ENVELOPE_INVALID',
     message: /"expectedVersion" must be an integer of at least 0, got string "3"/,
   },
+  // issue 14, defect 5: a serialised nullable expectedVersion turned optimistic concurrency off
+  {
+    kind: 'an expectedVersion of null',
+    key: 'u1',
+    value: json({ ...good('u1'), expectedVersion: null }),
+    code: 'ENVELOPE_INVALID',
+    message: /"expectedVersion" must be an integer of at least 0 \(leave the field out for no version check\), got null/,
+  },
+  // issue 14, defect 6: "yesterday" became the events' timestamp, and state-as-of queries failed on it later
+  { kind: 'a timestamp that is not a time', key: 'u1', value: json({ ...good('u1'), timestamp: 'yesterday' }), code: 'ENVELOPE_INVALID', message: /"timestamp" must be an ISO-8601 date-time with an offset.*got string "yesterday"/ },
+  { kind: 'a timestamp on a day that does not exist', key: 'u1', value: json({ ...good('u1'), timestamp: '2026-02-30T10:00:00Z' }), code: 'ENVELOPE_INVALID', message: /"timestamp" must be an ISO-8601 date-time/ },
+  { kind: 'a timestamp without an offset', key: 'u1', value: json({ ...good('u1'), timestamp: '2026-02-03T10:00:00' }), code: 'ENVELOPE_INVALID', message: /"timestamp" must be an ISO-8601 date-time/ },
+  { kind: 'a timestamp that is a number', key: 'u1', value: json({ ...good('u1'), timestamp: 1767225600000 }), code: 'ENVELOPE_INVALID', message: /"timestamp" must be an ISO-8601 date-time.*got number 1767225600000/ },
   { kind: 'a null key', key: null, value: json(good('u1')), code: 'KEY_MISSING', message: /null key/ },
   { kind: 'a key that is not the aggregate id', key: 'u2', value: json(good('u1')), code: 'KEY_MISMATCH', message: /record key "u2" differs from "u1", the aggregateId of the command/ },
   { kind: 'an oversize record', key: 'u1', value: json({ ...good('u1'), data: { email: 'a@x', blob: 'x'.repeat(1_100_000) } }), code: 'RECORD_TOO_LARGE', message: /bytes; processing.maxRecordBytes is 1048576/ },

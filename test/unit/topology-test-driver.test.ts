@@ -150,6 +150,22 @@ test('dead letters carry their error code and message, where they came from, and
   t.like(tooNew, { code: 'EVENT_VERSION_UNSUPPORTED', original: { eventType: 'UserCreated', eventVersion: 9, aggregateId: 'u2' } });
 });
 
+// issue 14, defect 7: a string with raw: true threw a TypeError from deep inside the record handler
+test('pipe with raw: true sends a string as its UTF-8 bytes, and refuses a value that is no bytes with a clear error', async (t) => {
+  const d = await users();
+  await d.pipe('events', 'u1', '{"eventId": ', { raw: true, partition: 3 });
+  await d.pipe('commands', 'u2', JSON.stringify({ commandId: 'c1', commandType: 'CreateUser', aggregateId: 'u2', data: { email: 'é@x.example' } }), { raw: true });
+  t.like(d.deadLetters('user-view')[0], { code: 'DESERIALIZATION_FAILED', original: '{"eventId": ', key: 'u1' });
+  t.like(d.reply('c1'), { status: 'accepted', aggregateVersion: 1 });
+  t.is(d.output<EventEnvelope>('events')[0]!.value.data.email, 'é@x.example');
+  await d.pipe('events', 'u3', new Uint8Array(Buffer.from('nope')), { raw: true });
+  t.like(d.deadLetters('user-view')[1], { code: 'DESERIALIZATION_FAILED', original: 'nope', key: 'u3' });
+  await t.throwsAsync(d.pipe('events', 'u1', { eventId: 'e1' }, { raw: true }), {
+    instanceOf: TypeError,
+    message: /raw: true \}\) takes a string \(sent as UTF-8\), a Buffer or Uint8Array, or null \(a tombstone\); got an object/,
+  });
+});
+
 test("appendEvents gives an aggregate its history through its own evolve: state, history, the events topic and the views", async (t) => {
   const d = await users();
   const appended = await d.appendEvents('users', 'u1', [

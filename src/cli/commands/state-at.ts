@@ -33,7 +33,7 @@ export function registerStateAt(program: Command): void {
     .argument('<file>', 'topology.yaml')
     .argument('<aggregate>', 'the aggregate processor, by name or aggregateType')
     .argument('<aggregateId>', 'the aggregate id')
-    .option('--at <time>', 'ISO-8601 time or ms since the epoch: apply only events with a timestamp at or before it')
+    .option('--at <time>', 'ISO-8601 time or ms since the epoch: apply the events in version order up to the first dated after it')
     .option('--tenant <tenantId>', 'the tenant, for an aggregate with partitioning: tenant')
     .option('--events', 'also print the events applied')
     .action(async (file: string, which: string, aggregateId: string, opts: { at?: string; tenant?: string; events?: boolean }, cmd: Command) => {

@@ -94,7 +94,7 @@ async function handleCommand(o: AggregateOptions, record: InputRecord, ctx: Proc
     aggregateVersion,
     eventIds,
   });
-  if (command.expectedVersion !== undefined && command.expectedVersion !== null && command.expectedVersion !== version) {
+  if (command.expectedVersion !== undefined && command.expectedVersion !== version) {
     const reason = `expectedVersion ${command.expectedVersion} differs from the aggregate's version ${version}`;
     return settle(reply('conflict', version, [], { reason, code: 'CONCURRENCY_CONFLICT' }), 'conflict');
   }
