@@ -48,6 +48,21 @@ export function isConnectionError(e: unknown): boolean {
   return errorTypes(e).some((t) => CONNECTION.has(t));
 }
 
+/**
+ * The request never left this process: the connection was refused or was not open when it was to be queued. Unlike
+ * other connection errors, the broker certainly did not act on it.
+ */
+export function wasNotSent(e: unknown): boolean {
+  if (errorTypes(e).includes('ECONNREFUSED')) return true;
+  let cur: unknown = e;
+  for (let depth = 0; cur && depth < 10; depth++) {
+    const k = cur as KafkaJsLike & { message?: string };
+    if (k.name === 'KafkaJSConnectionError' && k.message === 'Not connected') return true;
+    cur = k.cause ?? k.originalError;
+  }
+  return false;
+}
+
 const FENCING = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED']);
 const REBALANCE = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'FENCED_INSTANCE_ID']);
 

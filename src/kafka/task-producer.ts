@@ -70,6 +70,8 @@ export class KafkaJsTxnCluster implements TxnCluster {
 
   async anyBroker(): Promise<TxnBroker> {
     let last: unknown = new Error('no broker known');
+    // the broker list comes with the metadata, which kafkajs's connect() does not load
+    if (this.cluster.getNodeIds().length === 0) await this.cluster.refreshMetadata();
     for (const nodeId of this.cluster.getNodeIds()) {
       try {
         return await this.broker(nodeId);

@@ -23,7 +23,7 @@
  * TRANSACTION_FAILED for everything else (the kafkajs error as the cause).
  */
 import { FoldstreamError } from '../errors.ts';
-import { COORDINATOR_CODES, errorCode, isConnectionError, isFencingError } from './errors.ts';
+import { COORDINATOR_CODES, errorCode, isConnectionError, isFencingError, wasNotSent } from './errors.ts';
 import { partitionKey, planProduce, type PartitionBatch } from './produce-plan.ts';
 import type { OutgoingRecord, TaskProducer, TopicPartitionOffset } from './types.ts';
 
@@ -354,8 +354,8 @@ export class TxnProducer implements TaskProducer {
 
   /**
    * A request to a coordinator, retried while the answer says it was not done: the coordinator moved or is loading
-   * (looked up again), CONCURRENT_TRANSACTIONS (after 10-20 ms, then longer), or — unless the outcome of the request
-   * would then be unknown — a lost connection.
+   * (looked up again), CONCURRENT_TRANSACTIONS (after 10-20 ms, then longer), a connection that refused it (it never
+   * left), or — unless the outcome of the request would then be unknown — a connection lost with it in flight.
    */
   private async coordinatorRequest<T>(type: 'transaction' | 'group', key: string, fn: (b: TxnBroker) => Promise<T>, o: { connectionErrorIsUnknownOutcome?: boolean } = {}): Promise<T> {
     const deadline = Date.now() + (this.o.retryTimeoutMs ?? 30_000);
@@ -384,7 +384,7 @@ export class TxnProducer implements TaskProducer {
           concurrent++;
           continue;
         }
-        if ((code !== undefined && COORDINATOR_CODES.has(code)) || (lost && !o.connectionErrorIsUnknownOutcome)) {
+        if ((code !== undefined && COORDINATOR_CODES.has(code)) || (lost && (!o.connectionErrorIsUnknownOutcome || wasNotSent(e)))) {
           this.forgetCoordinator(type, key);
           this.o.onRetry?.('coordinator');
           await sleep(Math.min(50 * 2 ** moved++, 1000));

@@ -93,6 +93,22 @@ test('a second producer with the same transactional id fences the first: its nex
   await deleteTopics([topic]);
 });
 
+test('without a transactional id (at_least_once): idempotent sends, no transaction markers, every record once', async (t) => {
+  const topic = unique('txp-idem');
+  await createTopics([{ topic, numPartitions: 2 }]);
+  const p = createTaskProducer(kafka(), { transactionTimeoutMs: 30_000 });
+  try {
+    await p.init();
+    t.false(p.transactional);
+    t.deepEqual(await p.send([rec(topic, 0, 'a'), rec(topic, 1, 'b'), rec(topic, 0, 'c')]), new Map([[`${topic}:0`, 2n], [`${topic}:1`, 1n]]));
+    t.deepEqual(await p.send([rec(topic, 0, 'd')]), new Map([[`${topic}:0`, 3n]]), 'no marker took an offset');
+  } finally {
+    await p.close();
+  }
+  t.deepEqual((await readAll([topic])).map((r) => r.value?.toString()).sort(), ['a', 'b', 'c', 'd']);
+  await deleteTopics([topic]);
+});
+
 /** One task's commit: outputs and changelog records over `partitions` partitions of two topics, offsets, EndTxn. */
 async function commitOnce(p: TaskProducer, topics: string[], partitions: number, groupId: string, input: string, n: number): Promise<void> {
   await p.begin();

@@ -271,6 +271,19 @@ test('an EndTxn lost with the connection is not sent again: the outcome is unkno
   await t.throwsAsync(p.begin(), { message: /unusable/ });
 });
 
+test('an EndTxn refused by the coordinator\'s connection never left: it is sent again to the coordinator found anew', async (t) => {
+  const c = new RecordingCluster();
+  const p = await producer(c);
+  const refused = Object.assign(new Error('Connection error: connect ECONNREFUSED 127.0.0.1:9192'), { name: 'KafkaJSConnectionError', code: 'ECONNREFUSED' });
+  c.failures.set('EndTxn', [refused]);
+  await p.begin();
+  await p.send([rec('a', 0, 1)]);
+  await p.commit();
+  t.is(c.apis().filter((a) => a === 'EndTxn').length, 2);
+  t.is(c.findCoordinator, 2);
+  t.false(p.inTransaction);
+});
+
 test('a transaction that reached no broker ends without EndTxn', async (t) => {
   const c = new RecordingCluster();
   const p = await producer(c);

@@ -14,8 +14,8 @@
  * --per-partition sends each topic-partition with its own send() (one broker per Produce request): the old workaround.
  * (retries 0 is not an option: kafkajs refuses it for idempotent producers.)
  * --producer foldstream runs the same load through foldstream's own task producer (src/kafka/txn-producer.ts): each
- * batch is ONE send() spanning all three brokers, as a task's commit is; a failed send aborts the transaction (the
- * producer never sends a batch again), and a producer whose EndTxn failed is replaced, as the runtime does.
+ * batch is ONE send() spanning all three brokers, as a task's commit is; a failed transaction is aborted and its
+ * producer replaced (a new InitProducerId), as a task does; the producer never sends a batch again.
  *
  * Starts (and stops) its own three-broker cluster at --port. Exit code 1 when duplicates were found.
  */
@@ -100,12 +100,11 @@ const sendWithFoldstream = async (id: number) => {
     } catch (e) {
       failedTransactions++;
       record((e as Error).message.replace(/ for [^:]+:/, ':').slice(0, 80));
-      const aborted = await producer.abort().then(() => true, () => false);
-      if (!aborted || producer.inTransaction) {
-        await producer.close().catch(() => undefined);
-        producer = await make();
-      }
+      // as a task does: abort what is open, throw the producer away, start again from InitProducerId
+      await producer.abort().catch(() => undefined);
+      await producer.close().catch(() => undefined);
       await new Promise((r) => setTimeout(r, 250));
+      producer = await make();
     }
   }
   await producer.close().catch(() => undefined);
@@ -169,7 +168,19 @@ console.error('reading back with read_committed');
 
 // read everything back, read_committed, and look for values seen twice
 const ends = new Map<string, number>();
-for (const topic of topics) for (const e of await admin.fetchTopicOffsets(topic)) ends.set(`${topic}:${e.partition}`, Number(e.high));
+console.error(`${sent} messages committed, ${failedTransactions} transactions failed`);
+// the last broker restarted moments ago: its partitions may still be electing leaders
+for (const topic of topics) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      for (const e of await admin.fetchTopicOffsets(topic)) ends.set(`${topic}:${e.partition}`, Number(e.high));
+      break;
+    } catch (e) {
+      if (attempt >= 60) throw e;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
 const pending = new Set([...ends].filter(([, end]) => end > 0).map(([k]) => k));
 const seen = new Map<string, string>();
 const duplicates: string[] = [];
