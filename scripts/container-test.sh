@@ -181,14 +181,14 @@ wait_ready() { # wait_ready NAME: /readyz 200 within READY_TIMEOUT_S while the c
   local deadline=$(($(date +%s) + READY_TIMEOUT_S))
   while [ "$(date +%s)" -lt "$deadline" ]; do
     [ "$($DOCKER inspect -f '{{.State.Running}}' "$1")" = true ] || return 1
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/readyz")" = 200 ] && return 0
+    [ "$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' "$base/readyz")" = 200 ] && return 0
     sleep 1
   done
   return 1
 }
 logs_on_failure() { $DOCKER logs --tail 30 "$1" 2>&1 | sed 's/^/    | /'; }
 metric_sum() { # metric_sum NAME: the sum of a metric's series on /metrics (0 when it has none)
-  curl -sf "$base/metrics" | awk -v m="$1" '$1 == m || index($1, m "{") == 1 { s += $NF } END { print s + 0 }'
+  curl -sf --max-time 10 "$base/metrics" | awk -v m="$1" '$1 == m || index($1, m "{") == 1 { s += $NF } END { print s + 0 }'
 }
 stop_app() { # stop_app NAME [TIMEOUT]: docker stop, and the seconds it took in $stop_s
   local t=$(date +%s%N)
@@ -202,15 +202,15 @@ first="$RUN_ID-1"
 run_app "$first" "$VOLUME"
 if wait_ready "$first"; then pass "/readyz answers 200"; else fail "/readyz answers 200 within ${READY_TIMEOUT_S} s"; logs_on_failure "$first"; exit 1; fi
 user="ct-$RUN_ID-$(date +%s)"
-reply=$(curl -s -X POST "$base/commands/CreateUser?wait=30000" -H 'content-type: application/json' \
+reply=$(curl -s --max-time 60 -X POST "$base/commands/CreateUser?wait=30000" -H 'content-type: application/json' \
   -d "{\"aggregateId\": \"$user\", \"data\": {\"email\": \"$user@example.com\", \"fullName\": \"Ann\"}, \"expectedVersion\": 0}")
 check "a command through the gateway gets its reply: $reply" \
   node -e 'const r = JSON.parse(process.argv[1]); process.exit(r.status === "accepted" && r.aggregateVersion === 1 ? 0 : 1)' "$reply"
-reply=$(curl -s -X POST "$base/commands/UpgradeStatus?wait=30000" -H 'content-type: application/json' \
+reply=$(curl -s --max-time 60 -X POST "$base/commands/UpgradeStatus?wait=30000" -H 'content-type: application/json' \
   -d "{\"aggregateId\": \"$user\", \"data\": {\"status\": \"ACTIVE\"}}")
 check "a rule of the decider rejects: $reply" \
   node -e 'const r = JSON.parse(process.argv[1]); process.exit(r.status === "rejected" && r.code === "NOT_AN_UPGRADE" ? 0 : 1)' "$reply"
-check "/metrics has foldstream_ series" sh -c "curl -sf '$base/metrics' | grep -q '^foldstream_tasks{'"
+check "/metrics has foldstream_ series" sh -c "curl -sf --max-time 10 '$base/metrics' | grep -q '^foldstream_tasks{'"
 check "/metrics counts the commands' outcomes" test "$(metric_sum foldstream_command_outcomes_total)" -ge 2
 # who runs what inside: PID 1 and the node process, with their uids
 $DOCKER exec "$first" sh -c 'for d in /proc/[0-9]*; do [ -r "$d/status" ] && echo "${d#/proc/} $(cat "$d/comm") $(sed -n "s/^PPid:\t//p" "$d/status") $(sed -n "s/^Uid:\t\([0-9]*\).*/\1/p" "$d/status")"; done' \
@@ -219,7 +219,7 @@ check "PID 1 is tini, as the user node (uid 1000)" grep -q '^1 tini 0 1000$' "$W
 check "foldstream is node, a child of tini, as the user node (uid 1000)" grep -Eq '^[0-9]+ node 1 1000$' "$WORK/procs.txt"
 # Commands in flight when the stop comes: the drain must commit what is open and leave no transaction behind
 for i in $(seq 1 40); do
-  curl -s -o /dev/null -X POST "$base/commands/CreateUser" -H 'content-type: application/json' \
+  curl -s --max-time 30 -o /dev/null -X POST "$base/commands/CreateUser" -H 'content-type: application/json' \
     -d "{\"aggregateId\": \"$user-$i\", \"data\": {\"email\": \"$user-$i@example.com\"}}" &
 done
 wait
@@ -238,7 +238,7 @@ run_app "$second" "$VOLUME"
 if wait_ready "$second"; then pass "/readyz answers 200"; else fail "/readyz answers 200 within ${READY_TIMEOUT_S} s"; logs_on_failure "$second"; exit 1; fi
 restored=$(metric_sum foldstream_restore_records_total)
 check "restores nothing: the stores were kept (foldstream_restore_records_total is $restored)" test "$restored" = 0
-state=$(curl -s "$base/aggregates/User/$user")
+state=$(curl -s --max-time 10 "$base/aggregates/User/$user")
 check "serves the aggregate written by the first run: $state" \
   node -e 'const r = JSON.parse(process.argv[1]); process.exit(r.version === 1 && r.state.email.endsWith("@example.com") ? 0 : 1)' "$state"
 health=""
