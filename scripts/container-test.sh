@@ -45,7 +45,7 @@ check() { # check "what" command...: passes when the command succeeds; its outpu
 cleanup() {
   local rc=$?
   set +e
-  for c in "${containers[@]}"; do $DOCKER rm -f "$c" >/dev/null 2>&1; done
+  for c in "${containers[@]}"; do $DOCKER rm -f -v "$c" >/dev/null 2>&1; done  # -v: the anonymous volumes too
   $DOCKER volume rm -f "$VOLUME" "$RUN_ID-fresh" >/dev/null 2>&1
   rm -rf "$WORK"
   if $started_kafka; then npx --no-install tsx scripts/kafka/cli.ts stop >/dev/null 2>&1; fi
