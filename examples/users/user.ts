@@ -3,9 +3,24 @@
  * UpgradeStatus in; UserCreated (v2), EmailChanged and StatusUpgraded out. Business rules throw a DomainError, which
  * foldstream turns into a `rejected` reply with the message as the reason.
  */
-import { DomainError } from '../../src/errors.ts';
 import type { DeciderModule, EventDraft } from '../../src/processors/aggregate/decider.ts';
 import type { CommandEnvelope, EventEnvelope } from '../../src/serde/envelope.ts';
+
+/**
+ * A business-rule rejection. foldstream answers `rejected` for any error named DomainError (foldstream's own, exported
+ * by the package, is one); the example declares its own so that it imports nothing but types and loads from anywhere:
+ * from this repository and from a directory mounted into the container image (docs/container.md), where a module may
+ * also `import { DomainError } from 'foldstream'`.
+ */
+class DomainError extends Error {
+  override name = 'DomainError';
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
 
 /** Ordered: a user can only move up. */
 export const STATUSES = ['ACTIVE', 'SILVER', 'GOLD', 'VIP'] as const;
