@@ -10,6 +10,7 @@ import type { Locator, PathSegment } from './load.ts';
 import { inputsOf, internalTopics, isCompacted, stagesOf } from './names.ts';
 import type { ProcessorDecl, SagaStepDecl, Topology } from './schema.ts';
 import { closest } from './suggest.ts';
+import { checkWindow } from './window-check.ts';
 
 export interface CrossCheckOptions {
   baseDir: string;
@@ -174,6 +175,13 @@ export function crossCheck(t: Topology, loc: Locator, opts: CrossCheckOptions): 
         if (p.module && p.onFailure) problems.push(loc.problem(at('onFailure'), '`onFailure:` goes with a declarative `flow:`; a saga module sends its own commands'));
         break;
       }
+      // ---- window processors (issue 20, docs/windows.md; the checks are in window-check.ts) ----
+      case 'window':
+        moduleRef(at('module'), p.module);
+        topicRef(at('output'), p.output);
+        problems.push(...checkWindow(p, at, loc));
+        break;
+      // ---- end of window processors ----
     }
     for (const e of expressionsOf(p)) {
       const error = syntaxError(e.source);

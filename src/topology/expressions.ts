@@ -76,6 +76,12 @@ export function expressionsOf(p: ProcessorDecl): LocatedExpression[] {
     }
     case 'custom':
       break;
+    case 'window':
+      if (p.key !== undefined) out.push({ path: ['key'], source: p.key });
+      for (const [field, agg] of Object.entries(p.aggregate ?? {})) {
+        if (typeof agg === 'object') for (const [op, source] of Object.entries(agg)) out.push({ path: ['aggregate', field, op], source });
+      }
+      break;
   }
   return out;
 }

@@ -30,6 +30,8 @@ function duplicatesOf(p: ProcessorDecl): string | undefined {
       return 'a custom processor would forward its outputs again';
     case 'projection':
       return undefined;
+    case 'window':
+      return p.output === undefined ? undefined : 'a window processor would send its window results again';
   }
 }
 
