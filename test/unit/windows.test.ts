@@ -172,3 +172,89 @@ test('windows keyed by an expression re-key through the repartition topic and eq
 test('grace 0 and no retention: a record in a closed window is late, the window is deleted when it closes', async (t) => {
   await runAgainstModel(t, { kind: 'tumbling', sizeMs: 5 * MIN, graceMs: 0 }, { emit: 'update' }, 61);
 });
+
+test('windowed stores stay bounded over a long stream of stream time: expired windows, their index entries and points are deleted', async (t) => {
+  for (const window of [
+    { kind: 'tumbling', sizeMs: 10 * MIN, graceMs: 2 * MIN, retentionMs: 20 * MIN },
+    { kind: 'sliding', timeDifferenceMs: 10 * MIN, graceMs: 2 * MIN, retentionMs: 20 * MIN },
+  ] as WindowDecl[]) {
+    const { d, stage } = await windowDriver(window, { emit: 'close' });
+    const keys = 20;
+    let largest = { windows: 0, index: 0, points: 0 };
+    const events = randomStream(97, 2500, keys, 2 * MIN);
+    for (const [i, e] of events.entries()) {
+      await pipe(d, e, false);
+      if (i % 250 === 249) {
+        const size = async (store: string) => (await d.store(stage, store)).size;
+        const now = { windows: await size('windows'), index: await size('window-index'), points: window.kind === 'sliding' ? await size('window-points') : 0 };
+        largest = { windows: Math.max(largest.windows, now.windows), index: Math.max(largest.index, now.index), points: Math.max(largest.points, now.points) };
+      }
+    }
+    // stream time moved ~2500 minutes; a key keeps what began in the last (size + retention + grace) of it: a few
+    // windows (sliding: one per record in it), never the ~1250 minutes' worth it has seen
+    const span = events.at(-1)!.time - events[0]!.time;
+    t.true(span > 2000 * MIN, `the stream spans ${span / MIN} minutes`);
+    const perKey = window.kind === 'sliding' ? 20 : 4; // records (sliding) or windows a key has in 32 minutes
+    t.true(largest.windows <= keys * perKey, `${window.kind}: at most ${keys * perKey} windows held, saw ${largest.windows}`);
+    t.true(largest.index <= 2 * keys * perKey + 2 * PARTITIONS + keys * perKey, `${window.kind}: index bounded, saw ${largest.index}`);
+    t.true(largest.points <= keys * perKey, `${window.kind}: points bounded, saw ${largest.points}`);
+    t.true(d.metric(stage, 'windows', { event: 'expired' }) > keys * 10, 'windows expired');
+  }
+});
+
+test('late: dlq sends a late record to the dead-letter topic as WINDOW_RECORD_LATE; late: drop counts it', async (t) => {
+  for (const late of ['dlq', 'drop'] as const) {
+    const { d, stage } = await windowDriver(tumbling, { emit: 'update', late });
+    await pipe(d, { key: 'c1', time: BASE + 30 * MIN, amount: 5 }, false);
+    // window [10:00, 10:10) closed at 10:13 (graceMs 3 min); stream time is 10:30
+    await pipe(d, { key: 'c1', time: BASE + 5 * MIN, amount: 7 }, false);
+    // within grace of its window [10:20, 10:30): accepted
+    await pipe(d, { key: 'c1', time: BASE + 28 * MIN, amount: 1 }, false);
+    const dead = d.deadLetters(stage);
+    if (late === 'dlq') {
+      t.deepEqual(dead.map((x) => x.code), ['WINDOW_RECORD_LATE']);
+      t.regex(dead[0]!.message, /more than graceMs \(180000\) behind the stream time/);
+      t.is(d.metric(stage, 'window_records', { outcome: 'late' }), 0);
+    } else {
+      t.deepEqual(dead, []);
+      t.is(d.metric(stage, 'window_records', { outcome: 'late' }), 1);
+    }
+    t.deepEqual(
+      d.output<Result>('window-results').map((r) => [r.value.start, r.value.count, r.value.sum]),
+      [
+        [new Date(BASE + 30 * MIN).toISOString(), 1, 5],
+        [new Date(BASE + 20 * MIN).toISOString(), 1, 1],
+      ],
+    );
+  }
+});
+
+test('time: record windows by the Kafka record timestamp, not the envelope timestamp', async (t) => {
+  const { d, stage } = await windowDriver(tumbling, { emit: 'update', time: 'record', rekey: true });
+  // envelope times say 10:00 and 10:01, record times say 10:00 and 11:00: with time record they are in two windows
+  await pipe(d, { key: 'c1', time: BASE, amount: 1 }, true, BASE);
+  await pipe(d, { key: 'c1', time: BASE + MIN, amount: 2 }, true, BASE + 60 * MIN);
+  t.deepEqual(
+    d.output<Result>('window-results').map((r) => [r.value.start, r.value.sum]),
+    [
+      [new Date(BASE).toISOString(), 1],
+      [new Date(BASE + 60 * MIN).toISOString(), 2],
+    ],
+  );
+  // and by record time the first window (ended 10:10, retentionMs 20 min) expired when the second record came at 11:00
+  t.deepEqual([...(await d.store<{ start: number }>(stage, 'windows')).values()].map((w) => w.start), [BASE + 60 * MIN]);
+});
+
+test('events of other types are not windowed and are counted as ignored', async (t) => {
+  const { d, stage } = await windowDriver(tumbling, { emit: 'update' });
+  await d.pipeEvent({ eventType: 'OrderCancelled', aggregateId: 'c1', aggregateType: 'Order', data: {} }, { timestamp: BASE });
+  t.deepEqual(d.output('window-results'), []);
+  t.is(d.metric(stage, 'window_records', { outcome: 'ignored' }), 1);
+});
+
+test('an envelope whose timestamp is not a time is dead-lettered as ENVELOPE_INVALID', async (t) => {
+  const { d, stage } = await windowDriver(tumbling, { emit: 'update' });
+  await d.pipe('events', 'c1', { eventId: 'e1', eventType: 'OrderPlaced', eventVersion: 1, aggregateType: 'Order', aggregateId: 'c1', aggregateVersion: 1, timestamp: 'yesterday', data: { amount: 1 } });
+  t.deepEqual(d.deadLetters(stage).map((x) => x.code), ['ENVELOPE_INVALID']);
+  t.regex(d.deadLetters(stage)[0]!.message, /"yesterday" is not a time/);
+});
