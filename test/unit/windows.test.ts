@@ -26,7 +26,7 @@ interface Options {
 async function windowDriver(window: WindowDecl, o: Options): Promise<{ d: TopologyTestDriver; stage: string }> {
   const aggregation = o.reducer
     ? { module: join(FIXTURES, 'modules/window-amounts.ts') }
-    : { aggregate: { count: 'count', sum: { sum: 'data.amount' }, min: { min: 'data.amount' }, max: { max: 'data.amount' } } };
+    : { aggregate: { count: 'count' as const, sum: { sum: 'data.amount' }, min: { min: 'data.amount' }, max: { max: 'data.amount' } } };
   const d = await TopologyTestDriver.fromObject(
     {
       app: 'shop',
