@@ -10,14 +10,30 @@ import { eventEnvelopeStage } from '../input/events.ts';
 import { viewInputStage } from '../input/views.ts';
 import type { ProcessorSpec, Stage, WindowInfo } from '../spec.ts';
 import { stepOutputs, stepStages } from '../steps/index.ts';
-import { windowKind } from './kinds.ts';
+import { windowKind, type WindowKind, type WindowSpan } from './kinds.ts';
 import { windowProcessor } from './processor.ts';
 import { declarativeReducer, moduleReducer } from './reducer.ts';
+import { windowBounds, type Bounds } from './store-keys.ts';
 import { eventTimeOf, eventTypeStage, rekeyProcessor, repartitionedStage, timeStage } from './stages.ts';
 
 export { timeWindowsFor, windowKind, type WindowKind, type WindowSpan } from './kinds.ts';
 export { windowResult, type StoredWindow } from './processor.ts';
-export { isWindowKeyOf, windowBounds } from './store-keys.ts';
+export { isWindowKeyOf, STREAM_TIME_KEY, windowBounds } from './store-keys.ts';
+
+/**
+ * The window keys of `key` a query for windows with time in [from, to] scans (one range: a key's windows sort by
+ * position), and whether a stored window really has time in it (docs/http-api.md).
+ */
+export function windowQuery(kind: WindowKind, key: string, from: number, to: number): { bounds: Bounds; overlaps(w: WindowSpan): boolean } {
+  const length = kind.maxLengthMs;
+  // time windows and sessions sort by start, sliding windows by end
+  const bounds =
+    kind.kind === 'sliding'
+      ? windowBounds(key, from, to + length!)
+      : windowBounds(key, length === undefined ? 0 : Math.max(0, from - length + 1), to);
+  const exclusiveEnd = kind.kind === 'tumbling' || kind.kind === 'hopping';
+  return { bounds, overlaps: (w) => w.start <= to && (exclusiveEnd ? w.end > from : w.end >= from) };
+}
 
 export async function buildWindowSpecs(b: BuildContext, p: WindowProcessorDecl): Promise<ProcessorSpec[]> {
   const t = b.loaded.topology;

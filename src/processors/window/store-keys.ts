@@ -4,8 +4,11 @@
  * is a range of keys. Another key that starts with this key and '@' shares the prefix: its keys have more than 15
  * digits after it, which `windowKeyOf` rejects.
  */
-import type { KeyBounds } from '../../state/key-order.ts';
+import type { RangeOptions } from '../types.ts';
 import { timeKey } from '../time-index.ts';
+
+/** Key bounds of a range scan (the store's RangeOptions without prefix, order and limit). */
+export type Bounds = Pick<RangeOptions, 'gt' | 'gte' | 'lt' | 'lte'>;
 
 const pad = (t: number) => String(Math.max(0, t)).padStart(15, '0');
 
@@ -15,7 +18,7 @@ export const windowKey = (key: string, position: number) => `${key}@${pad(positi
 export const isWindowKeyOf = (stored: string, key: string) => stored.length === key.length + 16 && /^\d{15}$/.test(stored.slice(key.length + 1));
 
 /** Window keys of `key` with positions from `from` to `to` (both included). */
-export const windowBounds = (key: string, from: number, to: number): KeyBounds => ({ gte: windowKey(key, from), lte: windowKey(key, to) });
+export const windowBounds = (key: string, from: number, to: number): Bounds => ({ gte: windowKey(key, from), lte: windowKey(key, to) });
 
 /** A record kept for sliding windows: by key and time, then its input position so two records at one time differ. */
 export const pointKey = (key: string, time: number, topic: string, offset: string) => `${key}@${pad(time)}@${offset.padStart(20, '0')}@${topic}`;
@@ -23,13 +26,13 @@ export const pointKey = (key: string, time: number, topic: string, offset: strin
 export const isPointKeyOf = (stored: string, key: string) => /^\d{15}@\d{20}@/.test(stored.slice(key.length + 1)) && stored.startsWith(`${key}@`);
 
 /** Points of `key` with times from `from` to `to` (both included). */
-export const pointBounds = (key: string, from: number, to: number): KeyBounds => ({ gte: `${key}@${pad(from)}@`, lt: `${key}@${pad(to + 1)}@` });
+export const pointBounds = (key: string, from: number, to: number): Bounds => ({ gte: `${key}@${pad(from)}@`, lt: `${key}@${pad(to + 1)}@` });
 
 /** In the `window-index` store: the window processor's stream time (the highest record time it has seen). */
 export const STREAM_TIME_KEY = 'stream-time';
 /** In the `window-index` store: a window to close (emit: close) at a stream time; the value is the window key. */
 export const closeKey = (at: number, window: string) => `c:${timeKey(at, window)}`;
-export const closeDue = (streamTime: number): KeyBounds => ({ gte: 'c:', lt: `c:${timeKey(streamTime + 1, '')}` });
+export const closeDue = (streamTime: number): Bounds => ({ gte: 'c:', lt: `c:${timeKey(streamTime + 1, '')}` });
 /** In the `window-index` store: a window (`w:<key>`) or a point (`p:<key>`) to delete at a stream time. */
 export const expiryKey = (at: number, entry: string) => `x:${timeKey(at, entry)}`;
-export const expiryDue = (streamTime: number): KeyBounds => ({ gte: 'x:', lt: `x:${timeKey(streamTime + 1, '')}` });
+export const expiryDue = (streamTime: number): Bounds => ({ gte: 'x:', lt: `x:${timeKey(streamTime + 1, '')}` });
