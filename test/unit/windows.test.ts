@@ -60,7 +60,7 @@ interface Ev {
 }
 
 /** Mostly in order, some out of order within a few minutes, some far behind (late unless grace is long). */
-function randomStream(seed: number, n: number, keys: number, stepMs: number): Ev[] {
+function randomStream(seed: number, n: number, keys: number, stepMs: number, keyOf = (i: number) => `c${i}`): Ev[] {
   const rand = prng(seed);
   const out: Ev[] = [];
   let t = BASE;
@@ -70,7 +70,7 @@ function randomStream(seed: number, n: number, keys: number, stepMs: number): Ev
     let time = t;
     if (r > 0.6 && r <= 0.9) time = t - Math.floor(rand() * 5 * MIN);
     else if (r > 0.9) time = t - 5 * MIN - Math.floor(rand() * 60 * MIN);
-    out.push({ key: `c${Math.floor(rand() * keys)}`, time: Math.max(BASE, time), amount: 1 + Math.floor(rand() * 100) });
+    out.push({ key: keyOf(Math.floor(rand() * keys)), time: Math.max(BASE, time), amount: 1 + Math.floor(rand() * 100) });
   }
   return out;
 }
@@ -104,15 +104,16 @@ const stored = (w: ModelWindow, reducer: boolean) => ({
   aggregate: reducer ? w.agg.amounts : (({ count, sum, min, max }: Agg) => ({ count, sum, min, max }))(w.agg),
 });
 
-async function runAgainstModel(t: import('ava').ExecutionContext, window: WindowDecl, o: Options, seed: number, n = 400): Promise<void> {
+async function runAgainstModel(t: import('ava').ExecutionContext, window: WindowDecl, o: Options, seed: number, n = 400, keyOf?: (i: number) => string): Promise<void> {
   const { d, stage } = await windowDriver(window, o);
   const model = new WindowModel(window, PARTITIONS, o.reducer);
-  for (const e of randomStream(seed, n, 6, 2 * MIN)) {
+  const events = randomStream(seed, n, 6, 2 * MIN, keyOf);
+  for (const e of events) {
     await pipe(d, e, o.rekey);
     model.apply(e.key, e.time, e.amount);
   }
   // a record far ahead in every partition closes (and with a long jump expires) what is left
-  const last = Math.max(...randomStream(seed, n, 6, 2 * MIN).map((e) => e.time));
+  const last = Math.max(...events.map((e) => e.time));
   for (const key of keyPerPartition()) {
     const e = { key, time: last + 24 * 60 * MIN, amount: 1 };
     await pipe(d, e, o.rekey);
@@ -167,6 +168,23 @@ test('session windows with a reducer module merge joined sessions oldest first',
 
 test('windows keyed by an expression re-key through the repartition topic and equal the model per window key', async (t) => {
   await runAgainstModel(t, hopping, { emit: 'close', rekey: true }, 53);
+});
+
+// a key's windows are `<key>@<15 digits of time>`: keys that start with another key, '@' and digits of the stream's
+// times sort among that key's windows (k@001767226@… lies between k@001767226000000 and k@001767226999999) and must
+// stay out of its scans
+// (in k's partition: each task has its own stores)
+const inPartitionOfK = (stem: string, n: number) =>
+  Array.from({ length: 200 }, (_, i) => `${stem}${String(i).padStart(2, '0')}`)
+    .filter((x) => partitionForKey(x, PARTITIONS) === partitionForKey('k', PARTITIONS))
+    .slice(0, n);
+const PREFIX_KEYS = ['k', ...inPartitionOfK('k@0017672260', 2), ...inPartitionOfK('k@0017672300000', 2), 'kk'];
+const prefixKeys = (i: number) => PREFIX_KEYS[i]!;
+test('keys that start with another key and @ keep their own sessions', async (t) => {
+  await runAgainstModel(t, session, { emit: 'update' }, 71, 400, prefixKeys);
+});
+test('keys that start with another key and @ keep their own sliding windows and records', async (t) => {
+  await runAgainstModel(t, sliding, { emit: 'update' }, 73, 400, prefixKeys);
 });
 
 test('grace 0 and no retention: a record in a closed window is late, the window is deleted when it closes', async (t) => {
