@@ -276,3 +276,15 @@ test('an envelope whose timestamp is not a time is dead-lettered as ENVELOPE_INV
   t.deepEqual(d.deadLetters(stage).map((x) => x.code), ['ENVELOPE_INVALID']);
   t.regex(d.deadLetters(stage)[0]!.message, /"yesterday" is not a time/);
 });
+
+test('the stream-time punctuation closes what one record\'s chunk leaves: 120 windows closing at once all come out', async (t) => {
+  const { d, stage } = await windowDriver({ kind: 'tumbling', sizeMs: 10 * MIN, graceMs: 0, retentionMs: 60 * MIN }, { emit: 'close' });
+  for (let i = 0; i < 120; i++) await pipe(d, { key: `c${i}`, time: BASE + MIN, amount: 1 }, false);
+  t.deepEqual(d.output('window-results'), []);
+  // one record per partition an hour later: each closes 16 windows itself, its punctuation the ~24 others
+  for (const key of keyPerPartition()) await pipe(d, { key, time: BASE + 61 * MIN, amount: 1 }, false);
+  const results = d.output<Result>('window-results').map((r) => r.value);
+  t.is(results.length, 120);
+  t.deepEqual(new Set(results.map((r) => r.key)).size, 120);
+  t.is(d.metric(stage, 'windows', { event: 'closed' }), 120);
+});

@@ -47,7 +47,7 @@ export function registerReset(program: Command): void {
     .argument('<file>', 'topology.yaml')
     .argument('<processor>', 'the processor to reset')
     .option('--yes', 'do it (without it, only the plan is printed)')
-    .option('--allow-duplicates', 'reset an aggregate, saga or custom processor although reprocessing repeats its outputs')
+    .option('--allow-duplicates', 'reset an aggregate, saga, custom or window processor although reprocessing repeats its outputs')
     .option('--state-dir <dir>', 'the state directory of this machine (default: processing.stateDir of the topology)')
     .action(async (file: string, name: string, opts: { yes?: boolean; allowDuplicates?: boolean; stateDir?: string }) => {
       const { topology: t, baseDir } = loadTopologyOrExit(file);
