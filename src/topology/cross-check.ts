@@ -179,7 +179,7 @@ export function crossCheck(t: Topology, loc: Locator, opts: CrossCheckOptions): 
       case 'window':
         moduleRef(at('module'), p.module);
         topicRef(at('output'), p.output);
-        problems.push(...checkWindow(p, at, loc));
+        problems.push(...checkWindow(t, p, at, loc));
         break;
       // ---- end of window processors ----
     }

@@ -5,13 +5,21 @@
  */
 import type { ConfigProblem } from '../errors.ts';
 import type { Locator, PathSegment } from './load.ts';
-import type { WindowProcessorDecl } from './schema.ts';
+import { inputsOf } from './names.ts';
+import type { Topology, WindowProcessorDecl } from './schema.ts';
 
 /** Fields every window result has (a session merged away says `removed`); aggregations must be named otherwise. */
 const RESULT_FIELDS = ['key', 'start', 'end', 'removed', 'value'];
 
-export function checkWindow(p: WindowProcessorDecl, at: (...rest: PathSegment[]) => PathSegment[], loc: Locator): ConfigProblem[] {
+export function checkWindow(t: Topology, p: WindowProcessorDecl, at: (...rest: PathSegment[]) => PathSegment[], loc: Locator): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
+  // a view topic holds views, not event envelopes: windowing one needs inputFormat view
+  if (p.inputFormat === 'envelope') {
+    for (const alias of inputsOf(p)) {
+      const producer = t.processors.find((q) => q?.type === 'projection' && q.output === alias);
+      if (producer) problems.push(loc.problem(at('input'), `topic "${alias}" is the view topic of projection "${producer.name}", which holds views, not events`, 'set inputFormat: view to window its changes'));
+    }
+  }
   if (!p.module && !p.aggregate) problems.push(loc.problem(at(), 'a window processor needs `aggregate:` fields or a reducer `module:`'));
   if (p.module && p.aggregate) problems.push(loc.problem(at('aggregate'), 'give either `aggregate:` or `module:`, not both'));
   if (p.aggregate && Object.keys(p.aggregate).length === 0) problems.push(loc.problem(at('aggregate'), 'name at least one field, e.g. `count: count`'));

@@ -288,3 +288,33 @@ test('the stream-time punctuation closes what one record\'s chunk leaves: 120 wi
   t.deepEqual(new Set(results.map((r) => r.key)).size, 120);
   t.is(d.metric(stage, 'windows', { event: 'closed' }), 120);
 });
+
+test('windows over a projection\'s view topic (inputFormat view): each view change counts at its record time', async (t) => {
+  const topology = (inputFormat: 'view' | 'envelope') => ({
+    app: 'shop',
+    kafka: { brokers: 'localhost:9092' },
+    topics: { events: { name: 'events', partitions: 1 }, views: { name: 'carts', partitions: 1 }, out: { name: 'cart-changes', partitions: 1 } },
+    processors: [
+      { name: 'carts', type: 'projection' as const, input: 'events', output: 'views', on: { ItemAdded: { increment: { total: 'data.price' } }, CartEmptied: { delete: true } } },
+      { name: 'cart-changes', type: 'window' as const, input: 'views', inputFormat, output: 'out', window: { kind: 'tumbling' as const, sizeMs: 10 * MIN }, aggregate: { changes: 'count' as const, deletes: { sum: "eventType = 'ViewDeleted' ? 1 : 0" }, largest: { max: 'data.total' } } },
+    ],
+  });
+  const d = await TopologyTestDriver.fromObject(topology('view'), FIXTURES);
+  const add = (time: number, price: number) => d.pipeEvent({ eventType: 'ItemAdded', aggregateId: 'cart-1', aggregateType: 'Cart', data: { price } }, { topic: 'events', timestamp: time });
+  await add(BASE, 5);
+  await add(BASE + MIN, 7);
+  await d.pipeEvent({ eventType: 'CartEmptied', aggregateId: 'cart-1', aggregateType: 'Cart' }, { topic: 'events', timestamp: BASE + 2 * MIN });
+  await add(BASE + 12 * MIN, 3);
+  t.deepEqual(
+    d.output<Result & { changes: number; deletes: number; largest: number | null }>('cart-changes').map((r) => [r.key, r.value.start, r.value.changes, r.value.deletes, r.value.largest]),
+    [
+      ['cart-1', new Date(BASE).toISOString(), 1, 0, 5],
+      ['cart-1', new Date(BASE).toISOString(), 2, 0, 12],
+      ['cart-1', new Date(BASE).toISOString(), 3, 1, 12],
+      ['cart-1', new Date(BASE + 10 * MIN).toISOString(), 1, 0, 3],
+    ],
+  );
+  // reading the view topic as envelopes is a mistake validation names
+  const e = await t.throwsAsync(TopologyTestDriver.fromObject(topology('envelope'), FIXTURES));
+  t.regex(String((e as { problems?: { message: string }[] })?.problems?.map((p) => p.message)), /topic "views" is the view topic of projection "carts", which holds views, not events/);
+});
