@@ -2,7 +2,10 @@
  * Keys of the window stores (docs/wire-formats.md). A window is `<key>@<position>`, the position (its start; a sliding
  * window's end) zero-padded to 15 digits, so one key's windows are one range scan in time order and a range of times
  * is a range of keys. Another key that starts with this key and '@' shares the prefix: its keys have more than 15
- * digits after it, which `windowKeyOf` rejects.
+ * digits after it, which `isWindowKeyOf` rejects.
+ *
+ * Points (a key's records by time, each with an expiry entry in the index) are what a stream–stream join within a
+ * time window needs to buffer each side: it can keep them in the same shape and expire them the same way.
  */
 import type { RangeOptions } from '../types.ts';
 import { timeKey } from '../time-index.ts';
