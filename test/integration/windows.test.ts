@@ -2,7 +2,8 @@
 // emitted on every update (late records dead-lettered), over random event times with out-of-order and late records.
 // Halfway, the instance stops and another starts on an empty state directory: its windowed stores are restored from
 // their changelogs, so the results equal the model's across the restart — each closed window exactly once, every
-// update in order per partition — and the query API answers a key's windows from the restored store.
+// update in order per partition — and the query API answers a key's windows from the restored store. A third
+// processor re-keys by region through its repartition topic; its hours, closed by a later record, are the model's too.
 import test from 'ava';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,6 +32,7 @@ topics:
   events: { name: ${app}-customer-events, partitions: ${PARTITIONS} }
   hourly: { name: ${app}-orders-hourly, partitions: ${PARTITIONS} }
   sessions: { name: ${app}-shopping-sessions, partitions: ${PARTITIONS} }
+  regions: { name: ${app}-orders-per-region, partitions: ${PARTITIONS} }
 processors:
   - name: orders-hourly
     type: window
@@ -56,13 +58,30 @@ processors:
       sum: { sum: data.amount }
       min: { min: data.amount }
       max: { max: data.amount }
+  - name: orders-per-region
+    type: window
+    input: events
+    output: regions
+    eventTypes: [OrderPlaced]
+    key: data.region
+    window: { kind: tumbling, sizeMs: 3600000, graceMs: 259200000, retentionMs: 259200000 }
+    emit: close
+    aggregate:
+      count: count
+      sum: { sum: data.amount }
+      min: { min: data.amount }
+      max: { max: data.amount }
 `;
 
 interface Ev {
   customer: string;
   time: number;
   amount: number;
+  region?: string;
 }
+
+/** Customers are in regions; re-keyed by region, the windows of a region gather orders of several input partitions. */
+const regionOf = (e: Ev) => e.region ?? `region-${Number(e.customer.replace(/\D/g, '') || 0) % 4}`;
 
 function randomStream(seed: number, n: number, customers: number): Ev[] {
   const rand = prng(seed);
@@ -97,7 +116,7 @@ async function produce(topic: string, events: Ev[], first: number): Promise<void
           aggregateId: e.customer,
           aggregateVersion: first + i + 1,
           timestamp: new Date(e.time).toISOString(),
-          data: { amount: e.amount },
+          data: { amount: e.amount, region: regionOf(e) },
         }),
       })),
     });
@@ -114,7 +133,7 @@ const byPartition = (results: Result[]) => {
 };
 const sorted = (rs: Result[]) => [...rs].sort((a, b) => (a.key + a.start < b.key + b.start ? -1 : 1));
 
-test('tumbling (emit close) and session (emit update, late: dlq) windows from YAML equal the model across a restart that restores the windowed stores', async (t) => {
+test('tumbling (emit close), session (emit update, late: dlq) and re-keyed windows from YAML equal the model across a restart that restores the windowed stores', async (t) => {
   const app = unique('windows');
   const dir = mkdtempSync(join(tmpdir(), `${app}-`));
   const file = join(dir, 'topology.yaml');
@@ -151,6 +170,8 @@ test('tumbling (emit close) and session (emit update, late: dlq) windows from YA
     const caughtUp = async () => {
       await waitForConsumed(`${app}-orders-hourly`, topic('events'));
       await waitForConsumed(`${app}-shopping-sessions`, topic('events'));
+      await waitForConsumed(`${app}-orders-per-region`, topic('events'));
+      await waitForConsumed(`${app}-orders-per-region-windows`, `${app}-orders-per-region-repartition`);
     };
 
     const a = await start('a');
@@ -163,6 +184,10 @@ test('tumbling (emit close) and session (emit update, late: dlq) windows from YA
     const b = await start('b');
     await produce(topic('events'), [...events.slice(300), ...flush], 300);
     await caughtUp();
+    // re-keyed by region, records of the three input partitions interleave in the repartition topic as the tasks run:
+    // with a grace period longer than the stream none is late whatever the order, so the windows are the model's
+    const regions = new WindowModel({ kind: 'tumbling', sizeMs: 60 * MIN, graceMs: 72 * 60 * MIN, retentionMs: 72 * 60 * MIN }, PARTITIONS);
+    for (const e of [...events, ...flush]) regions.apply(regionOf(e), e.time, e.amount);
 
     const hourlyOut = (await readAll([topic('hourly')])).map((r) => JSON.parse(String(r.value)) as Result);
     t.deepEqual(sorted(hourlyOut), sorted(hourly.closes), 'each hour of each customer once, with its final counts');
@@ -192,11 +217,27 @@ test('tumbling (emit close) and session (emit update, late: dlq) windows from YA
 
     // the windowed stores' changelogs are compacted topics like every store's
     const changelogs = internalTopics(loaded.topology).filter((x) => x.purpose === 'changelog');
-    t.deepEqual(changelogs.map((x) => x.store).sort(), ['window-index', 'window-index', 'windows', 'windows']);
+    t.deepEqual(changelogs.map((x) => x.store).sort(), ['window-index', 'window-index', 'window-index', 'windows', 'windows', 'windows']);
     const configs = await withAdmin((admin) =>
       admin.describeConfigs({ includeSynonyms: false, resources: changelogs.map((x) => ({ type: 2, name: x.name, configNames: ['cleanup.policy'] })) }),
     );
     for (const res of configs.resources) t.is(res.configEntries[0]?.configValue, 'compact', res.resourceName);
+
+    // a record four days later in each window partition of the region stage (produced once everything before it was
+    // windowed, so nothing is late): every region's hours close, each once
+    const closeRegions: Ev[] = [];
+    for (let i = 0; closeRegions.length < PARTITIONS; i++) {
+      const region = `late-region-${i}`;
+      if (!closeRegions.some((f) => partitionForKey(f.region!, PARTITIONS) === partitionForKey(region, PARTITIONS))) {
+        closeRegions.push({ customer: 'cust-0', region, time: events.at(-1)!.time + 5 * 24 * 60 * MIN, amount: 1 });
+      }
+    }
+    for (const e of closeRegions) regions.apply(regionOf(e), e.time, e.amount);
+    await produce(topic('events'), closeRegions, 700);
+    await caughtUp();
+    const regionOut = (await readAll([topic('regions')])).map((r) => JSON.parse(String(r.value)) as Result);
+    t.true(regions.closes.length > 100 && regions.late === 0, `${regions.closes.length} region hours`);
+    t.deepEqual(sorted(regionOut), sorted(regions.closes), 'each hour of each region once, with its final counts');
   } finally {
     for (const a of apps) await a.stop();
     await deleteTopics([...Object.values(loaded.topology.topics).map((x) => x.name), ...internalTopics(loaded.topology).map((x) => x.name)]);
