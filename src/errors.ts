@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   TRANSACTION_FAILED: 'a transaction could not be committed; the task is re-initialised',
   TASK_FAILED: 'a task stopped because its error policy is `fail`',
   KAFKA_UNAVAILABLE: 'the Kafka cluster could not be reached',
+  WINDOW_RECORD_LATE: 'a record came after every window it belongs to had closed (a window processor with late: dlq)',
   HISTORY_INCOMPLETE: "an aggregate's events on its topic have a gap, so its history cannot be rebuilt",
 } as const;
 

@@ -94,6 +94,7 @@ export class App {
       stores: r.spec.stores.map((s) => s.name),
       partitions: r.partitions,
       aggregate: r.spec.aggregate,
+      window: r.spec.window,
       taskStates: () => r.taskStates(),
       readCommitted: (partition, store, fn) => r.readCommitted(partition, store, fn),
       owner: (partition) => (this.owners ??= new TaskOwners(this.kafka)).owner(groupId(this.loaded.topology.app, r.name), partition),

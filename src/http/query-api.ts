@@ -9,7 +9,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FoldstreamError } from '../errors.ts';
 import { stateAt, type StateAt } from '../processors/aggregate/state-at.ts';
-import type { AggregateInfo } from '../processors/spec.ts';
+import type { AggregateInfo, WindowInfo } from '../processors/spec.ts';
+import { STREAM_TIME_KEY, windowQuery, type StoredWindow } from '../processors/window/index.ts';
 import type { EventEnvelope } from '../serde/envelope.ts';
 import { partitionForKey } from '../serde/murmur2.ts';
 import type { CommittedStore } from '../state/committed-store.ts';
@@ -27,6 +28,8 @@ export interface QueryableProcessor {
   /** input partition count: one task per partition */
   readonly partitions: number;
   readonly aggregate: AggregateInfo | undefined;
+  /** window processors: the stage that keeps the windows */
+  readonly window?: WindowInfo | undefined;
   /** tasks this instance runs, by partition, with their state */
   taskStates(): Record<number, string>;
   readCommitted<T>(partition: number, store: string, fn: (s: CommittedStore) => Promise<T>): Promise<StoreRead<T>>;
@@ -77,6 +80,7 @@ export class QueryApi {
       };
     http.route('GET', /^\/stores\/([^/]+)\/([^/]+)\/(.+)$/, wrap((req, res, [p, s, key]) => this.getEntry(req, res, p!, s!, key!)), 'store_get');
     http.route('GET', /^\/stores\/([^/]+)\/([^/]+)\/?$/, wrap((req, res, [p, s]) => this.listEntries(req, res, p!, s!)), 'store_list');
+    http.route('GET', /^\/windows\/([^/]+)\/([^/]+)\/?$/, wrap((req, res, [p, key]) => this.windows(req, res, p!, key!)), 'windows_get');
     http.route('GET', /^\/aggregates\/([^/]+)\/([^/]+)\/history\/?$/, wrap((req, res, [type, id]) => this.history(req, res, type!, id!)), 'aggregate_history');
     http.route('GET', /^\/aggregates\/([^/]+)\/([^/]+)\/?$/, wrap((req, res, [type, id]) => this.aggregateState(req, res, type!, id!)), 'aggregate_get');
   }
@@ -164,6 +168,67 @@ export class QueryApi {
     }
     sendJson(res, 200, { processor: p.name, store, partitions: searched, unavailable, hosted: hostedOf(p), entries, truncated });
   }
+
+  // ---- window processors (issue 20, docs/windows.md) ----
+
+  private windowOf(res: ServerResponse, name: string): QueryableProcessor & { window: WindowInfo } {
+    const windows = this.processors().filter((x): x is QueryableProcessor & { window: WindowInfo } => x.window !== undefined);
+    const found = windows.find((x) => x.window.processor === name || x.name === name);
+    if (!found) fail(res, 404, { error: `no window processor "${name}" in this app`, windows: windows.map((x) => x.window.processor) });
+    return found;
+  }
+
+  /** The windows of a key with time in [from, to], oldest first, from the key's partition. */
+  private async windows(req: IncomingMessage, res: ServerResponse, name: string, key: string): Promise<void> {
+    const p = this.windowOf(res, name);
+    const q = queryOf(req);
+    const time = (param: string, fallback: number): number => {
+      const raw = q.get(param);
+      if (raw === null || raw === '') return fallback;
+      const t = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw);
+      if (!Number.isSafeInteger(t) || t < 0) fail(res, 400, { error: `${param}=${raw} is not a time: give an ISO-8601 time such as 2026-11-27T10:00:00Z (or milliseconds since the epoch)` });
+      return t;
+    };
+    const from = time('from', 0);
+    const to = time('to', 999_999_999_999_999);
+    if (from > to) fail(res, 400, { error: `from (${new Date(from).toISOString()}) is after to (${new Date(to).toISOString()})` });
+    const limit = intParam(res, q, 'limit', 1, MAX_LIMIT) ?? DEFAULT_LIMIT;
+    const partition = this.partitionOf(res, req, p, key);
+    const { kind } = p.window;
+    const query = windowQuery(kind, key, from, to);
+    const found = await this.read(res, p, partition, 'windows', async (s) => {
+      const out: StoredWindow[] = [];
+      for await (const [k, v] of s.entries(query.bounds, false)) {
+        const w = decodeValue<StoredWindow>(v);
+        // a longer key that starts with this one and '@' shares the range: its windows carry their own key
+        if (w.key !== key || k.length !== key.length + 16 || !query.overlaps(w)) continue;
+        out.push(w);
+        if (out.length > limit) break;
+      }
+      return out;
+    });
+    const streamTime = await this.read(res, p, partition, 'window-index', async (s) => {
+      const bytes = await s.get(STREAM_TIME_KEY);
+      return bytes === undefined ? undefined : decodeValue<number>(bytes);
+    });
+    const iso = (t: number) => new Date(t).toISOString();
+    sendJson(res, 200, {
+      processor: p.window.processor,
+      key,
+      partition,
+      kind: kind.kind,
+      streamTime: streamTime === undefined ? null : iso(streamTime),
+      windows: found.slice(0, limit).map((w) => ({
+        start: iso(w.start),
+        end: iso(w.end),
+        closed: streamTime !== undefined && kind.closeAt(w) <= streamTime,
+        ...p.window.result(w),
+      })),
+      truncated: found.length > limit,
+    });
+  }
+
+  // ---- end of window processors ----
 
   private aggregateOf(res: ServerResponse, type: string): QueryableProcessor & { aggregate: AggregateInfo } {
     const aggregates = this.processors().filter((x): x is QueryableProcessor & { aggregate: AggregateInfo } => x.aggregate !== undefined);

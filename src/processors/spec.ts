@@ -7,6 +7,8 @@ import type { ErrorCode } from '../errors.ts';
 import type { CommandEnvelope, EventEnvelope } from '../serde/envelope.ts';
 import type { Codec, RetryDecl } from '../topology/schema.ts';
 import type { Upcasters } from './upcast/upcasters.ts';
+import type { WindowKind } from './window/kinds.ts';
+import type { StoredWindow } from './window/processor.ts';
 import type { InputRecord, Processor, ProcessorContext, PunctuationType } from './types.ts';
 
 export interface StoreSpec {
@@ -52,6 +54,15 @@ export interface AggregateInfo {
   upcasters: Upcasters;
 }
 
+/** What the query API needs to know about the stage of a window processor that keeps the windows (docs/http-api.md). */
+export interface WindowInfo {
+  /** the declared processor's name (the runtime name of a processor with `key` is `<processor>-windows`) */
+  processor: string;
+  kind: WindowKind;
+  /** the aggregation fields of a stored window, as window results carry them */
+  result(w: StoredWindow): Record<string, unknown>;
+}
+
 export interface ProcessorSpec {
   name: string;
   type: string;
@@ -75,5 +86,7 @@ export interface ProcessorSpec {
   appendEvents?: (ctx: ProcessorContext, cause: CommandEnvelope, drafts: unknown[], now: number) => Promise<EventEnvelope[]>;
   /** Aggregates: what the HTTP query API and command gateway use. */
   aggregate?: AggregateInfo;
+  /** Window processors, the stage with the windows: what the HTTP query API uses. */
+  window?: WindowInfo;
   create(partition: number): Processor;
 }

@@ -75,6 +75,8 @@ export interface ProcessorMetrics {
   saga_events: { outcome: 'started' | 'handled' | 'ignored' | 'already_applied' | 'ended' | 'uncorrelated' | 'expired' };
   saga_lifecycle: { event: 'started' | 'step_completed' | 'timed_out' | 'failed' | 'compensated' | 'completed' };
   saga_commands: { command_type: string };
+  window_records: { outcome: 'applied' | 'late' | 'ignored' | 'unkeyed' };
+  windows: { event: 'closed' | 'expired' };
 }
 
 export type ProcessorMetric = keyof ProcessorMetrics;

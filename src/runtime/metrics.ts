@@ -69,6 +69,8 @@ export class RuntimeMetrics {
       saga_events: new Counter({ name: 'foldstream_saga_events_total', help: 'Events seen by sagas: started (an instance), handled, ignored (no reaction), already_applied (version at or below the one the instance handled from that aggregate), ended (instance already ended), uncorrelated (no saga id); expired: ended instances deleted after endedRetentionMs', labelNames: ['processor', 'outcome'], registers: r }),
       saga_lifecycle: new Counter({ name: 'foldstream_saga_lifecycle_total', help: 'Saga log entries by kind: started, step_completed, timed_out, failed, compensated, completed', labelNames: ['processor', 'event'], registers: r }),
       saga_commands: new Counter({ name: 'foldstream_saga_commands_total', help: 'Commands sent by sagas', labelNames: ['processor', 'command_type'], registers: r }),
+      window_records: new Counter({ name: 'foldstream_window_records_total', help: 'Records seen by window processors: applied, late (every window it belongs to had closed: dropped, or dead-lettered with late: dlq), ignored (not one of eventTypes), unkeyed (the key expression gave nothing)', labelNames: ['processor', 'outcome'], registers: r }),
+      windows: new Counter({ name: 'foldstream_windows_total', help: 'Windows of window processors that closed (with emit: close, their result was sent) or expired (deleted after retentionMs)', labelNames: ['processor', 'event'], registers: r }),
     };
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
   }

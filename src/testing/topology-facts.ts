@@ -37,12 +37,14 @@ export class TopologyFacts {
     return { topic: name, tenant: reader?.partitioning === 'tenant' };
   }
 
-  /** The event topic: `topic`, or the events topic of the only aggregate, or the only topic projections read events from. */
+  /** The event topic: `topic`, or the events topic of the only aggregate, or the only topic projections (or windows) read events from. */
   eventTopic(topic: string | undefined): string {
     if (topic !== undefined) return this.name(topic);
     if (this.aggregates.length) return this.only(this.aggregates.map((a) => this.name(a.output.events)), 'events', 'an aggregate');
-    const read = this.t.processors.filter((p) => p.type === 'projection' && p.inputFormat === 'envelope').flatMap((p) => inputsOf(p).map((a) => this.name(a)));
-    return this.only(read, 'events', 'a projection');
+    const read = this.t.processors
+      .filter((p) => (p.type === 'projection' || p.type === 'window') && p.inputFormat === 'envelope')
+      .flatMap((p) => inputsOf(p).map((a) => this.name(a)));
+    return this.only(read, 'events', 'a projection or window processor');
   }
 
   /** aggregateType of the aggregate that writes a topic's events, if one does. */

@@ -13,6 +13,7 @@ import { checkProjection } from './checks/projection.ts';
 import { checkSaga } from './checks/saga.ts';
 import { checkTopicRoles } from './checks/topic-roles.ts';
 import { checkUpcasters } from './checks/upcasters.ts';
+import { checkWindow } from './checks/window.ts';
 import { expressionsOf, syntaxError } from './expressions.ts';
 import type { Locator } from './load.ts';
 import { inputsOf, internalTopics, stagesOf } from './names.ts';
@@ -69,6 +70,8 @@ function checkKind(ctx: CheckContext, p: ProcessorDecl, at: At): void {
       return checkProjection(ctx, p, at);
     case 'saga':
       return checkSaga(ctx, p, at);
+    case 'window':
+      return checkWindow(ctx, p, at);
     default:
       return assertNever(p, 'processor type');
   }

@@ -34,6 +34,9 @@ export function outputsOf(p: ProcessorDecl): string[] {
       (Array.isArray(p.output.commands) ? p.output.commands : [p.output.commands]).forEach(add);
       add(p.output.log);
       break;
+    case 'window':
+      add(p.output);
+      break;
     default:
       assertNever(p, 'processor type');
   }
@@ -78,6 +81,7 @@ const groupByKey = (g: NonNullable<Extract<ProcessorDecl, { type: 'projection' }
 function repartitionKey(p: ProcessorDecl): string | undefined {
   if (p.type === 'projection' && p.groupBy) return groupByKey(p.groupBy);
   if (p.type === 'saga') return p.correlate;
+  if (p.type === 'window') return p.key;
   return undefined;
 }
 

@@ -77,6 +77,12 @@ export function expressionsOf(p: ProcessorDecl): LocatedExpression[] {
     }
     case 'custom':
       break;
+    case 'window':
+      if (p.key !== undefined) out.push({ path: ['key'], source: p.key });
+      for (const [field, agg] of Object.entries(p.aggregate ?? {})) {
+        if (typeof agg === 'object') for (const [op, source] of Object.entries(agg)) out.push({ path: ['aggregate', field, op], source });
+      }
+      break;
     default:
       assertNever(p, 'processor type');
   }

@@ -17,6 +17,8 @@ export const repartitionTopic = (app: string, processor: string) => `${app}-${pr
 export const GROUP_STAGE = 'group';
 /** The second stage of a saga with `correlate`: it runs the saga instances over the events re-keyed by saga id. */
 export const SAGA_STAGE = 'instances';
+/** The second stage of a window processor with `key`: it aggregates the events re-keyed by window key. */
+export const WINDOW_STAGE = 'windows';
 
 /** Runtime name of a processor's extra stage: its consumer group, transactional ids, stores and DLQ derive from it. */
 export const stageName = (processor: string, stage: string) => `${processor}-${stage}`;
@@ -59,12 +61,25 @@ export function stagesOf(p: ProcessorDecl): ProcessorStage[] {
     }
     case 'custom':
       return [{ name: p.name, stage: undefined, stores: [] }];
+    case 'window': {
+      // windows, their close and expiry index (and the window's stream time), and for sliding windows the records
+      const stores = ['windows', 'window-index', ...(p.window.kind === 'sliding' ? ['window-points'] : [])];
+      if (p.key === undefined) return [{ name: p.name, stage: undefined, stores }];
+      return [
+        { name: p.name, stage: undefined, stores: [] },
+        { name: stageName(p.name, WINDOW_STAGE), stage: WINDOW_STAGE, stores },
+      ];
+    }
   }
 }
 
 /** Whether a processor's first stage writes a repartition topic its second stage reads. */
 export function repartitions(p: ProcessorDecl): boolean {
-  return (p.type === 'projection' && p.groupBy !== undefined) || (p.type === 'saga' && p.correlate !== undefined);
+  return (
+    (p.type === 'projection' && p.groupBy !== undefined) ||
+    (p.type === 'saga' && p.correlate !== undefined) ||
+    (p.type === 'window' && p.key !== undefined)
+  );
 }
 
 /** Stores a processor kind keeps for itself (in any stage), besides the ones it declares. */

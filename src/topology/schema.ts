@@ -351,11 +351,97 @@ export const SagaProcessorSchema = z
   })
   .describe('a process manager: events in, commands out, state per saga instance');
 
+// ---- window processors (issue 20: windowed aggregations; docs/windows.md) ----
+
+const windowCommon = {
+  graceMs: nonNegativeInt()
+    .default(0)
+    .describe('how long (event time) after a window ends a late record is still added to it; later ones are late'),
+  retentionMs: nonNegativeInt()
+    .optional()
+    .describe('how long (event time) after it ends a window stays in the store and queryable; at least graceMs; default graceMs'),
+};
+
+export const WindowSpecSchema = z
+  .discriminatedUnion('kind', [
+    z.strictObject({
+      kind: z.literal('tumbling'),
+      sizeMs: positiveInt().describe('window length; windows are [start, start + sizeMs), aligned to the epoch'),
+      ...windowCommon,
+    }),
+    z.strictObject({
+      kind: z.literal('hopping'),
+      sizeMs: positiveInt().describe('window length; windows are [start, start + sizeMs)'),
+      advanceMs: positiveInt().describe('distance between window starts (at most sizeMs), aligned to the epoch'),
+      ...windowCommon,
+    }),
+    z.strictObject({
+      kind: z.literal('sliding'),
+      timeDifferenceMs: positiveInt().describe('each record ends a window [time - timeDifferenceMs, time] over the records of its key in it'),
+      ...windowCommon,
+    }),
+    z.strictObject({
+      kind: z.literal('session'),
+      gapMs: positiveInt().describe('inactivity gap: records of a key at most gapMs apart are one session'),
+      ...windowCommon,
+    }),
+  ])
+  .describe('the kind of window, its size and how long late records are accepted');
+
+export const WindowAggregationSchema = z
+  .union([
+    z.literal('count'),
+    z.strictObject({ sum: expr('number over the event envelope') }),
+    z.strictObject({ min: expr('number over the event envelope') }),
+    z.strictObject({ max: expr('number over the event envelope') }),
+  ])
+  .describe('count: records in the window; { sum | min | max: expr }: of the expression over the records (records where it gives nothing are left out)');
+
+export const WindowProcessorSchema = z
+  .strictObject({
+    ...common,
+    type: z.literal('window'),
+    window: WindowSpecSchema,
+    eventTypes: z
+      .array(z.string().min(1))
+      .min(1)
+      .optional()
+      .describe('only events of these types count (absent: every event)'),
+    key: expr('window key over the event envelope; absent: the record key. A key other than the record key re-keys through an internal repartition topic')
+      .optional(),
+    time: z
+      .enum(['event', 'record'])
+      .default('event')
+      .describe("event: the envelope's timestamp (a view's record time with inputFormat view); record: the Kafka record timestamp"),
+    aggregate: z
+      .record(z.string(), WindowAggregationSchema)
+      .optional()
+      .describe('fields of each window\'s result (instead of module:)'),
+    module: z
+      .string()
+      .optional()
+      .describe('reducer module exporting initial(), add(aggregate, event) and, for session windows, merge(a, b) (instead of aggregate:)'),
+    emit: z
+      .enum(['update', 'close'])
+      .default('update')
+      .describe('update: every change of a window goes to output; close: each window once, when stream time passes its end + graceMs'),
+    late: z.enum(['drop', 'dlq']).default('drop').describe('late records: dropped and counted, or sent to the dead-letter topic'),
+    output: z.string().optional().describe('topic alias window results go to (absent: only the store, queryable over HTTP)'),
+    inputFormat: z
+      .enum(['envelope', 'view'])
+      .default('envelope')
+      .describe('envelope: event envelopes; view: a projection\'s view topic, seen as ViewUpdated / ViewDeleted events'),
+  })
+  .describe('windowed aggregations: count, sum, min, max (or a reducer) per key and time window');
+
+// ---- end of window processors ----
+
 export const ProcessorSchema = z.discriminatedUnion('type', [
   CustomProcessorSchema,
   AggregateProcessorSchema,
   ProjectionProcessorSchema,
   SagaProcessorSchema,
+  WindowProcessorSchema,
 ]);
 
 export const UpcasterSchema = z
@@ -402,6 +488,9 @@ export type AggregateProcessorDecl = z.infer<typeof AggregateProcessorSchema>;
 export type ProjectionProcessorDecl = z.infer<typeof ProjectionProcessorSchema>;
 export type SagaProcessorDecl = z.infer<typeof SagaProcessorSchema>;
 export type SagaStepDecl = z.infer<typeof SagaStepSchema>;
+export type WindowProcessorDecl = z.infer<typeof WindowProcessorSchema>;
+export type WindowSpecDecl = z.infer<typeof WindowSpecSchema>;
+export type WindowAggregationDecl = z.infer<typeof WindowAggregationSchema>;
 export type SagaCommandDecl = z.infer<typeof sagaCommand>;
 export type GroupByDecl = z.infer<typeof GroupBySchema>;
 export type PartitioningDecl = z.infer<typeof PartitioningSchema>;

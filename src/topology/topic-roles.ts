@@ -64,6 +64,8 @@ export function roleClaimsOf(p: ProcessorDecl, index: number): RoleClaim[] {
         ...claim(p.output.log, 'saga-log', 'writes', at('output', 'log')),
       ];
     }
+    case 'window': // its results are keyed values, read like views
+      return claim(p.output, 'views', 'writes', at('output'));
     case 'custom':
       return [];
     default:

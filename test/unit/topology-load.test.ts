@@ -83,7 +83,7 @@ test('an unset variable with no default is a problem at the position of its scal
   t.regex(missing[0]?.suggestion ?? '', /\$\{PARTITIONS:-value\}/);
 });
 
-test('the exported JSON Schema describes the file: required sections, four processor types, defaults, no unknown keys', (t) => {
+test('the exported JSON Schema describes the file: required sections, every processor type, defaults, no unknown keys', (t) => {
   const schema = topologyJsonSchema() as {
     $schema: string;
     required: string[];
@@ -98,7 +98,7 @@ test('the exported JSON Schema describes the file: required sections, four proce
   const branches: any[] = schema.properties.processors.items.oneOf;
   t.deepEqual(
     branches.map((b) => b.properties.type.const),
-    ['custom', 'aggregate', 'projection', 'saga'],
+    ['custom', 'aggregate', 'projection', 'saga', 'window'],
   );
   for (const b of branches) t.false(b.additionalProperties);
   t.true(branches[0].required.includes('module'));

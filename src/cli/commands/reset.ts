@@ -31,6 +31,8 @@ function duplicatesOf(p: ProcessorDecl): string | undefined {
       return 'a custom processor would forward its outputs again';
     case 'projection':
       return undefined;
+    case 'window':
+      return p.output === undefined ? undefined : 'a window processor would send its window results again';
     default:
       return assertNever(p, 'processor type');
   }
@@ -48,7 +50,7 @@ export function registerReset(program: Command): void {
     .argument('<file>', 'topology.yaml')
     .argument('<processor>', 'the processor to reset')
     .option('--yes', 'do it (without it, only the plan is printed)')
-    .option('--allow-duplicates', 'reset an aggregate, saga or custom processor although reprocessing repeats its outputs')
+    .option('--allow-duplicates', 'reset an aggregate, saga, custom or window processor although reprocessing repeats its outputs')
     .option('--state-dir <dir>', 'the state directory of this machine (default: processing.stateDir of the topology)')
     .action(async (file: string, name: string, opts: { yes?: boolean; allowDuplicates?: boolean; stateDir?: string }) => {
       const { topology: t, baseDir } = loadTopologyOrExit(file);

@@ -93,6 +93,13 @@ function expectation(p: ProcessorDecl, role: TopicRole): [string, string] | unde
     case 'saga':
       if (role === 'commands' || role === 'replies' || role === 'views') return [`a saga reacts to events, and this topic holds ${ROLE_RECORDS[role]}; every record would be dead-lettered`, 'read the events topic of the aggregate instead'];
       return undefined;
+    case 'window':
+      if (p.inputFormat === 'view') {
+        return role === 'views' ? undefined : [`inputFormat view windows a projection's views, and this topic holds ${ROLE_RECORDS[role]}`, 'set inputFormat: envelope, or read a view topic'];
+      }
+      // a view topic read as envelopes is reported by the window's own check
+      if (role === 'commands' || role === 'replies') return [`a window processor aggregates events, and this topic holds ${ROLE_RECORDS[role]}; every record would be dead-lettered`, 'read the events topic of the aggregate instead'];
+      return undefined;
     case 'aggregate': // its inputs are claims: a conflict is reported as one
     case 'custom':
       return undefined;
