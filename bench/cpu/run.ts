@@ -12,7 +12,7 @@
  * (before/after alternated), never a single figure against an old one.
  *
  *   npm run bench:cpu -- [--workload projection,aggregate] [--inputs 50000] [--aggregates 2000] [--batch 1000]
- *                        [--warmup 0.2] [--store leveldb|memory] [--json]
+ *                        [--warmup 0.2] [--store leveldb|memory] [--cache-max-bytes N] [--json]
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -74,6 +74,8 @@ interface Options {
   batch: number;
   warmup: number;
   store: 'leveldb' | 'memory';
+  /** the read caches' byte budget; default: the topology's processing.cacheMaxBytes */
+  cacheMaxBytes?: number;
 }
 
 export interface CpuResult {
@@ -136,9 +138,13 @@ async function runWorkload(workload: WorkloadName, o: Options): Promise<CpuResul
   const registryTopics = new TopicRegistry(loaded.topology);
   const sent = new Map<string, number>();
   const p = loaded.topology.processing as Record<string, unknown>;
+  // the instance's read cache with the topology's byte budget, where the runtime has one (older commits: per store)
+  const lru = (await import('../../src/state/lru-cache.ts')) as Record<string, unknown>;
+  const ReadCacheClass = lru.ReadCache as (new (bytes: number) => unknown) | undefined;
+  const readCache = ReadCacheClass ? (new ReadCacheClass(o.cacheMaxBytes ?? (p.cacheMaxBytes as number)) as never) : undefined;
   const tasks: Task[] = [];
   for (let partition = 0; partition < PARTITIONS; partition++) {
-    const env: TaskEnv & Record<string, unknown> = {
+    const env: TaskEnv = {
       app: 'cpu',
       spec,
       groupId: `cpu-${spec.name}`,
@@ -167,6 +173,7 @@ async function runWorkload(workload: WorkloadName, o: Options): Promise<CpuResul
       now: Date.now,
       onStateChange: () => undefined,
     };
+    if (readCache) env.readCache = readCache;
     const task = new Task(env);
     await task.start();
     if (task.state !== 'running') throw new Error(`task ${partition} is ${task.state}`);
@@ -234,6 +241,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       workload: { type: 'string', default: 'projection,aggregate' },
+      'cache-max-bytes': { type: 'string' },
       inputs: { type: 'string', default: '50000' },
       aggregates: { type: 'string', default: '2000' },
       batch: { type: 'string', default: '1000' },
@@ -249,6 +257,7 @@ async function main(): Promise<void> {
     warmup: Number(values.warmup),
     store: values.store === 'memory' ? 'memory' : 'leveldb',
   };
+  if (values['cache-max-bytes'] !== undefined) o.cacheMaxBytes = Number(values['cache-max-bytes']);
   const workloads = values.workload.split(',') as WorkloadName[];
   if (workloads.length > 1) {
     // one process per workload, so that each one's memory figures are its own
