@@ -420,7 +420,7 @@ export class Task {
       c.timestamps.push(record.timestamp);
       this.consumed.set(record.topic, c);
       this.txRecords++;
-      if (ctx.streamTime > streamTimeBefore) {
+      if (ctx.streamTime > streamTimeBefore && this.schedule.mayFire('stream-time', ctx.streamTime)) {
         await this.schedule.fire('stream-time', ctx.streamTime, (p, at) => this.runPunctuator(p.fn, at, 'stream-time'));
       }
       if (ctx.outputs.length >= FLUSH_RECORDS) await this.flushOutputs();
