@@ -7,7 +7,8 @@
  * the broker; what it reports is what foldstream itself costs per input record.
  *
  * Figures: CPU µs per input record (process.cpuUsage, user + system, every thread) over the records after the
- * warm-up, wall µs per record, heap used and RSS at the end, peak RSS, and where the commit time went
+ * warm-up, wall µs per record, heap used (after a full GC when node runs with --expose-gc, as each workload's own
+ * process does) and RSS at the end, peak RSS, and where the commit time went
  * (foldstream_commit_phase_seconds, per phase, µs per input record). The machine is shared: compare paired runs
  * (before/after alternated), never a single figure against an old one.
  *
@@ -198,6 +199,8 @@ async function runWorkload(workload: WorkloadName, o: Options): Promise<CpuResul
   }
   const wall = performance.now() - wall0;
   const cpu = process.cpuUsage(cpu0);
+  // the live heap, not what the collector has not got to yet (the children run with --expose-gc)
+  (globalThis as { gc?: () => void }).gc?.();
   const mem = process.memoryUsage();
   const phasesAfter = await phaseSums(registry);
   const commitPhasesUs: Record<string, number> = {};
@@ -263,7 +266,7 @@ async function main(): Promise<void> {
     // one process per workload, so that each one's memory figures are its own
     for (const w of workloads) {
       const args = process.argv.slice(1).filter((a, i, all) => a !== '--workload' && all[i - 1] !== '--workload' && !a.startsWith('--workload='));
-      const r = spawnSync(process.execPath, [...process.execArgv, ...args, '--workload', w], { stdio: 'inherit' });
+      const r = spawnSync(process.execPath, ['--expose-gc', ...process.execArgv, ...args, '--workload', w], { stdio: 'inherit' });
       if (r.status !== 0) process.exitCode = r.status ?? 1;
     }
     return;

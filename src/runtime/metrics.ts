@@ -72,11 +72,6 @@ export class RuntimeMetrics {
     };
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
   }
-
-  /** Where a task's ctx.count goes. */
-  countProcessorMetric(processor: string, metric: ProcessorMetric, labels: Record<string, string>, by = 1): void {
-    this.processorCounters[metric].inc({ ...labels, processor }, by);
-  }
 }
 
 /**
