@@ -127,3 +127,11 @@ test("a committed write updates a cached key but does not bring an uncached one 
   t.is(await s.get('written'), 2); // from the committed store
   t.deepEqual(committed.reads, ['written']);
 });
+
+test("an aggregate's write-mostly stores cache nothing; its state and a projection's view keep processing.cacheSize", async (t) => {
+  const { loadTopology } = await import('../../src/topology/load.ts');
+  const { buildProcessorSpecs } = await import('../../src/processors/build.ts');
+  const specs = await buildProcessorSpecs(loadTopology(`${import.meta.dirname}/../../topology.yaml`));
+  const sizes = Object.fromEntries(specs.flatMap((s) => s.stores.map((x) => [`${s.name}/${x.name}`, x.cacheSize])));
+  t.like(sizes, { 'users/state': 10000, 'users/commands': 0, 'users/command-expiry': 0, 'users/history': 0, 'user-view/view': 10000 });
+});
