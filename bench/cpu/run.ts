@@ -7,12 +7,13 @@
  * the broker; what it reports is what foldstream itself costs per input record.
  *
  * Figures: CPU µs per input record (process.cpuUsage, user + system, every thread) over the records after the
- * warm-up, wall µs per record, heap used and RSS at the end, peak RSS, and where the commit time went
+ * warm-up, wall µs per record, heap used (after a full GC when node runs with --expose-gc, as each workload's own
+ * process does) and RSS at the end, peak RSS, and where the commit time went
  * (foldstream_commit_phase_seconds, per phase, µs per input record). The machine is shared: compare paired runs
  * (before/after alternated), never a single figure against an old one.
  *
  *   npm run bench:cpu -- [--workload projection,aggregate] [--inputs 50000] [--aggregates 2000] [--batch 1000]
- *                        [--warmup 0.2] [--store leveldb|memory] [--json]
+ *                        [--warmup 0.2] [--store leveldb|memory] [--cache-max-bytes N] [--json]
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -74,6 +75,8 @@ interface Options {
   batch: number;
   warmup: number;
   store: 'leveldb' | 'memory';
+  /** the read caches' byte budget; default: the topology's processing.cacheMaxBytes */
+  cacheMaxBytes?: number;
 }
 
 export interface CpuResult {
@@ -136,9 +139,13 @@ async function runWorkload(workload: WorkloadName, o: Options): Promise<CpuResul
   const registryTopics = new TopicRegistry(loaded.topology);
   const sent = new Map<string, number>();
   const p = loaded.topology.processing as Record<string, unknown>;
+  // the instance's read cache with the topology's byte budget, where the runtime has one (older commits: per store)
+  const lru = (await import('../../src/state/lru-cache.ts')) as Record<string, unknown>;
+  const ReadCacheClass = lru.ReadCache as (new (bytes: number) => unknown) | undefined;
+  const readCache = ReadCacheClass ? (new ReadCacheClass(o.cacheMaxBytes ?? (p.cacheMaxBytes as number)) as never) : undefined;
   const tasks: Task[] = [];
   for (let partition = 0; partition < PARTITIONS; partition++) {
-    const env: TaskEnv & Record<string, unknown> = {
+    const env: TaskEnv = {
       app: 'cpu',
       spec,
       groupId: `cpu-${spec.name}`,
@@ -167,6 +174,7 @@ async function runWorkload(workload: WorkloadName, o: Options): Promise<CpuResul
       now: Date.now,
       onStateChange: () => undefined,
     };
+    if (readCache) env.readCache = readCache;
     const task = new Task(env);
     await task.start();
     if (task.state !== 'running') throw new Error(`task ${partition} is ${task.state}`);
@@ -191,6 +199,8 @@ async function runWorkload(workload: WorkloadName, o: Options): Promise<CpuResul
   }
   const wall = performance.now() - wall0;
   const cpu = process.cpuUsage(cpu0);
+  // the live heap, not what the collector has not got to yet (the children run with --expose-gc)
+  (globalThis as { gc?: () => void }).gc?.();
   const mem = process.memoryUsage();
   const phasesAfter = await phaseSums(registry);
   const commitPhasesUs: Record<string, number> = {};
@@ -234,6 +244,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       workload: { type: 'string', default: 'projection,aggregate' },
+      'cache-max-bytes': { type: 'string' },
       inputs: { type: 'string', default: '50000' },
       aggregates: { type: 'string', default: '2000' },
       batch: { type: 'string', default: '1000' },
@@ -249,12 +260,13 @@ async function main(): Promise<void> {
     warmup: Number(values.warmup),
     store: values.store === 'memory' ? 'memory' : 'leveldb',
   };
+  if (values['cache-max-bytes'] !== undefined) o.cacheMaxBytes = Number(values['cache-max-bytes']);
   const workloads = values.workload.split(',') as WorkloadName[];
   if (workloads.length > 1) {
     // one process per workload, so that each one's memory figures are its own
     for (const w of workloads) {
       const args = process.argv.slice(1).filter((a, i, all) => a !== '--workload' && all[i - 1] !== '--workload' && !a.startsWith('--workload='));
-      const r = spawnSync(process.execPath, [...process.execArgv, ...args, '--workload', w], { stdio: 'inherit' });
+      const r = spawnSync(process.execPath, ['--expose-gc', ...process.execArgv, ...args, '--workload', w], { stdio: 'inherit' });
       if (r.status !== 0) process.exitCode = r.status ?? 1;
     }
     return;

@@ -23,6 +23,7 @@ import type { Logger } from '../processors/types.ts';
 import { RuntimeMetrics } from '../runtime/metrics.ts';
 import { ProcessorRunner } from '../runtime/processor-runner.ts';
 import { TopicRegistry } from '../runtime/topic-registry.ts';
+import { ReadCache } from '../state/lru-cache.ts';
 import { instanceId, lockStateDir } from '../state/state-dir.ts';
 import type { LoadedTopology } from '../topology/load.ts';
 import { groupId, isCompacted } from '../topology/names.ts';
@@ -157,6 +158,7 @@ export class App {
       this.admin = createOffsetsAdmin(this.kafka);
       const topics = new TopicRegistry(t);
       const id = instanceId(this.stateDir, t.app);
+      const readCache = new ReadCache(t.processing.cacheMaxBytes);
       this.log.info({ event: 'app.starting', instanceId: id, stateDir: this.stateDir, guarantee: t.processing.guarantee, processors: specs.map((s) => s.name) });
       this.runners = specs.map(
         (spec) =>
@@ -170,6 +172,7 @@ export class App {
             instanceId: id,
             url: () => this.url,
             metrics: this.metrics,
+            readCache,
             log: this.log,
           }),
       );

@@ -74,9 +74,26 @@ export class RuntimeMetrics {
     };
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
   }
+}
 
-  /** Where a task's ctx.count goes. */
-  countProcessorMetric(processor: string, metric: ProcessorMetric, labels: Record<string, string>, by = 1): void {
-    this.processorCounters[metric].inc({ ...labels, processor }, by);
+/**
+ * Counter increments kept per label set and added to prom-client at once by flush(): a record costs a Map update
+ * instead of a prom-client call (which validates and hashes its labels every time). A task flushes at the end of each
+ * batch and transaction, so a scrape sees its counts at most one batch late.
+ */
+export class CountBuffer {
+  private readonly pending = new Map<string, { counter: Counter<string>; labels: Record<string, string>; n: number }>();
+
+  /** `key` names the counter and label set; `labels` builds the label set the first time a key is seen. */
+  add(counter: Counter<string>, key: string, labels: () => Record<string, string>, by = 1): void {
+    const p = this.pending.get(key);
+    if (p) p.n += by;
+    else this.pending.set(key, { counter, labels: labels(), n: by });
+  }
+
+  flush(): void {
+    for (const p of this.pending.values()) if (p.n) p.counter.inc(p.labels, p.n);
+    this.pending.clear();
   }
 }
+

@@ -11,6 +11,7 @@ import type { ProcessorSpec } from '../processors/spec.ts';
 import type { Logger } from '../processors/types.ts';
 import type { CommittedStore } from '../state/committed-store.ts';
 import { LevelDbStore } from '../state/leveldb-store.ts';
+import type { ReadCache } from '../state/lru-cache.ts';
 import { StateDirJanitor, taskDir } from '../state/state-dir.ts';
 import { groupId, transactionalId } from '../topology/names.ts';
 import type { Topology } from '../topology/schema.ts';
@@ -30,6 +31,8 @@ export interface ProcessorRunnerOptions {
   /** where this instance answers queries, told to the group so others can point clients here */
   url?: () => string | undefined;
   metrics: RuntimeMetrics;
+  /** the instance's read cache, shared by every task and store (processing.cacheMaxBytes) */
+  readCache: ReadCache;
   log: Logger;
 }
 
@@ -208,6 +211,7 @@ export class ProcessorRunner {
         commitOffsets: (offsets) => this.consumer.commitOffsets(offsets),
       },
       metrics: this.o.metrics,
+      readCache: this.o.readCache,
       log,
       now: Date.now,
       onStateChange: (task, _from, to) => {

@@ -34,6 +34,12 @@ export class PunctuationSchedule {
     };
   }
 
+  /** Whether fire(type, now) would have anything to do: lets the caller skip an await per record. */
+  mayFire(type: PunctuationType, now: number): boolean {
+    if (now < 0) return false;
+    return this.punctuators.some((p) => p.type === type && !p.cancelled && (Number.isNaN(p.next) || p.next <= now));
+  }
+
   get hasWallClock(): boolean {
     return this.punctuators.some((p) => p.type === 'wall-clock');
   }

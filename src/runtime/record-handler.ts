@@ -39,6 +39,8 @@ export const DLQ_HEADERS = {
   processor: 'foldstream.processor',
 } as const;
 
+const isPromiseLike = <T>(v: T | PromiseLike<T>): v is PromiseLike<T> => typeof (v as { then?: unknown } | null | undefined)?.then === 'function';
+
 export function headersToStrings(h: FetchedRecord['headers']): Headers {
   const out: Headers = {};
   for (const [k, v] of Object.entries(h)) if (v !== undefined) out[k] = Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
@@ -105,7 +107,9 @@ export class RecordHandler {
       try {
         let record = input;
         for (const stage of spec.stages) {
-          const r = await stage(record, ctx);
+          // most stages (envelope checks, upcasting, plain-path steps) answer at once: no await for those
+          const pending = stage(record, ctx);
+          const r = isPromiseLike(pending) ? await pending : pending;
           if ('reject' in r) {
             ctx.rollback();
             return this.deadLetter(raw, r.reject);
@@ -117,7 +121,8 @@ export class RecordHandler {
           }
           record = r.record;
         }
-        await processor.process(record, ctx);
+        const done = processor.process(record, ctx);
+        if (isPromiseLike(done)) await done;
         ctx.release();
         this.o.observer.outcome('processed');
         return 'processed';

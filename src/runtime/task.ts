@@ -24,7 +24,8 @@ import { BufferedStore } from '../state/buffered-store.ts';
 import { decodeChangelogRecord, laterPosition, positionRecord } from '../state/changelog.ts';
 import type { CommittedStore, StoreWrite, TaskPosition } from '../state/committed-store.ts';
 import { StoreCorruptError } from '../state/leveldb-store.ts';
-import type { CommitPhase, RuntimeMetrics } from './metrics.ts';
+import type { ReadCache } from '../state/lru-cache.ts';
+import { CountBuffer, type CommitPhase, type RuntimeMetrics } from './metrics.ts';
 import { Mutex } from './mutex.ts';
 import { PunctuationSchedule } from './punctuation.ts';
 import { RecordHandler, TaskFailedError } from './record-handler.ts';
@@ -57,6 +58,8 @@ export interface TaskEnv {
     commitOffsets(offsets: TopicPartitionOffset[]): Promise<void>;
   };
   metrics: RuntimeMetrics;
+  /** the instance's read cache (byte budget shared by every task and store); absent: each store bounds its own by entries */
+  readCache?: ReadCache;
   log: Logger;
   now(): number;
   onStateChange(task: Task, from: TaskState, to: TaskState): void;
@@ -94,8 +97,16 @@ export class Task {
   /** reads of the committed stores in progress (query API): the stores close only after them */
   private readonly reads = new Set<Promise<unknown>>();
 
+  /** per-record counts, added to the counters at the end of each batch and transaction */
+  private readonly counts = new CountBuffer();
+  /** the per-record histograms with this task's labels, bound once */
+  private readonly latency: { observe(seconds: number): void };
+  private readonly endToEnd: { observe(seconds: number): void };
+
   constructor(private readonly env: TaskEnv) {
     this.log = env.log;
+    this.latency = env.metrics.processingLatency.labels({ processor: env.spec.name });
+    this.endToEnd = env.metrics.endToEndLatency.labels({ processor: env.spec.name });
   }
 
   get partition(): number {
@@ -183,7 +194,7 @@ export class Task {
     let restored = 0;
     for (const s of spec.stores) {
       const committed = await this.openOrWipe(s);
-      this.stores.set(s.name, { spec: s, committed, buffered: new BufferedStore(s.name, committed, s.cacheSize) });
+      this.stores.set(s.name, { spec: s, committed, buffered: new BufferedStore(s.name, committed, s.cacheSize, this.env.readCache) });
     }
     for (const s of this.stores.values()) restored += await this.restore(s);
 
@@ -218,7 +229,10 @@ export class Task {
       schedule: this.schedule,
       log: this.log,
       now: this.env.now,
-      count: (metric, labels, by) => this.env.metrics.countProcessorMetric(spec.name, metric, labels, by),
+      count: (metric, labels, by) => {
+        const c = this.env.metrics.processorCounters[metric];
+        this.counts.add(c, `${metric}\0${Object.values(labels).join('\0')}`, () => ({ ...labels, processor: spec.name }), by);
+      },
     });
     ctx.streamTime = this.position.streamTime;
     this.ctx = ctx;
@@ -229,8 +243,9 @@ export class Task {
       ctx,
       observer: {
         outcome: (outcome, code) => {
-          this.env.metrics.recordOutcomes.inc({ processor: spec.name, outcome, code: code ?? '' });
-          if (outcome === 'dead_lettered') this.env.metrics.dlqRecords.inc({ processor: spec.name, code: code ?? '' });
+          const { recordOutcomes, dlqRecords } = this.env.metrics;
+          this.counts.add(recordOutcomes, `outcome\0${outcome}\0${code ?? ''}`, () => ({ processor: spec.name, outcome, code: code ?? '' }));
+          if (outcome === 'dead_lettered') this.counts.add(dlqRecords, `dlq\0${code ?? ''}`, () => ({ processor: spec.name, code: code ?? '' }));
         },
       },
       sleep: (ms) => this.sleepWithHeartbeat(ms),
@@ -348,6 +363,7 @@ export class Task {
         await this.onFailure(e, batch.topic);
       } finally {
         this.heartbeat = undefined;
+        this.counts.flush();
       }
     });
   }
@@ -393,8 +409,8 @@ export class Task {
         this.env.consumer.pause([this.partition]);
         return;
       }
-      metrics.processingLatency.observe({ processor: spec.name }, (performance.now() - started) / 1000);
-      metrics.recordsConsumed.inc({ processor: spec.name, topic: batch.topic });
+      this.latency.observe((performance.now() - started) / 1000);
+      this.counts.add(metrics.recordsConsumed, `consumed\0${batch.topic}`, () => ({ processor: spec.name, topic: batch.topic }));
       const c = this.consumed.get(record.topic) ?? { last: -1n, timestamps: [] };
       c.last = BigInt(record.offset);
       // A transactional input (a projection reading events) ends each transaction with a commit marker, which the
@@ -404,7 +420,7 @@ export class Task {
       c.timestamps.push(record.timestamp);
       this.consumed.set(record.topic, c);
       this.txRecords++;
-      if (ctx.streamTime > streamTimeBefore) {
+      if (ctx.streamTime > streamTimeBefore && this.schedule.mayFire('stream-time', ctx.streamTime)) {
         await this.schedule.fire('stream-time', ctx.streamTime, (p, at) => this.runPunctuator(p.fn, at, 'stream-time'));
       }
       if (ctx.outputs.length >= FLUSH_RECORDS) await this.flushOutputs();
@@ -453,6 +469,8 @@ export class Task {
         if (fired) await this.commit(undefined);
       } catch (e) {
         await this.onFailure(e, undefined);
+      } finally {
+        this.counts.flush();
       }
     });
   }
@@ -526,10 +544,11 @@ export class Task {
     const now = Date.now();
     for (const [topic, c] of this.consumed) {
       ctl?.resolveOffset(c.last.toString());
-      for (const ts of c.timestamps) metrics.endToEndLatency.observe({ processor: spec.name }, Math.max(0, now - ts) / 1000);
+      for (const ts of c.timestamps) this.endToEnd.observe(Math.max(0, now - ts) / 1000);
       void topic;
     }
     for (const [topic, n] of this.sentCounts) metrics.recordsProduced.inc({ processor: spec.name, topic }, n);
+    this.counts.flush();
     metrics.transactions.inc({ processor: spec.name, result: 'committed' });
     metrics.commitLatency.observe({ processor: spec.name }, (performance.now() - t0) / 1000);
     this.consumed = new Map();
@@ -601,6 +620,7 @@ export class Task {
     // new reads find no store from here on; the ones in progress finish before their database closes
     const stores = this.stores;
     this.stores = new Map();
+    for (const s of stores.values()) s.buffered.invalidateCache(); // the shared budget is for stores in use
     await Promise.allSettled([...this.reads]);
     for (const s of stores.values()) await s.committed.close().catch(() => undefined);
   }
@@ -624,6 +644,7 @@ export class Task {
     this.setState('closed');
     this.wakeUp?.();
     await this.lock.run(() => this.release(true));
+    this.counts.flush();
     // an initialisation in progress stops at its next step and releases what it opened
     await this.starting?.catch(() => undefined);
     this.forgetGauges();

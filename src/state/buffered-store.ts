@@ -8,7 +8,7 @@ import { FoldstreamError } from '../errors.ts';
 import type { KeyValueStore, RangeOptions } from '../processors/types.ts';
 import type { CommittedStore, StoreWrite } from './committed-store.ts';
 import { compareKeys, inBounds, rangeBounds } from './key-order.ts';
-import { LruCache } from './lru-cache.ts';
+import { ReadCache, type StoreCache } from './lru-cache.ts';
 import { decodeValue, encodeValue } from './value-codec.ts';
 
 /** Keys starting with NUL are foldstream's own (the changelog position marker). */
@@ -17,14 +17,19 @@ export const RESERVED_KEY_PREFIX = '\u0000';
 export class BufferedStore<V = unknown> implements KeyValueStore<V> {
   private readonly pending = new Map<string, Buffer | null>();
   private undo: Map<string, Buffer | null | undefined> | undefined;
-  private readonly cache: LruCache<string, Buffer | null>;
+  private readonly cache: StoreCache;
 
+  /**
+   * `cacheSize`: entries this store's read cache keeps at most (0: none); `shared`: the instance's read cache, whose
+   * budget in bytes bounds every store's together (without one, the store's cache is bounded by entries only).
+   */
   constructor(
     readonly name: string,
     readonly committed: CommittedStore,
     cacheSize: number,
+    shared: ReadCache = new ReadCache(Number.POSITIVE_INFINITY),
   ) {
-    this.cache = new LruCache(cacheSize);
+    this.cache = shared.store(cacheSize);
   }
 
   /** Number of keys written since the last commit. */
@@ -117,9 +122,13 @@ export class BufferedStore<V = unknown> implements KeyValueStore<V> {
     return [...this.pending].map(([key, value]) => ({ key, value }));
   }
 
-  /** After the commit reached the committed store: the buffer becomes cache. */
+  /**
+   * After the commit reached the committed store: cached keys take their new values. Keys not cached stay out: a
+   * write-mostly store (commands, history) would otherwise push every key it writes through the cache, and what is
+   * read is cached by the read.
+   */
   committedWrites(): void {
-    for (const [key, value] of this.pending) this.cache.set(key, value);
+    for (const [key, value] of this.pending) this.cache.refresh(key, value);
     this.pending.clear();
     this.undo = undefined;
   }

@@ -87,6 +87,12 @@ export function builtInStores(p: ProcessorDecl): string[] {
   return stagesOf(p).flatMap((s) => s.stores);
 }
 
+/**
+ * Built-in stores written for every record and rarely read by key: an aggregate's `commands` (a new commandId is
+ * read once, always a miss), `command-expiry` and `history` (read by range). A read cache would only churn.
+ */
+const WRITE_MOSTLY = new Set(['commands', 'command-expiry', 'history']);
+
 /** The stores of one stage of a processor (the first by default): built-in ones, then declared ones. */
 export function storesOf(
   t: Topology,
@@ -95,7 +101,7 @@ export function storesOf(
 ): { name: string; changelog: boolean; cacheSize: number }[] {
   const declared = p.type === 'custom' && stage.stage === undefined ? p.stores : [];
   return [
-    ...stage.stores.map((name) => ({ name, changelog: true, cacheSize: t.processing.cacheSize })),
+    ...stage.stores.map((name) => ({ name, changelog: true, cacheSize: WRITE_MOSTLY.has(name) ? 0 : t.processing.cacheSize })),
     ...declared.map((name) => {
       const decl = t.stores[name];
       return { name, changelog: decl?.changelog ?? true, cacheSize: decl?.cacheSize ?? t.processing.cacheSize };

@@ -66,6 +66,9 @@ export const ProcessingSchema = z
       .describe('records processed in one transaction before it commits'),
     stateDir: z.string().default('./state').describe('folder of the LevelDB state stores, relative to the topology file'),
     cacheSize: nonNegativeInt().default(10000).describe('entries of the LRU read cache in front of each store (0: none)'),
+    cacheMaxBytes: nonNegativeInt()
+      .default(32 * 1024 * 1024)
+      .describe('bytes the read caches of all stores of all tasks hold together, least recently used out first (0: no read cache)'),
     sessionTimeoutMs: positiveInt().default(30000).describe('consumer group session timeout'),
     heartbeatIntervalMs: positiveInt().default(3000).describe('consumer group heartbeat interval'),
     rebalanceTimeoutMs: positiveInt().default(60000).describe('time members have to rejoin during a rebalance'),

@@ -138,6 +138,10 @@ test('GET /metrics of a running instance: records, transactions, latencies, lag,
   t.true(value(m, 'foldstream_processing_latency_seconds_sum', pl) > 0);
   t.is(value(m, 'foldstream_commit_latency_seconds_count', pl), committed, 'commit latency: one observation per commit');
   t.true(value(m, 'foldstream_commit_latency_seconds_sum', pl) > 0);
+  for (const phase of ['produce', 'offsets', 'end_transaction', 'leveldb_apply']) {
+    t.is(value(m, 'foldstream_commit_phase_seconds_count', { ...pl, phase }), committed, `commit phase ${phase}: one observation per commit`);
+  }
+  t.is(m.types.get('foldstream_transaction_retries_total'), 'counter');
   t.is(value(m, 'foldstream_end_to_end_latency_seconds_count', pl), N, 'end-to-end latency: one observation per committed input record');
   t.deepEqual(byPartition(m, 'foldstream_consumer_lag', { ...pl, topic: c.input }), partitionsOf(all(c)), 'lag 0 on every partition after catching up');
   t.deepEqual(byPartition(m, 'foldstream_restore_remaining_records', { ...pl, store: 'counts' }), partitionsOf(all(c)), 'nothing to restore on a fresh start');

@@ -199,3 +199,24 @@ processors:
   if (yamlFired.length < 100) t.deepEqual(yamlFired, [4 * WEEK]);
   await driver.close();
 });
+
+test('mayFire() is false only when fire() would do nothing, so the task may skip it per record', async (t) => {
+  const s = new PunctuationSchedule();
+  const fired: number[] = [];
+  s.add(1000, 'stream-time', (ts) => void fired.push(ts), -1);
+  s.add(300, 'wall-clock', () => t.fail('wall-clock fired by stream time'), 0);
+  t.false(s.mayFire('stream-time', -1));
+  let skipped = 0;
+  for (let now = 0; now < 5000; now += 7) {
+    const before = fired.length;
+    const may = s.mayFire('stream-time', now);
+    const n = await s.fire('stream-time', now, async (p, at) => p.fn(at));
+    t.is(fired.length - before, n);
+    if (!may) {
+      t.is(n, 0, `at ${now}`);
+      skipped++;
+    }
+  }
+  t.deepEqual(fired, [1000, 2000, 3000, 4000]);
+  t.true(skipped > 600);
+});
