@@ -199,6 +199,7 @@ export class ProcessorRunner {
         createTaskProducer(kafka, {
           ...(exactlyOnce ? { transactionalId: transactionalId(t.app, spec.name, partition), groupId: this.groupId } : {}),
           transactionTimeoutMs: t.processing.transactionTimeoutMs,
+          onRetry: (reason) => this.o.metrics.transactionRetries.inc({ reason }),
         }),
       openStore: (_s, dir) => LevelDbStore.open(_s.name, dir),
       destroyStore: (dir) => LevelDbStore.destroy(dir),
