@@ -8,6 +8,14 @@ import type { KeyValueStore } from './types.ts';
 /** The time zero-padded (15 digits, ms since the epoch) so keys sort by it, then the id. */
 export const timeKey = (time: number, id: string) => `${String(Math.max(0, time)).padStart(15, '0')}:${id}`;
 
+/**
+ * The clock retention and stream-time deadlines follow: the task's stream time, but never more than maxSkewMs ahead
+ * of the wall clock. Stream time is the highest record timestamp seen, so one record from a producer whose clock is
+ * years ahead would otherwise move it years ahead for good, and with it expire every remembered command and ended
+ * saga instance and fire every deadline. A replay, whose record times are behind the wall clock, is not affected.
+ */
+export const heldStreamTime = (streamTime: number, wallClock: number, maxSkewMs: number) => Math.min(streamTime, wallClock + maxSkewMs);
+
 /** How often a retention punctuation looks for what expired: a tenth of the retention, from 1 s to 1 h. */
 export const retentionCheckMs = (retentionMs: number) => Math.min(3_600_000, Math.max(1000, Math.floor(retentionMs / 10)));
 

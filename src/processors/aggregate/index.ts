@@ -23,6 +23,7 @@ export async function buildAggregateSpec(b: BuildContext, p: AggregateProcessorD
     partitioning,
     history: p.history,
     commandRetentionMs: p.commandRetentionMs,
+    maxClockSkewMs: t.processing.maxClockSkewMs,
   };
   return {
     ...b.common(p),
