@@ -25,21 +25,25 @@ export interface UsersApp {
   cleanup(): Promise<void>;
 }
 
-export async function usersApp(processing: Record<string, unknown> = {}): Promise<UsersApp> {
+/** The parsed topology.yaml, for a test to change before it is loaded. */
+export interface UsersTopologyDoc {
+  app: string;
+  kafka: { brokers: string };
+  processing: Record<string, unknown>;
+  topics: Record<string, { name: string; config?: Record<string, string> }>;
+  processors: { name: string; module?: string; [option: string]: unknown }[];
+}
+
+export async function usersApp(processing: Record<string, unknown> = {}, tweak: (doc: UsersTopologyDoc) => void = () => undefined): Promise<UsersApp> {
   const app = unique('users');
   const dir = mkdtempSync(join(tmpdir(), `${app}-`));
-  const doc = parse(readFileSync(join(ROOT, 'topology.yaml'), 'utf8')) as {
-    app: string;
-    kafka: { brokers: string };
-    processing: Record<string, unknown>;
-    topics: Record<string, { name: string }>;
-    processors: { module?: string }[];
-  };
+  const doc = parse(readFileSync(join(ROOT, 'topology.yaml'), 'utf8')) as UsersTopologyDoc;
   doc.app = app;
   doc.kafka.brokers = BROKERS.join(',');
   doc.processing = { ...doc.processing, commitIntervalMs: 100, sessionTimeoutMs: 10000, heartbeatIntervalMs: 1000, ...processing };
   for (const t of Object.values(doc.topics)) t.name = `${app}-${t.name}`;
   for (const p of doc.processors) if (p.module) p.module = join(ROOT, p.module);
+  tweak(doc);
   const file = join(dir, 'topology.yaml');
   writeFileSync(file, stringify(doc));
   const loaded = loadTopology(file, { env: { ...process.env, HTTP_PORT: '0', STATE_DIR: join(dir, 'state') } });
