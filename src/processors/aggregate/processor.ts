@@ -14,7 +14,7 @@ import type { InputRecord, KeyValueStore, Processor, ProcessorContext, Processor
 import { commandKey } from '../input/commands.ts';
 import { eventDrafts, type Decider, type EventDraft } from './decider.ts';
 import { eventId } from './event-id.ts';
-import { heldStreamTime, retentionCheckMs, timeKey } from '../time-index.ts';
+import { heldStreamTime, retentionCheckMs, timeKey, whileHeldAhead } from '../time-index.ts';
 import type { Partitioning } from './partitioning.ts';
 import { fingerprint, isLegacyKey, rememberedKey, sentReply, type CommandExpiry, type RememberedReply } from './remembered.ts';
 
@@ -47,9 +47,18 @@ interface LegacyEntries {
 
 export function aggregateProcessor(o: AggregateOptions): Processor {
   const legacy: LegacyEntries = { present: undefined };
-  const p: Processor = { process: (record, ctx) => handleCommand(o, legacy, record, ctx) };
-  if (o.commandRetentionMs > 0) p.init = (ctx) => void scheduleCommandExpiry(o, legacy, ctx);
-  return p;
+  if (o.commandRetentionMs <= 0) return { process: (record, ctx) => handleCommand(o, legacy, record, ctx) };
+  let heldAhead = () => undefined as void;
+  return {
+    init(ctx) {
+      heldAhead = scheduleCommandExpiry(o, legacy, ctx);
+      heldAhead();
+    },
+    async process(record, ctx) {
+      await handleCommand(o, legacy, record, ctx);
+      heldAhead();
+    },
+  };
 }
 
 /** Deletes at most this many remembered commands per punctuation, so one transaction stays small. */
@@ -66,10 +75,10 @@ const EXPIRE_PER_RUN = 5000;
  * held ahead of the wall clock (no record moves it then), a wall-clock punctuation does. Replays follow stream time
  * as before; the wall clock only keeps entries longer (a replay remembers each id at least the retention after it).
  */
-function scheduleCommandExpiry(o: AggregateOptions, legacy: LegacyEntries, ctx: ProcessorContext): void {
+function scheduleCommandExpiry(o: AggregateOptions, legacy: LegacyEntries, ctx: ProcessorContext): () => void {
   const every = retentionCheckMs(o.commandRetentionMs);
   ctx.schedule(every, 'stream-time', (at) => expireCommands(o, legacy, ctx, at));
-  ctx.schedule(every, 'wall-clock', () => (ctx.streamTime > ctx.wallClockTime + o.maxClockSkewMs ? expireCommands(o, legacy, ctx, ctx.streamTime) : undefined));
+  return whileHeldAhead(ctx, o.maxClockSkewMs, every, (held) => expireCommands(o, legacy, ctx, held));
 }
 
 async function expireCommands(o: AggregateOptions, legacy: LegacyEntries, ctx: ProcessorContext, streamTime: number): Promise<void> {

@@ -11,8 +11,8 @@
 import { errorMessage, FoldstreamError } from '../../errors.ts';
 import { aggregateKey, type CommandEnvelope, type Data, type EventEnvelope } from '../../serde/envelope.ts';
 import { eventId, uuidV5 } from '../aggregate/event-id.ts';
-import { heldStreamTime, retentionCheckMs, takeDue, timeKey } from '../time-index.ts';
-import type { ProcessorContext, ProcessorMetrics, Processor, PunctuationType } from '../types.ts';
+import { heldStreamTime, retentionCheckMs, takeDue, timeKey, whileHeldAhead } from '../time-index.ts';
+import type { InputRecord, ProcessorContext, ProcessorMetrics, Processor, PunctuationType } from '../types.ts';
 import { ENDED, type Deadline, type SagaCommand, type SagaDefinition, type SagaReaction, type SagaStatus } from './definition.ts';
 
 /** Value of the `sagas` store (docs/wire-formats.md). An ended instance stays, so late events find it ended. */
@@ -77,31 +77,39 @@ interface Trigger {
 }
 
 export function sagaProcessor(o: SagaOptions): Processor {
+  const heldAhead: (() => void)[] = [];
+  const checkHeldAhead = () => heldAhead.forEach((check) => check());
   return {
     init(ctx) {
       if (o.deadlines.clock === 'wall-clock') ctx.schedule(o.deadlines.checkIntervalMs, 'wall-clock', (now) => fireDeadlines(o, ctx, now));
-      else onStreamTime(o, ctx, o.deadlines.checkIntervalMs, (now) => fireDeadlines(o, ctx, now));
-      if (o.endedRetentionMs > 0) onStreamTime(o, ctx, retentionCheckMs(o.endedRetentionMs), (now) => expireEnded(o, ctx, now));
+      else heldAhead.push(onStreamTime(o, ctx, o.deadlines.checkIntervalMs, (now) => fireDeadlines(o, ctx, now)));
+      if (o.endedRetentionMs > 0) heldAhead.push(onStreamTime(o, ctx, retentionCheckMs(o.endedRetentionMs), (now) => expireEnded(o, ctx, now)));
+      checkHeldAhead();
     },
     async process(record, ctx) {
-      const event = record.value as EventEnvelope;
-      const id = record.key!;
-      const sagas = ctx.store<StoredSaga>('sagas');
-      const entry = await sagas.get(id);
-      if (entry && ENDED.has(entry.status)) return ctx.count('saga_events', { outcome: 'ended' });
-      const source = sourceKey(event);
-      if (entry && (entry.seen[source] ?? 0) >= event.aggregateVersion) return ctx.count('saga_events', { outcome: 'already_applied' });
-      const reaction = await o.definition.handle(entry ? entry.state : o.definition.initialState(), event, { id, status: entry?.status ?? 'new' });
-      const seen = { ...entry?.seen, [source]: event.aggregateVersion };
-      if (!reaction) {
-        // remembered all the same: a duplicate of this event must not meet a later state that reacts to it
-        if (entry) sagas.put(id, { ...entry, seen });
-        return ctx.count('saga_events', { outcome: 'ignored' });
-      }
-      react(o, ctx, id, entry, seen, reaction, addressed(o, reaction), { timestamp: record.timestamp, event });
-      ctx.count('saga_events', { outcome: entry ? 'handled' : 'started' });
+      await handleEvent(o, record, ctx);
+      checkHeldAhead();
     },
   };
+}
+
+async function handleEvent(o: SagaOptions, record: InputRecord, ctx: ProcessorContext): Promise<void> {
+  const event = record.value as EventEnvelope;
+  const id = record.key!;
+  const sagas = ctx.store<StoredSaga>('sagas');
+  const entry = await sagas.get(id);
+  if (entry && ENDED.has(entry.status)) return ctx.count('saga_events', { outcome: 'ended' });
+  const source = sourceKey(event);
+  if (entry && (entry.seen[source] ?? 0) >= event.aggregateVersion) return ctx.count('saga_events', { outcome: 'already_applied' });
+  const reaction = await o.definition.handle(entry ? entry.state : o.definition.initialState(), event, { id, status: entry?.status ?? 'new' });
+  const seen = { ...entry?.seen, [source]: event.aggregateVersion };
+  if (!reaction) {
+    // remembered all the same: a duplicate of this event must not meet a later state that reacts to it
+    if (entry) sagas.put(id, { ...entry, seen });
+    return ctx.count('saga_events', { outcome: 'ignored' });
+  }
+  react(o, ctx, id, entry, seen, reaction, addressed(o, reaction), { timestamp: record.timestamp, event });
+  ctx.count('saga_events', { outcome: entry ? 'handled' : 'started' });
 }
 
 /**
@@ -110,12 +118,9 @@ export function sagaProcessor(o: SagaOptions): Processor {
  * instance. Stream-time punctuations call it as stream time moves; while stream time is held ahead of the wall clock
  * no record moves it, so a wall-clock punctuation calls it then, with the held time.
  */
-function onStreamTime(o: SagaOptions, ctx: ProcessorContext, everyMs: number, fn: (now: number) => Promise<void>): void {
+function onStreamTime(o: SagaOptions, ctx: ProcessorContext, everyMs: number, fn: (now: number) => Promise<void>): () => void {
   ctx.schedule(everyMs, 'stream-time', (at) => fn(heldStreamTime(at, ctx.wallClockTime, o.maxClockSkewMs)));
-  ctx.schedule(everyMs, 'wall-clock', () => {
-    const held = ctx.wallClockTime + o.maxClockSkewMs;
-    return ctx.streamTime > held ? fn(held) : undefined;
-  });
+  return whileHeldAhead(ctx, o.maxClockSkewMs, everyMs, fn);
 }
 
 /** The time a reaction counts a stream-time deadline and an ended instance's retention from. */
