@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   HANDLER_FAILED: 'processor code threw an error that is not a domain error',
   DOMAIN_REJECTED: 'a command was rejected by the domain',
   CONCURRENCY_CONFLICT: "a command's expectedVersion differs from the aggregate's version",
+  COMMAND_ID_REUSED: 'a commandId the aggregate has seen came with another command (type or data)',
   STORE_UNDECLARED: 'processor code asked for a store it did not declare',
   STORE_CORRUPT: 'a state store could not be opened or read',
   STORE_LOCKED: 'a state store is held open by another handle or process',

@@ -126,8 +126,17 @@ interface AggregateEntry {
   state: unknown;
   /** replies by commandId (foldstream's `commands` store, here per aggregate) */
   replies: Record<string, string>;
+  /** what each of those commands was (type and data), to tell a retry from another command under the id */
+  commands?: Record<string, string>;
   /** what the last command emitted */
   out: Out[];
+}
+
+/** What makes a command the same command again (docs/aggregates.md): its type and data, whatever their key order. */
+function sameness(c: CommandEnvelope): string {
+  const sorted = (v: unknown): unknown =>
+    Array.isArray(v) ? v.map(sorted) : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, x]) => [k, sorted(x)])) : v;
+  return JSON.stringify([c.commandType, sorted(c.data)]);
 }
 
 /** The users aggregate (docs/aggregates.md) over examples/users/user.ts. */
@@ -139,12 +148,19 @@ function handle(eventsTopic: string, entry: AggregateEntry, raw: string | null, 
     return { ...entry, out: [] };
   }
   if (!c || typeof c !== 'object' || c.aggregateId !== key || typeof c.commandId !== 'string') return { ...entry, out: [] };
-  const earlier = entry.replies[c.commandId];
-  if (earlier !== undefined) return { ...entry, out: [{ topic: 'replies', value: earlier }] };
   const version = entry.version;
+  const what = sameness(c);
+  const earlier = entry.replies[c.commandId];
+  if (earlier !== undefined) {
+    if ((entry.commands?.[c.commandId] ?? what) === what) return { ...entry, out: [{ topic: 'replies', value: earlier }] };
+    const first = JSON.parse(earlier) as Reply;
+    const reason = `commandId ${JSON.stringify(c.commandId)} was already used for another command to this aggregate (a different commandType or data), answered ${first.status} at version ${first.aggregateVersion}: send a new command with a new commandId`;
+    const rejected: Reply = { commandId: c.commandId, status: 'rejected', reason, code: 'COMMAND_ID_REUSED', aggregateId: c.aggregateId, aggregateVersion: version, eventIds: [] };
+    return { ...entry, out: [{ topic: 'replies', value: JSON.stringify(rejected) }] };
+  }
   const settle = (r: Reply, next: Partial<AggregateEntry> = {}, events: Out[] = []): AggregateEntry => {
     const value = JSON.stringify(r);
-    return { ...entry, ...next, replies: { ...entry.replies, [c.commandId]: value }, out: [...events, { topic: 'replies', value }] };
+    return { ...entry, ...next, replies: { ...entry.replies, [c.commandId]: value }, commands: { ...entry.commands, [c.commandId]: what }, out: [...events, { topic: 'replies', value }] };
   };
   const reply = (status: Reply['status'], aggregateVersion: number, eventIds: string[], why?: { reason: string; code: string }): Reply => ({
     commandId: c.commandId,

@@ -175,7 +175,7 @@ export class CommandGateway {
     // before the command is sent: its reply can only come after this offset
     const from = await this.o.endOffset(repliesTopic, replyPartition);
     await this.o.sender().send({ topic: a.commandsTopic, partition, key: Buffer.from(key, 'utf8'), value });
-    const reply = await this.o.replies(repliesTopic).wait(command.commandId, replyPartition, from, wait);
+    const reply = await this.o.replies(repliesTopic).wait(key, command.commandId, replyPartition, from, wait);
     if (reply) {
       sendJson(res, 200, reply);
       return;

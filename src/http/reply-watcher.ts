@@ -12,6 +12,9 @@ import type { Logger } from '../processors/types.ts';
 import type { Codec } from '../topology/schema.ts';
 
 const KEEP_SEEN_MS = 60_000;
+
+/** A commandId is one aggregate's: a reply is the one awaited when its record key (the aggregate's key) matches too. */
+const replyId = (key: string, commandId: string) => JSON.stringify([key, commandId]);
 const IDLE_PAUSE_MS = 50;
 const ERROR_PAUSE_MS = 500;
 
@@ -34,29 +37,30 @@ export class ReplyWatcher {
     private readonly log: Logger,
   ) {}
 
-  /** The reply to `commandId` on `partition` at or after offset `from`, or undefined after `timeoutMs`. */
-  wait(commandId: string, partition: number, from: bigint, timeoutMs: number): Promise<Reply | undefined> {
+  /** The reply to `commandId` of the aggregate keyed `key` on `partition` at or after offset `from`, or undefined after `timeoutMs`. */
+  wait(key: string, commandId: string, partition: number, from: bigint, timeoutMs: number): Promise<Reply | undefined> {
+    const id = replyId(key, commandId);
     if (this.closed) return Promise.resolve(undefined);
     let w = this.watches.get(partition);
     if (!w) {
       w = { next: from, waiters: new Map(), seen: new Map(), running: false };
       this.watches.set(partition, w);
     }
-    const known = w.seen.get(commandId);
+    const known = w.seen.get(id);
     if (known) return Promise.resolve(known.reply);
     if (from < w.next) w.next = from;
     const watch = w;
     return new Promise((resolve) => {
-      const set = watch.waiters.get(commandId) ?? new Set();
+      const set = watch.waiters.get(id) ?? new Set();
       const done = (r: Reply | undefined) => {
         clearTimeout(timer);
         set.delete(done);
-        if (set.size === 0) watch.waiters.delete(commandId);
+        if (set.size === 0) watch.waiters.delete(id);
         resolve(r);
       };
       const timer = setTimeout(() => done(undefined), timeoutMs);
       set.add(done);
-      watch.waiters.set(commandId, set);
+      watch.waiters.set(id, set);
       if (!watch.running) void this.poll(partition, watch);
     });
   }
@@ -100,9 +104,10 @@ export class ReplyWatcher {
       return;
     }
     const reply = value as Reply;
-    w.seen.delete(reply.commandId); // re-inserted at the end: the map stays in time order
-    w.seen.set(reply.commandId, { reply, at: Date.now() });
-    for (const done of [...(w.waiters.get(reply.commandId) ?? [])]) done(reply);
+    const id = replyId(r.key?.toString('utf8') ?? '', reply.commandId);
+    w.seen.delete(id); // re-inserted at the end: the map stays in time order
+    w.seen.set(id, { reply, at: Date.now() });
+    for (const done of [...(w.waiters.get(id) ?? [])]) done(reply);
   }
 
   private forget(w: PartitionWatch): void {

@@ -69,7 +69,7 @@ export interface ForwardOptions {
  * `processor` label added (docs/metrics.md); processors never see prom-client.
  */
 export interface ProcessorMetrics {
-  command_outcomes: { outcome: 'accepted' | 'rejected' | 'conflict' | 'duplicate' | 'expired' };
+  command_outcomes: { outcome: 'accepted' | 'rejected' | 'conflict' | 'duplicate' | 'reused' | 'expired' };
   projection_events: { outcome: 'applied' | 'already_applied' | 'unknown_type' };
   upcasts: { event_type: string; from_version: string; to_version: string };
   saga_events: { outcome: 'started' | 'handled' | 'ignored' | 'already_applied' | 'ended' | 'uncorrelated' | 'expired' };

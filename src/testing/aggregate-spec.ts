@@ -10,6 +10,7 @@
  */
 import type { EventDraft } from '../processors/aggregate/decider.ts';
 import { commandKey } from '../processors/input/commands.ts';
+import { rememberedKey, sentReply, type RememberedReply } from '../processors/aggregate/remembered.ts';
 import type { CommandEnvelope, EventEnvelope, Reply } from '../serde/envelope.ts';
 import { inputsOf } from '../topology/names.ts';
 import type { DeadLetter } from './dead-letters.ts';
@@ -80,7 +81,9 @@ export class AggregateScenario {
     }
     const mark = d.mark();
     // an aggregate with no replies topic still keeps each reply in its commands store
-    const reply = (await d.pipeCommand(command, { topic: inputsOf(decl)[0]! })) ?? (await d.store<Reply>(this.o.processor, 'commands')).get(command.commandId);
+    const piped = await d.pipeCommand(command, { topic: inputsOf(decl)[0]! });
+    const remembered = piped ? undefined : (await d.store<RememberedReply>(this.o.processor, 'commands')).get(rememberedKey(commandKey(command, tenant), command.commandId));
+    const reply = piped ?? (remembered && sentReply(remembered));
     const events = d
       .output<EventEnvelope>(decl.output.events, { since: mark })
       .map((r) => r.value)

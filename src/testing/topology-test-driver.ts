@@ -209,7 +209,7 @@ export class TopologyTestDriver {
     const key = opts.key === undefined ? commandKey(c, tenant) : opts.key;
     const mark = this.mark();
     await this.pipe(topic, key, c, opts);
-    return this.replies(c.commandId, { since: mark }).at(-1);
+    return this.replies(c.commandId, { since: mark, aggregateId: c.aggregateId }).at(-1);
   }
 
   /**
@@ -401,13 +401,16 @@ export class TopologyTestDriver {
     return out;
   }
 
-  /** Replies to a command, on every aggregate's replies topic, in order (a resent command gets its reply again). */
-  replies(commandId: string, opts: SinceOptions = {}): Reply[] {
+  /**
+   * Replies to a command, on every aggregate's replies topic, in order (a resent command gets its reply again).
+   * commandIds are per aggregate: `aggregateId` keeps the replies to that aggregate's command with this id.
+   */
+  replies(commandId: string, opts: SinceOptions & { aggregateId?: string } = {}): Reply[] {
     return this.facts
       .replyTopics()
       .flatMap((t) => this.output<Reply>(t, opts))
       .map((r) => r.value)
-      .filter((v) => isPlainObject(v) && v.commandId === commandId);
+      .filter((v) => isPlainObject(v) && v.commandId === commandId && (opts.aggregateId === undefined || v.aggregateId === opts.aggregateId));
   }
 
   /** The last reply to a command, or undefined. */

@@ -77,6 +77,9 @@ export const ProcessingSchema = z
       .default(600000)
       .describe('state of a task this instance no longer owns is deleted after this delay'),
     maxRecordBytes: positiveInt().default(1048576).describe('larger input records go to the dead-letter topic'),
+    maxClockSkewMs: nonNegativeInt()
+      .default(60000)
+      .describe('how far ahead of the wall clock stream time counts for command retention, saga deadlines and ended-instance retention: a record dated further ahead moves them only this far'),
     partitionsConsumedConcurrently: positiveInt().default(4).describe('tasks of one processor that process at once'),
     retry: RetrySchema.default({ attempts: 3, initialBackoffMs: 100, maxBackoffMs: 5000 }),
   })
@@ -239,7 +242,7 @@ export const AggregateProcessorSchema = z
     history: z.boolean().default(false).describe('keep every event per aggregate and version for audit and state-as-of queries'),
     commandRetentionMs: nonNegativeInt()
       .default(604800000)
-      .describe('how long a commandId is remembered, so a retry gets its first reply (stream time; 0: forever)'),
+      .describe('how long a commandId is remembered, so a retry gets its first reply (by both stream time and the wall clock; 0: forever)'),
     partitioning: PartitioningSchema.default('aggregate'),
   })
   .describe('commands in, events out, with optimistic concurrency');

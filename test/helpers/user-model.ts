@@ -29,6 +29,8 @@ export interface ModelUser {
 
 export interface ModelReply {
   status: 'accepted' | 'rejected' | 'conflict';
+  /** only for a commandId reused with another command: COMMAND_ID_REUSED */
+  code?: string;
   aggregateVersion: number;
   /** events this command produced */
   events: number;
@@ -39,15 +41,27 @@ export function command(commandType: string, aggregateId: string, data: Record<s
   return { commandId: extra.commandId ?? `cmd-${++seq}-${randomUUID().slice(0, 8)}`, commandType, aggregateId, data, ...extra };
 }
 
+/** What makes a command the same command again (docs/aggregates.md): its type and data, whatever their key order. */
+function sameness(c: Command): string {
+  const sorted = (v: unknown): unknown =>
+    Array.isArray(v) ? v.map(sorted) : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, x]) => [k, sorted(x)])) : v;
+  return JSON.stringify([c.commandType, sorted(c.data)]);
+}
+
 export class UserModel {
   readonly users = new Map<string, ModelUser>();
-  readonly replies = new Map<string, ModelReply>();
+  /** first replies per aggregate and commandId (commandIds are per aggregate), with what the command was */
+  readonly replies = new Map<string, { reply: ModelReply; command: string }>();
 
   apply(c: Command): ModelReply {
-    const earlier = this.replies.get(c.commandId);
-    if (earlier) return earlier;
+    const key = JSON.stringify([c.aggregateId, c.commandId]);
+    const earlier = this.replies.get(key);
+    if (earlier) {
+      if (earlier.command === sameness(c)) return earlier.reply;
+      return { status: 'rejected', code: 'COMMAND_ID_REUSED', aggregateVersion: this.users.get(c.aggregateId)?.version ?? 0, events: 0 };
+    }
     const r = this.decide(c);
-    this.replies.set(c.commandId, r);
+    this.replies.set(key, { reply: r, command: sameness(c) });
     return r;
   }
 

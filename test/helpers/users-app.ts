@@ -25,21 +25,25 @@ export interface UsersApp {
   cleanup(): Promise<void>;
 }
 
-export async function usersApp(processing: Record<string, unknown> = {}): Promise<UsersApp> {
+/** The parsed topology.yaml, for a test to change before it is loaded. */
+export interface UsersTopologyDoc {
+  app: string;
+  kafka: { brokers: string };
+  processing: Record<string, unknown>;
+  topics: Record<string, { name: string; config?: Record<string, string> }>;
+  processors: { name: string; module?: string; [option: string]: unknown }[];
+}
+
+export async function usersApp(processing: Record<string, unknown> = {}, tweak: (doc: UsersTopologyDoc) => void = () => undefined): Promise<UsersApp> {
   const app = unique('users');
   const dir = mkdtempSync(join(tmpdir(), `${app}-`));
-  const doc = parse(readFileSync(join(ROOT, 'topology.yaml'), 'utf8')) as {
-    app: string;
-    kafka: { brokers: string };
-    processing: Record<string, unknown>;
-    topics: Record<string, { name: string }>;
-    processors: { module?: string }[];
-  };
+  const doc = parse(readFileSync(join(ROOT, 'topology.yaml'), 'utf8')) as UsersTopologyDoc;
   doc.app = app;
   doc.kafka.brokers = BROKERS.join(',');
   doc.processing = { ...doc.processing, commitIntervalMs: 100, sessionTimeoutMs: 10000, heartbeatIntervalMs: 1000, ...processing };
   for (const t of Object.values(doc.topics)) t.name = `${app}-${t.name}`;
   for (const p of doc.processors) if (p.module) p.module = join(ROOT, p.module);
+  tweak(doc);
   const file = join(dir, 'topology.yaml');
   writeFileSync(file, stringify(doc));
   const loaded = loadTopology(file, { env: { ...process.env, HTTP_PORT: '0', STATE_DIR: join(dir, 'state') } });
@@ -61,8 +65,9 @@ export async function usersApp(processing: Record<string, unknown> = {}): Promis
   };
 }
 
-/** Sends commands (keyed by aggregate id, in order) and collects replies (read_committed) by commandId. */
+/** Sends commands (keyed by aggregate id, in order) and collects replies (read_committed) by aggregate and commandId. */
 export class CommandClient {
+  /** by JSON [aggregateId, commandId]: a commandId is one aggregate's */
   readonly replies = new Map<string, Reply[]>();
   private constructor(
     private readonly producer: Producer,
@@ -81,7 +86,8 @@ export class CommandClient {
     await consumer.run({
       eachMessage: async ({ message }) => {
         const r = JSON.parse(String(message.value)) as Reply;
-        client.replies.set(r.commandId, [...(client.replies.get(r.commandId) ?? []), r]);
+        const id = JSON.stringify([r.aggregateId, r.commandId]);
+        client.replies.set(id, [...(client.replies.get(id) ?? []), r]);
       },
     });
     return client;
@@ -98,10 +104,16 @@ export class CommandClient {
     await this.producer.send({ topic: this.commands, acks: -1, messages: records });
   }
 
-  /** Waits until every commandId has as many replies as it was sent; returns the replies in arrival order. */
+  /**
+   * Waits until every command (aggregate and commandId) has as many replies as it was sent; returns the replies per
+   * command in the order of first sending, each in arrival order.
+   */
   async waitFor(commands: Command[], timeoutMs = 120_000): Promise<Reply[][]> {
     const sent = new Map<string, number>();
-    for (const c of commands) sent.set(c.commandId, (sent.get(c.commandId) ?? 0) + 1);
+    for (const c of commands) {
+      const id = JSON.stringify([c.aggregateId, c.commandId]);
+      sent.set(id, (sent.get(id) ?? 0) + 1);
+    }
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const missing = [...sent].filter(([id, n]) => (this.replies.get(id)?.length ?? 0) < n);

@@ -105,7 +105,8 @@ test('the same inputs through the driver and through the runtime on a broker giv
     const base = Math.floor(Date.now() / 1000) * 1000 - 3_600_000;
     const inputs = [...directEvents(base), ...commands(base, 4242)];
 
-    const driver = await TopologyTestDriver.fromLoaded(env.loaded, { wallClock: base });
+    // the driver's wall clock near the runtime's: stream time counts at most processing.maxClockSkewMs ahead of it
+    const driver = await TopologyTestDriver.fromLoaded(env.loaded, { wallClock: Date.now() });
     for (const r of inputs) await driver.pipe(r.topic, r.key, r.value, { raw: true, partition: r.partition, timestamp: r.timestamp, headers: r.headers });
 
     await app.start();
@@ -162,8 +163,10 @@ test('the same inputs through the driver and through the runtime on a broker giv
 
     for (const it of internalTopics(topology).filter((x) => x.purpose === 'changelog')) {
       const processor = it.stage ? `${it.processor}-${it.stage}` : it.processor;
-      const inDriver = Object.fromEntries(await driver.store(processor, it.store!));
-      const fromChangelog = Object.fromEntries([...(await changelogState(it.name))].sort(([a], [b]) => (a < b ? -1 : 1)));
+      // the command-expiry index notes the wall-clock time each command was handled, which differs by nature
+      const comparable = (v: unknown) => (it.store === 'command-expiry' && v !== null && typeof v === 'object' ? { ...v, handledAt: 'a wall-clock time' } : v);
+      const inDriver = Object.fromEntries([...(await driver.store(processor, it.store!))].map(([k, v]) => [k, comparable(v)]));
+      const fromChangelog = Object.fromEntries([...(await changelogState(it.name))].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => [k, comparable(v)]));
       t.true(Object.keys(fromChangelog).length > 0, `${it.name} has data`);
       t.deepEqual(inDriver, fromChangelog, `${processor}.${it.store}`);
     }

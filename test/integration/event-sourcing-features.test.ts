@@ -123,7 +123,8 @@ async function produce(f: Feature, inputs: Input[]): Promise<void> {
 
 /** The same inputs through the TopologyTestDriver. */
 async function drive(loaded: LoadedTopology, inputs: Input[]): Promise<TopologyTestDriver> {
-  const driver = await TopologyTestDriver.fromLoaded(loaded);
+  // the driver's wall clock near the runtime's: stream time counts at most processing.maxClockSkewMs ahead of it
+  const driver = await TopologyTestDriver.fromLoaded(loaded, { wallClock: Date.now() });
   for (const r of inputs) {
     await driver.pipe(r.topic, r.key, r.value, { raw: true, partition: partitionOf(loaded, r), timestamp: r.timestamp, headers: r.headers ?? {} });
   }
@@ -171,8 +172,11 @@ async function driverAgrees(t: ExecutionContext, f: Feature, driver: TopologyTes
   }
   for (const it of internalTopics(f.loaded.topology).filter((x) => x.purpose === 'changelog')) {
     const processor = it.stage ? `${it.processor}-${it.stage}` : it.processor;
-    const inDriver = sortedObject(await driver.store(processor, it.store!));
-    t.deepEqual(inDriver, sortedObject(await changelogState(it.name)), `driver and runtime agree on the store ${processor}.${it.store}`);
+    // the command-expiry index notes the wall-clock time each command was handled, which differs by nature
+    const comparable = (m: Map<string, unknown>) =>
+      it.store === 'command-expiry' ? new Map([...m].map(([k, v]) => [k, v !== null && typeof v === 'object' ? { ...v, handledAt: 'a wall-clock time' } : v])) : m;
+    const inDriver = sortedObject(comparable(await driver.store(processor, it.store!)));
+    t.deepEqual(inDriver, sortedObject(comparable(await changelogState(it.name))), `driver and runtime agree on the store ${processor}.${it.store}`);
   }
 }
 

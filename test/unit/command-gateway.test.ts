@@ -74,22 +74,28 @@ test('the envelope carries the body\'s fields, a generated commandId and the tim
   t.is(commandFromBody('X', { aggregateId: 'u1', tenantId: 't1' }, true, now).tenantId, 't1');
 });
 
-/** A replies partition in memory; read() returns what is there from an offset, as the changelog reader does. */
+/**
+ * A replies partition in memory; read() returns what is there from an offset, as the changelog reader does. Each
+ * record is a commandId, or `key/commandId` (the key defaults to `a`).
+ */
 function fakeReader(records: string[]): PartitionReader & { reads: bigint[] } {
   const reads: bigint[] = [];
   return {
     reads,
     async read(topic, partition, from, onRecords) {
       reads.push(from);
-      const out: FetchedRecord[] = records.slice(Number(from)).map((id, i) => ({
-        topic,
-        partition,
-        offset: String(Number(from) + i),
-        timestamp: 0,
-        key: null,
-        value: Buffer.from(JSON.stringify({ commandId: id, status: 'accepted', aggregateId: 'a', aggregateVersion: 1, eventIds: [] })),
-        headers: {},
-      }));
+      const out: FetchedRecord[] = records.slice(Number(from)).map((r, i) => {
+        const [key, id] = r.includes('/') ? (r.split('/') as [string, string]) : ['a', r];
+        return {
+          topic,
+          partition,
+          offset: String(Number(from) + i),
+          timestamp: 0,
+          key: Buffer.from(key),
+          value: Buffer.from(JSON.stringify({ commandId: id, status: 'accepted', aggregateId: key, aggregateVersion: i + 1, eventIds: [] })),
+          headers: {},
+        };
+      });
       if (out.length) await onRecords(out);
       else await new Promise((r) => setTimeout(r, 5));
       return BigInt(Math.max(records.length, Number(from)));
@@ -103,14 +109,23 @@ test('the reply watcher finds a reply at or after the offset noted before sendin
   const w = new ReplyWatcher(reader, 'replies', 'json', memoryLogger());
   t.teardown(() => w.close());
   // the second sender's waiter registers first, from offset 2; the first sender noted offset 1
-  t.like(await w.wait('c2', 0, 2n, 1000), { commandId: 'c2' });
-  t.like(await w.wait('c1', 0, 1n, 1000), { commandId: 'c1' });
-  t.is(await w.wait('never', 0, 3n, 50), undefined);
+  t.like(await w.wait('a', 'c2', 0, 2n, 1000), { commandId: 'c2' });
+  t.like(await w.wait('a', 'c1', 0, 1n, 1000), { commandId: 'c1' });
+  t.is(await w.wait('a', 'never', 0, 3n, 50), undefined);
+});
+
+// issue 14, defect 2: commandIds are per aggregate, so two aggregates of one partition may both have a command c1
+test("the reply watcher gives a waiter the reply of its own aggregate's command, not another aggregate's with the same commandId", async (t) => {
+  const w = new ReplyWatcher(fakeReader(['a/c1', 'b/c1']), 'replies', 'json', memoryLogger());
+  t.teardown(() => w.close());
+  t.like(await w.wait('b', 'c1', 0, 0n, 1000), { commandId: 'c1', aggregateId: 'b' });
+  t.like(await w.wait('a', 'c1', 0, 0n, 1000), { commandId: 'c1', aggregateId: 'a' });
+  t.is(await w.wait('c', 'c1', 0, 0n, 50), undefined);
 });
 
 test('a closed reply watcher answers every waiter at once with no reply', async (t) => {
   const w = new ReplyWatcher(fakeReader([]), 'replies', 'json', memoryLogger());
-  const waiting = w.wait('c', 0, 0n, 60_000);
+  const waiting = w.wait('a', 'c', 0, 0n, 60_000);
   await w.close();
   t.is(await waiting, undefined);
 });
@@ -141,7 +156,7 @@ test('the reply watcher passes over records that are not replies, logs each once
   const log = memoryLogger();
   const w = new ReplyWatcher(reader, 'replies', 'json', log);
   t.teardown(() => w.close());
-  t.like(await w.wait('c1', 0, 0n, 1000), { commandId: 'c1', status: 'rejected', code: 'NOPE' });
+  t.like(await w.wait('a', 'c1', 0, 0n, 1000), { commandId: 'c1', status: 'rejected', code: 'NOPE' });
   const invalid = log.events('gateway.reply_invalid');
   t.deepEqual(invalid.map((e) => e.offset), ['0', '1', '2', '3', '4']);
   t.regex(String(invalid[1]!.error), /missing field "status"/);

@@ -324,7 +324,9 @@ test('endedRetentionMs: an ended instance is kept for that long in stream time (
   await d.pipeEvent({ eventType: 'OrderNoted', aggregateType: 'Order', aggregateId: 'o1', aggregateVersion: 3, data: {} }, { topic: 'events', timestamp: t0 + 1_800_000 });
   t.is(d.metric('shipping', 'saga_events', { outcome: 'ended' }), 1);
   t.true((await d.store('shipping', 'sagas')).has('o1'));
-  // an hour and more of stream time (of o1's task: a record of its partition) after it ended: deleted, index too
+  // an hour and more of stream time (of o1's task: a record of its partition) and of the wall clock after it ended:
+  // deleted, index too (stream time counts at most processing.maxClockSkewMs ahead of the wall clock)
+  await d.advanceWallClock(4_000_000);
   await d.pipeEvent({ eventType: 'OrderNoted', aggregateType: 'Order', aggregateId: 'o2', aggregateVersion: 1, data: {} }, { topic: 'events', timestamp: t0 + 4_000_000, partition: partitionForKey('o1', 4) });
   t.false((await d.store('shipping', 'sagas')).has('o1'));
   t.is((await d.store('shipping', 'ended')).size, 0);
@@ -336,6 +338,34 @@ test('endedRetentionMs: an ended instance is kept for that long in stream time (
   await keep.advanceStreamTime(t0 + 100_000_000);
   t.true((await keep.store('shipping', 'sagas')).has('o1'));
   await t.throwsAsync(() => keep.store('shipping', 'ended'));
+});
+
+// issue 14, defect 1: deadlines and ended-instance retention ran on stream time alone, so one record dated years ahead
+// fired every deadline of its partition (compensating every instance) and deleted every ended instance
+test('a record dated years ahead of the wall clock fires no stream-time deadline early and expires no ended instance', async (t) => {
+  const d = await TopologyTestDriver.fromObject({ ...shipping('stream-time', 3_600_000), processing: { maxClockSkewMs: 10_000 } }, FIXTURES);
+  const t0 = d.now;
+  const sameTask = { topic: 'events', partition: partitionForKey('o1', 4) };
+  await d.pipeEvent(paid('o1'), { ...sameTask, timestamp: t0 });
+  await d.pipeEvent(paid('o2'), { ...sameTask, key: 'o2', timestamp: t0 });
+  await d.pipeEvent({ eventType: 'OrderShipped', aggregateType: 'Order', aggregateId: 'o2', aggregateVersion: 2, data: {} }, { ...sameTask, key: 'o2', timestamp: t0 });
+  t.like((await d.store<StoredSaga>('shipping', 'sagas')).get('o2'), { status: 'completed' });
+  // a producer whose clock is four years ahead
+  await d.pipeEvent({ eventType: 'OrderNoted', aggregateType: 'Order', aggregateId: 'o3', aggregateVersion: 1, data: {} }, { ...sameTask, key: 'o3', timestamp: t0 + 4 * 365 * 86_400_000 });
+  t.is(commandsOn(d, 'commands').length, 2, 'no deadline fired: only the two first ShipOrder commands');
+  t.like((await d.store<StoredSaga>('shipping', 'sagas')).get('o1'), { status: 'running', state: { attempts: 1 } });
+  t.true((await d.store('shipping', 'sagas')).has('o2'), 'the ended instance is kept');
+  t.is(d.metric('shipping', 'saga_lifecycle', { event: 'timed_out' }), 0);
+  // stream time is held at most processing.maxClockSkewMs (10 s here) ahead of the wall clock; no record moves it
+  // while it is ahead, so the wall clock fires what is due by the held time
+  await d.advanceWallClock(40_000);
+  t.is(d.metric('shipping', 'saga_lifecycle', { event: 'timed_out' }), 0, 'due at t0 + 60 s, not yet at t0 + 40 s + 10 s');
+  await d.advanceWallClock(10_000);
+  t.is(d.metric('shipping', 'saga_lifecycle', { event: 'timed_out' }), 1, 'due at t0 + 60 s = t0 + 50 s + 10 s');
+  t.like((await d.store<StoredSaga>('shipping', 'sagas')).get('o1'), { status: 'running', state: { attempts: 2 } });
+  t.true((await d.store('shipping', 'sagas')).has('o2'));
+  await d.advanceWallClock(3_600_000);
+  t.false((await d.store('shipping', 'sagas')).has('o2'), 'an hour after it ended by both clocks, it goes');
 });
 
 test('a saga module that waits for its compensation: compensating (SagaFailed) until the refund is confirmed, then compensated', async (t) => {

@@ -24,6 +24,7 @@ export async function buildAggregateSpec(b: BuildContext, p: AggregateProcessorD
     history: p.history,
     commandRetentionMs: p.commandRetentionMs,
     upcasters: b.upcasters,
+    maxClockSkewMs: t.processing.maxClockSkewMs,
   };
   return {
     ...b.common(p),

@@ -1,7 +1,8 @@
 /**
  * The aggregate processor: one command in, its events and one reply out, all in the task's transaction (so several
  * events of one command are atomic with the state, the reply and the input offset). Per command, in order:
- *   1. a commandId seen before gets its first reply again (the `commands` store) — no events;
+ *   1. a commandId this aggregate has seen gets its first reply again (the `commands` store, remembered.ts) — no
+ *      events; unless the command differs from the one first sent with that id: then a COMMAND_ID_REUSED rejection;
  *   2. an expectedVersion that differs from the stored version gets a `conflict` reply — no events;
  *   3. decide(command, state): a DomainError is a `rejected` reply with its reason — no events;
  *   4. the events are stamped (ids, versions, time, causation), evolved into the state and sent; `accepted` reply.
@@ -9,14 +10,15 @@
  */
 import { isDomainError } from '../../errors.ts';
 import type { CommandEnvelope, EventEnvelope, Reply } from '../../serde/envelope.ts';
-import type { InputRecord, Processor, ProcessorContext, ProcessorMetrics } from '../types.ts';
+import type { InputRecord, KeyValueStore, Processor, ProcessorContext, ProcessorMetrics } from '../types.ts';
 import { commandKey } from '../input/commands.ts';
 import { eventDrafts, type Decider, type EventDraft } from './decider.ts';
 import { eventId } from './event-id.ts';
 import { requireFinite } from '../finite.ts';
-import { retentionCheckMs, takeDue, timeKey } from '../time-index.ts';
-import type { Partitioning } from './partitioning.ts';
 import { upcast, type Upcasters } from '../upcast/upcasters.ts';
+import { heldStreamTime, retentionCheckMs, timeKey, whileHeldAhead } from '../time-index.ts';
+import type { Partitioning } from './partitioning.ts';
+import { fingerprint, isLegacyKey, rememberedKey, sentReply, type CommandExpiry, type RememberedReply } from './remembered.ts';
 
 export interface AggregateOptions {
   aggregateType: string;
@@ -26,10 +28,12 @@ export interface AggregateOptions {
   replies: string | undefined;
   partitioning: Partitioning;
   history: boolean;
-  /** how long (stream time) a commandId is remembered; 0: forever */
+  /** how long a commandId is remembered, by stream time and by the wall clock; 0: forever */
   commandRetentionMs: number;
   /** the topology's upcasters: given history (appendGiven) is evolved as state-as-of-a-time folds it, lifted */
   upcasters: Upcasters;
+  /** how far ahead of the wall clock stream time counts (processing.maxClockSkewMs) */
+  maxClockSkewMs: number;
 }
 
 /** Value of the `state` store (docs/wire-formats.md). */
@@ -40,50 +44,122 @@ export interface StoredAggregate {
 
 export const historyKey = (key: string, version: number) => `${key}:${String(version).padStart(10, '0')}`;
 
+/** Per task: whether its `commands` store may hold entries of the old layout (undefined: not looked yet). */
+interface LegacyEntries {
+  present: boolean | undefined;
+}
+
 export function aggregateProcessor(o: AggregateOptions): Processor {
-  const p: Processor = { process: (record, ctx) => handleCommand(o, record, ctx) };
-  if (o.commandRetentionMs > 0) p.init = (ctx) => void scheduleCommandExpiry(o.commandRetentionMs, ctx);
-  return p;
+  const legacy: LegacyEntries = { present: undefined };
+  if (o.commandRetentionMs <= 0) return { process: (record, ctx) => handleCommand(o, legacy, record, ctx) };
+  let heldAhead = () => undefined as void;
+  return {
+    init(ctx) {
+      heldAhead = scheduleCommandExpiry(o, legacy, ctx);
+      heldAhead();
+    },
+    async process(record, ctx) {
+      await handleCommand(o, legacy, record, ctx);
+      heldAhead();
+    },
+  };
 }
 
 /** Deletes at most this many remembered commands per punctuation, so one transaction stays small. */
 const EXPIRE_PER_RUN = 5000;
 
 /**
- * commandIds are remembered for commandRetentionMs of stream time (record time), so the `commands` store does not
- * grow forever: a stream-time punctuation deletes the entries older than that, oldest first, through the
- * `command-expiry` index. Stream time, not the wall clock, so a replay or a restore expires the same commands.
+ * commandIds are remembered for commandRetentionMs by both clocks, so the `commands` store does not grow forever and
+ * no clock alone can make a retry run twice. An entry is indexed (`command-expiry`) at the task's stream time, held
+ * to at most maxClockSkewMs ahead of the wall clock, and with the wall-clock time it was handled; it is deleted once
+ * that stream time is more than the retention behind the (held) stream time and that wall-clock time more than the
+ * retention behind the wall clock. So one record dated years ahead (a producer with a wrong clock) moves no entry
+ * closer to expiry than the wall clock allows, and one dated years back is still remembered for the retention.
+ * Stream-time punctuations do it, in the transaction of the record that moved stream time; while stream time is
+ * held ahead of the wall clock (no record moves it then), a wall-clock punctuation does. Replays follow stream time
+ * as before; the wall clock only keeps entries longer (a replay remembers each id at least the retention after it).
  */
-function scheduleCommandExpiry(retentionMs: number, ctx: ProcessorContext): void {
-  ctx.schedule(retentionCheckMs(retentionMs), 'stream-time', async (now) => {
-    const expired = await takeDue(ctx.store<string>('command-expiry'), now - retentionMs, EXPIRE_PER_RUN);
-    const commands = ctx.store<Reply>('commands');
-    for (const [, commandId] of expired) commands.delete(commandId);
-    if (expired.length) ctx.count('command_outcomes', { outcome: 'expired' }, expired.length);
-  });
+function scheduleCommandExpiry(o: AggregateOptions, legacy: LegacyEntries, ctx: ProcessorContext): () => void {
+  const every = retentionCheckMs(o.commandRetentionMs);
+  ctx.schedule(every, 'stream-time', (at) => expireCommands(o, legacy, ctx, at));
+  return whileHeldAhead(ctx, o.maxClockSkewMs, every, (held) => expireCommands(o, legacy, ctx, held));
+}
+
+async function expireCommands(o: AggregateOptions, legacy: LegacyEntries, ctx: ProcessorContext, streamTime: number): Promise<void> {
+  const wall = ctx.wallClockTime;
+  const byStreamTime = heldStreamTime(streamTime, wall, o.maxClockSkewMs) - o.commandRetentionMs;
+  const byWallClock = wall - o.commandRetentionMs;
+  const index = ctx.store<CommandExpiry>('command-expiry');
+  const due: [string, CommandExpiry][] = [];
+  for await (const entry of index.range({ lt: timeKey(byStreamTime, ''), limit: EXPIRE_PER_RUN })) due.push(entry);
+  const commands = ctx.store<RememberedReply>('commands');
+  let expired = 0;
+  for (const [indexKey, v] of due) {
+    // entries of the old layout (a bare commandId) carry no wall-clock time: stream time alone, as they were written
+    if (typeof v !== 'string' && v.handledAt >= byWallClock) continue;
+    index.delete(indexKey);
+    commands.delete(typeof v === 'string' ? v : v.key);
+    if (typeof v === 'string') legacy.present = undefined; // maybe the last one: look again
+    expired++;
+  }
+  if (expired) ctx.count('command_outcomes', { outcome: 'expired' }, expired);
+}
+
+/** Whether the store holds keys of the old layout; looked up once per task (and after old entries expire). */
+async function hasLegacyEntries(legacy: LegacyEntries, commands: KeyValueStore<RememberedReply>): Promise<boolean> {
+  if (legacy.present === undefined) {
+    legacy.present = false;
+    // new keys all start with `["` (rememberedKey); a commandId of the old layout that itself starts so is not found
+    for (const range of [{ lt: '["' }, { gte: '[#' }]) {
+      for await (const [key] of commands.range({ ...range, limit: 1 })) if (isLegacyKey(key)) legacy.present = true;
+    }
+  }
+  return legacy.present;
+}
+
+/** An entry of the old layout answers only a command to its own aggregate (see remembered.ts). */
+function legacyReply(o: AggregateOptions, key: string, command: CommandEnvelope, r: RememberedReply | undefined): RememberedReply | undefined {
+  if (!r || r.aggregateId !== command.aggregateId) return undefined;
+  const last = r.eventIds.at(-1);
+  if (last !== undefined && last !== eventId(o.events.topic, o.aggregateType, key, r.aggregateVersion)) return undefined;
+  return r;
 }
 
 type Outcome = ProcessorMetrics['command_outcomes']['outcome'];
 
-async function handleCommand(o: AggregateOptions, record: InputRecord, ctx: ProcessorContext): Promise<void> {
+async function handleCommand(o: AggregateOptions, legacy: LegacyEntries, record: InputRecord, ctx: ProcessorContext): Promise<void> {
   const command = record.value as CommandEnvelope;
   const key = record.key!;
-  const commands = ctx.store<Reply>('commands');
+  const commands = ctx.store<RememberedReply>('commands');
+  const remembered = rememberedKey(key, command.commandId);
+  const print = fingerprint(command);
   const send = (r: Reply, outcome: Outcome) => {
     if (o.replies) ctx.forward(o.replies, key, r);
     ctx.count('command_outcomes', { outcome });
   };
   /** the reply is kept so that a retry of the command gets it again */
   const settle = (r: Reply, outcome: Outcome) => {
-    commands.put(command.commandId, r);
-    if (o.commandRetentionMs > 0) ctx.store<string>('command-expiry').put(timeKey(record.timestamp, command.commandId), command.commandId);
+    commands.put(remembered, { ...r, fingerprint: print });
+    if (o.commandRetentionMs > 0) {
+      const wall = ctx.wallClockTime;
+      const at = heldStreamTime(ctx.streamTime, wall, o.maxClockSkewMs);
+      ctx.store<CommandExpiry>('command-expiry').put(timeKey(at, remembered), { key: remembered, handledAt: wall });
+    }
     send(r, outcome);
   };
 
-  const earlier = await commands.get(command.commandId);
-  if (earlier) return send(earlier, 'duplicate');
-
   const states = ctx.store<StoredAggregate>('state');
+  let earlier = await commands.get(remembered);
+  if (!earlier && (await hasLegacyEntries(legacy, commands))) earlier = legacyReply(o, key, command, await commands.get(command.commandId));
+  if (earlier) {
+    if (earlier.fingerprint === undefined || earlier.fingerprint === print) return send(sentReply(earlier), 'duplicate');
+    // not a retry: another command under an id this aggregate has used. Its first reply would tell the sender about
+    // a command it did not send (and its own would never run): it is told so instead, and nothing is remembered
+    const reason = `commandId ${JSON.stringify(command.commandId)} was already used for another command to this aggregate (a different commandType or data), answered ${earlier.status} at version ${earlier.aggregateVersion}: send a new command with a new commandId`;
+    const current = (await states.get(key))?.version ?? 0;
+    return send({ commandId: command.commandId, status: 'rejected', reason, code: 'COMMAND_ID_REUSED', aggregateId: command.aggregateId, aggregateVersion: current, eventIds: [] }, 'reused');
+  }
+
   const stored = await states.get(key);
   const version = stored?.version ?? 0;
   const reply = (status: Reply['status'], aggregateVersion: number, eventIds: string[], why?: { reason: string; code: string }): Reply => ({

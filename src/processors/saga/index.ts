@@ -30,6 +30,7 @@ export async function buildSagaSpecs(b: BuildContext, p: SagaProcessorDecl): Pro
     deadlines: p.deadlines,
     errorPolicy: p.onError.policy,
     endedRetentionMs: p.endedRetentionMs,
+    maxClockSkewMs: t.processing.maxClockSkewMs,
   };
   const outputs = new Set([...commandTopics.values(), ...(log ? [log] : [])]);
   const admission = [eventEnvelopeStage, eventKeyStage, ...b.eventStages(p, true), ...stepStages(p.steps, p.name)];

@@ -12,8 +12,8 @@ import { errorMessage, FoldstreamError } from '../../errors.ts';
 import { aggregateKey, type CommandEnvelope, type Data, type EventEnvelope } from '../../serde/envelope.ts';
 import { eventId, uuidV5 } from '../aggregate/event-id.ts';
 import { requireFinite } from '../finite.ts';
-import { retentionCheckMs, takeDue, timeKey } from '../time-index.ts';
-import type { ProcessorContext, ProcessorMetrics, Processor, PunctuationType } from '../types.ts';
+import { heldStreamTime, retentionCheckMs, takeDue, timeKey, whileHeldAhead } from '../time-index.ts';
+import type { InputRecord, ProcessorContext, ProcessorMetrics, Processor, PunctuationType } from '../types.ts';
 import { ENDED, type Deadline, type SagaCommand, type SagaDefinition, type SagaReaction, type SagaStatus } from './definition.ts';
 
 /** Value of the `sagas` store (docs/wire-formats.md). An ended instance stays, so late events find it ended. */
@@ -47,6 +47,8 @@ export interface SagaOptions {
   errorPolicy: 'dlq' | 'fail' | 'skip';
   /** how long (stream time) an ended instance is kept; 0: forever */
   endedRetentionMs: number;
+  /** how far ahead of the wall clock stream time counts (processing.maxClockSkewMs) */
+  maxClockSkewMs: number;
 }
 
 type LifecycleEvent = ProcessorMetrics['saga_lifecycle']['event'];
@@ -76,32 +78,57 @@ interface Trigger {
 }
 
 export function sagaProcessor(o: SagaOptions): Processor {
+  const heldAhead: (() => void)[] = [];
+  const checkHeldAhead = () => heldAhead.forEach((check) => check());
   return {
     init(ctx) {
-      ctx.schedule(o.deadlines.checkIntervalMs, o.deadlines.clock, (now) => fireDeadlines(o, ctx, now));
-      if (o.endedRetentionMs > 0) {
-        ctx.schedule(retentionCheckMs(o.endedRetentionMs), 'stream-time', (now) => expireEnded(o, ctx, now));
-      }
+      if (o.deadlines.clock === 'wall-clock') ctx.schedule(o.deadlines.checkIntervalMs, 'wall-clock', (now) => fireDeadlines(o, ctx, now));
+      else heldAhead.push(onStreamTime(o, ctx, o.deadlines.checkIntervalMs, (now) => fireDeadlines(o, ctx, now)));
+      if (o.endedRetentionMs > 0) heldAhead.push(onStreamTime(o, ctx, retentionCheckMs(o.endedRetentionMs), (now) => expireEnded(o, ctx, now)));
+      checkHeldAhead();
     },
     async process(record, ctx) {
-      const event = record.value as EventEnvelope;
-      const id = record.key!;
-      const sagas = ctx.store<StoredSaga>('sagas');
-      const entry = await sagas.get(id);
-      if (entry && ENDED.has(entry.status)) return ctx.count('saga_events', { outcome: 'ended' });
-      const source = sourceKey(event);
-      if (entry && (entry.seen[source] ?? 0) >= event.aggregateVersion) return ctx.count('saga_events', { outcome: 'already_applied' });
-      const reaction = await o.definition.handle(entry ? entry.state : o.definition.initialState(), event, { id, status: entry?.status ?? 'new' });
-      const seen = { ...entry?.seen, [source]: event.aggregateVersion };
-      if (!reaction) {
-        // remembered all the same: a duplicate of this event must not meet a later state that reacts to it
-        if (entry) sagas.put(id, { ...entry, seen });
-        return ctx.count('saga_events', { outcome: 'ignored' });
-      }
-      react(o, ctx, id, entry, seen, reaction, addressed(o, reaction), { timestamp: record.timestamp, event });
-      ctx.count('saga_events', { outcome: entry ? 'handled' : 'started' });
+      await handleEvent(o, record, ctx);
+      checkHeldAhead();
     },
   };
+}
+
+async function handleEvent(o: SagaOptions, record: InputRecord, ctx: ProcessorContext): Promise<void> {
+  const event = record.value as EventEnvelope;
+  const id = record.key!;
+  const sagas = ctx.store<StoredSaga>('sagas');
+  const entry = await sagas.get(id);
+  if (entry && ENDED.has(entry.status)) return ctx.count('saga_events', { outcome: 'ended' });
+  const source = sourceKey(event);
+  if (entry && (entry.seen[source] ?? 0) >= event.aggregateVersion) return ctx.count('saga_events', { outcome: 'already_applied' });
+  const reaction = await o.definition.handle(entry ? entry.state : o.definition.initialState(), event, { id, status: entry?.status ?? 'new' });
+  const seen = { ...entry?.seen, [source]: event.aggregateVersion };
+  if (!reaction) {
+    // remembered all the same: a duplicate of this event must not meet a later state that reacts to it
+    if (entry) sagas.put(id, { ...entry, seen });
+    return ctx.count('saga_events', { outcome: 'ignored' });
+  }
+  react(o, ctx, id, entry, seen, reaction, addressed(o, reaction), { timestamp: record.timestamp, event });
+  ctx.count('saga_events', { outcome: entry ? 'handled' : 'started' });
+}
+
+/**
+ * Runs `fn` on the task's stream time held to at most maxClockSkewMs ahead of the wall clock (heldStreamTime): a
+ * record dated years ahead must not fire every deadline (compensating every instance) nor expire every ended
+ * instance. Stream-time punctuations call it as stream time moves; while stream time is held ahead of the wall clock
+ * no record moves it, so a wall-clock punctuation calls it then, with the held time.
+ */
+function onStreamTime(o: SagaOptions, ctx: ProcessorContext, everyMs: number, fn: (now: number) => Promise<void>): () => void {
+  ctx.schedule(everyMs, 'stream-time', (at) => fn(heldStreamTime(at, ctx.wallClockTime, o.maxClockSkewMs)));
+  return whileHeldAhead(ctx, o.maxClockSkewMs, everyMs, fn);
+}
+
+/** The time a reaction counts a stream-time deadline and an ended instance's retention from. */
+function reactionTime(o: SagaOptions, ctx: ProcessorContext, trigger: Trigger): number {
+  // a deadline's reaction runs at the (held) time of its punctuation; an event's at the task's held stream time,
+  // which is its record time unless the record came late (then later) or is dated ahead of the wall clock (then less)
+  return trigger.deadline ? trigger.timestamp : heldStreamTime(ctx.streamTime, ctx.wallClockTime, o.maxClockSkewMs);
 }
 
 /**
@@ -232,15 +259,15 @@ function react(o: SagaOptions, ctx: ProcessorContext, id: string, entry: StoredS
     deadline = null;
   }
   if (r.deadline && !ENDED.has(status)) {
-    // stream time: from the record's time, so a replay sets the same deadlines; wall clock: from now, when the
+    // stream time: from the (held) stream time, so a replay sets the same deadlines; wall clock: from now, when the
     // reaction runs (record times are carried along a chain of commands and events, and would count from its start)
-    const from = o.deadlines.clock === 'stream-time' ? trigger.timestamp : ctx.wallClockTime;
+    const from = o.deadlines.clock === 'stream-time' ? reactionTime(o, ctx, trigger) : ctx.wallClockTime;
     deadline = { name: r.deadline.name ?? 'deadline', at: from + r.deadline.afterMs };
     index.put(timeKey(deadline.at, id), id);
   }
 
   if (o.endedRetentionMs > 0 && ENDED.has(status) && !ENDED.has(before as SagaStatus)) {
-    ctx.store<string>('ended').put(timeKey(trigger.timestamp, id), id);
+    ctx.store<string>('ended').put(timeKey(reactionTime(o, ctx, trigger), id), id);
   }
   ctx.store<StoredSaga>('sagas').put(id, {
     status,

@@ -299,7 +299,8 @@ export class BankModel implements ModelCheck {
         stateModel.set(id, canonical({ version: a.version, state: { open: a.open, owner: a.owner, balance: a.balance } }));
         viewModel.set(id, canonical({ view: a.view, version: a.version }));
       }
-      for (const [commandId, r] of a.replies) commandsModel.set(commandId, storedReplyValue(r, id));
+      // keyed by [aggregate key, commandId]: a commandId is one aggregate's (docs/wire-formats.md)
+      for (const [commandId, r] of a.replies) commandsModel.set(JSON.stringify([id, commandId]), storedReplyValue(r, id));
     }
     for (const kind of ['events', 'replies', 'views'] as const) {
       for (const [key, actual] of this.delivered[kind]) if (!this.accounts.has(key)) compareSequence(out[kind], key, [], actual);

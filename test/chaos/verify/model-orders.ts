@@ -21,7 +21,7 @@
  *     items 0, total 0; ItemAdded: items + 1, total + price}. Events carry aggregateType Order, the command's
  *     aggregateId and tenantId, aggregateVersion = version + i, causationId = commandId, correlationId = the
  *     command's or its commandId, its timestamp and userId; they are keyed tenantId:aggregateId.
- *   Stores: `state` {version, state}, `commands` (commandId → reply + aggregateId), `history` (key:version, 10 digits
+ *   Stores: `state` {version, state}, `commands` ([key, commandId] → reply + aggregateId), `history` (key:version, 10 digits
  *   → the event as on the events topic, eventId included).
  *
  * Both projections read the events topic; ItemAdded v1 {sku, price} is upcast to v2 {sku, unitPrice: price,
@@ -400,7 +400,8 @@ export class OrdersModel implements ModelCheck {
       if (o.version > 0) stateModel.set(key, canonical({ version: o.version, state: { status: o.status, items: o.items, total: o.total } }));
       if (o.views.length) viewModel.set(key, canonical({ view: o.view, version: Number(o.views.at(-1)!.id) }));
       const aggregateId = key.slice(key.indexOf(':') + 1);
-      for (const [commandId, r] of o.replies) commandsModel.set(commandId, storedReplyValue(r, aggregateId));
+      // keyed by [aggregate key, commandId]: a commandId is one aggregate's (docs/wire-formats.md)
+      for (const [commandId, r] of o.replies) commandsModel.set(JSON.stringify([key, commandId]), storedReplyValue(r, aggregateId));
       // history: each event as the events topic has it (the eventId is foldstream's to choose; it must be the same)
       for (const e of o.events) {
         const version = Number(e.id);

@@ -422,7 +422,8 @@ export class SagaModel implements ModelCheck {
       compareSequence(out.events, key, a.events, this.delivered.events.get(key) ?? []);
       compareSequence(out.replies, a.id, a.replySeq, this.delivered.replies.get(a.id) ?? []);
       if (a.version > 0) stateModel[a.kind].set(a.id, canonical({ version: a.version, state: a.state }));
-      for (const [commandId, reply] of a.replies) commandsModel[a.kind].set(commandId, storedReplyValue(reply, a.id));
+      // keyed by [aggregate key, commandId]: a commandId is one aggregate's (docs/wire-formats.md)
+      for (const [commandId, reply] of a.replies) commandsModel[a.kind].set(JSON.stringify([a.id, commandId]), storedReplyValue(reply, a.id));
     }
     const replyKeys = new Set([...this.aggregates.values()].map((a) => a.id));
     for (const [key, actual] of this.delivered.events) if (!this.aggregates.has(key)) compareSequence(out.events, key, [], actual);

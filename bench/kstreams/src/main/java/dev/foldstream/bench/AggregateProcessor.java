@@ -1,6 +1,9 @@
 package dev.foldstream.bench;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.ArrayList;
@@ -13,7 +16,9 @@ import org.apache.kafka.streams.state.KeyValueStore;
 
 /**
  * The `users` aggregate of topology.yaml, as foldstream runs it (docs/aggregates.md), one command at a time:
- * 1. a commandId seen before gets its first reply again, the same bytes (`commands` store), and no events;
+ * 1. a commandId this aggregate has seen gets its first reply again, the same bytes (`commands` store, keyed by
+ *    aggregate and commandId), and no events; another command (type or data) under that id is rejected as
+ *    COMMAND_ID_REUSED, and nothing of it is kept;
  * 2. an expectedVersion that differs from the stored version gets a `conflict` reply;
  * 3. decide: a domain error is a `rejected` reply;
  * 4. the events are stamped (derived ids, versions, time, causation), evolved into the state (`state` store), kept
@@ -27,6 +32,8 @@ final class AggregateProcessor implements Processor<String, String, String, Stri
   static final String HISTORY = "history";
   static final String EVENTS_SINK = "events-sink";
   static final String REPLIES_SINK = "replies-sink";
+  /** writes maps with their keys sorted: what makes a command the same command again, whatever its key order */
+  private static final ObjectMapper CANONICAL = new ObjectMapper().configure(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS, true);
 
   private final String eventsTopic;
   private ProcessorContext<String, String> context;
@@ -52,19 +59,28 @@ final class AggregateProcessor implements Processor<String, String, String, Stri
     if (command == null || !Envelopes.isCommand(command) || record.key() == null || !record.key().equals(Envelopes.aggregateKey(command))) return;
     String key = record.key();
     String commandId = command.get("commandId").asText();
-
-    String earlier = commands.get(commandId);
-    if (earlier != null) {
-      reply(record, earlier);
-      return;
-    }
+    String remembered = json(List.of(key, commandId));
+    String sameness = json(List.of(command.get("commandType").asText(), CANONICAL.convertValue(command.get("data"), Object.class)));
 
     ObjectNode stored = Envelopes.parse(states.get(key));
     long version = stored == null ? 0 : stored.get("version").asLong();
+    ObjectNode earlier = Envelopes.parse(commands.get(remembered));
+    if (earlier != null) {
+      if (earlier.get("command").asText().equals(sameness)) {
+        reply(record, earlier.get("reply").asText());
+        return;
+      }
+      ObjectNode first = Envelopes.parse(earlier.get("reply").asText());
+      String reason = "commandId " + json(commandId) + " was already used for another command to this aggregate (a different commandType or data), answered "
+          + first.get("status").asText() + " at version " + first.get("aggregateVersion").asLong() + ": send a new command with a new commandId";
+      reply(record, reply(command, "rejected", version, List.of(), reason, "COMMAND_ID_REUSED"));
+      return;
+    }
+
     JsonNode expected = command.get("expectedVersion");
     if (expected != null && !expected.isNull() && expected.asLong() != version) {
       String reason = "expectedVersion " + expected.asLong() + " differs from the aggregate's version " + version;
-      settle(record, commandId, reply(command, "conflict", version, List.of(), reason, "CONCURRENCY_CONFLICT"));
+      settle(record, remembered, sameness, reply(command, "conflict", version, List.of(), reason, "CONCURRENCY_CONFLICT"));
       return;
     }
 
@@ -73,7 +89,7 @@ final class AggregateProcessor implements Processor<String, String, String, Stri
     try {
       drafts = UserDecider.decide(command, state);
     } catch (UserDecider.DomainError e) {
-      settle(record, commandId, reply(command, "rejected", version, List.of(), e.getMessage(), e.code));
+      settle(record, remembered, sameness, reply(command, "rejected", version, List.of(), e.getMessage(), e.code));
       return;
     }
 
@@ -94,13 +110,24 @@ final class AggregateProcessor implements Processor<String, String, String, Stri
       entry.set("state", state);
       states.put(key, Envelopes.write(entry));
     }
-    settle(record, commandId, reply(command, "accepted", version + drafts.size(), eventIds, null, null));
+    settle(record, remembered, sameness, reply(command, "accepted", version + drafts.size(), eventIds, null, null));
   }
 
-  /** The reply is kept, so that a retry of the command gets it again. */
-  private void settle(Record<String, String> record, String commandId, String reply) {
-    commands.put(commandId, reply);
+  /** The reply is kept with what the command was, so that a retry of the command gets it again. */
+  private void settle(Record<String, String> record, String remembered, String sameness, String reply) {
+    ObjectNode entry = Envelopes.JSON.createObjectNode();
+    entry.put("reply", reply);
+    entry.put("command", sameness);
+    commands.put(remembered, Envelopes.write(entry));
     reply(record, reply);
+  }
+
+  private static String json(Object value) {
+    try {
+      return CANONICAL.writeValueAsString(value);
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException(e);
+    }
   }
 
   private void reply(Record<String, String> record, String reply) {
