@@ -275,15 +275,16 @@ export function toFoldstreamError(e: unknown, what: string): FoldstreamError {
   const detail = root?.message ?? String(e);
   const type = root?.type ?? '';
   if (root?.name === 'KafkaJSSASLAuthenticationError') {
-    return new FoldstreamError('KAFKA_UNAVAILABLE', `could not ${what}: SASL authentication failed (${detail})`, {
+    return new FoldstreamError('KAFKA_AUTHENTICATION_FAILED', `could not ${what}: SASL authentication failed (${detail})`, {
       cause: e,
-      hint: 'Check kafka.sasl: mechanism, user name and password (set them through ${ENV_VAR}s)',
+      hint: 'Check kafka.sasl: mechanism, user name and password (set them through ${ENV_VAR}s or ENV_VAR_FILE)',
     });
   }
   if (type.endsWith('_AUTHORIZATION_FAILED')) {
-    return new FoldstreamError('KAFKA_UNAVAILABLE', `could not ${what}: the broker refused it (${type})`, {
+    const resource = type === 'TOPIC_AUTHORIZATION_FAILED' && root?.topic ? ` on topic ${root.topic}` : '';
+    return new FoldstreamError('KAFKA_AUTHORIZATION_FAILED', `could not ${what}: the broker refused it (${type}${resource})`, {
       cause: e,
-      hint: 'Grant this client the ACLs it needs (Describe, DescribeConfigs and Create on the topics), or ask the cluster admin to create them',
+      hint: 'Grant the ACLs `foldstream describe --acls <file>` prints (docs/security.md), or ask the cluster admin to create the topics',
     });
   }
   return new FoldstreamError('KAFKA_UNAVAILABLE', `could not ${what}: ${detail}`, { cause: e, hint: UNREACHABLE_HINT, canRetry: true });

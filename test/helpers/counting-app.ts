@@ -38,6 +38,8 @@ export interface CountingOptions {
   stateCleanupDelayMs?: number;
   /** a broker of the test's own (default: BROKERS) */
   brokers?: string[];
+  /** the topology's `kafka:` mapping as YAML lines (a secured broker's listener and credentials); default: `brokers` */
+  kafkaYaml?: string[];
 }
 
 export async function countingApp(opts: CountingOptions = {}): Promise<CountingApp> {
@@ -52,7 +54,7 @@ export async function countingApp(opts: CountingOptions = {}): Promise<CountingA
     file,
     [
       `app: ${app}`,
-      `kafka: { brokers: "${brokers.join(',')}" }`,
+      ...(opts.kafkaYaml ? ['kafka:', ...opts.kafkaYaml.map((l) => `  ${l}`)] : [`kafka: { brokers: "${brokers.join(',')}" }`]),
       'processing:',
       `  guarantee: ${opts.guarantee ?? 'exactly_once'}`,
       `  commitIntervalMs: ${opts.commitIntervalMs ?? 100}`,
