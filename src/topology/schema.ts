@@ -11,6 +11,8 @@ const name = (what: string) =>
   z.string().regex(NAME, `${what} may contain letters, digits, '.', '_' and '-', and must start with a letter or digit`);
 
 const positiveInt = () => z.number().int().positive();
+/** A secret: kept out of every output (docs/security.md); the loader keeps it a string even when it looks like a number. */
+const secretText = (what: string) => z.string().describe(`${what}; use \${ENV_VAR} (ENV_VAR_FILE may name a file holding it); never logged`);
 const nonNegativeInt = () => z.number().int().nonnegative();
 
 export const KafkaSchema = z
@@ -24,21 +26,31 @@ export const KafkaSchema = z
         z.boolean(),
         z.strictObject({
           ca: z.string().optional().describe('path of a PEM file with the CA certificates'),
-          cert: z.string().optional().describe('path of a PEM client certificate'),
+          cert: z.string().optional().describe('path of a PEM client certificate (mutual TLS)'),
           key: z.string().optional().describe('path of the PEM private key of the client certificate'),
+          passphrase: secretText('passphrase of an encrypted client key').optional(),
           rejectUnauthorized: z.boolean().default(true).describe('verify the broker certificate'),
         }),
       ])
       .optional()
       .describe('TLS to the brokers; true for the system CAs'),
     sasl: z
-      .strictObject({
-        mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).describe('SASL mechanism'),
-        username: z.string().describe('user name; use ${ENV_VAR} so secrets stay out of the file'),
-        password: z.string().describe('password; use ${ENV_VAR} so secrets stay out of the file'),
-      })
+      .discriminatedUnion('mechanism', [
+        z.strictObject({
+          mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).describe('SASL mechanism'),
+          username: z.string().describe('user name; use ${ENV_VAR} so secrets stay out of the file'),
+          password: secretText('password'),
+        }),
+        z.strictObject({
+          mechanism: z.literal('oauthbearer').describe('SASL mechanism'),
+          tokenEndpoint: z.string().url().describe('OAuth 2 token endpoint: foldstream asks it for tokens with the client-credentials grant'),
+          clientId: z.string().min(1).describe('OAuth client id'),
+          clientSecret: secretText('OAuth client secret'),
+          scope: z.string().optional().describe('scope to ask the token endpoint for (space-separated)'),
+        }),
+      ])
       .optional()
-      .describe('SASL authentication; never logged'),
+      .describe('SASL authentication (docs/security.md); never logged'),
     connectionTimeoutMs: positiveInt().default(3000).describe('time to establish a broker connection'),
     requestTimeoutMs: positiveInt().default(30000).describe('time to wait for a broker response'),
   })
