@@ -272,6 +272,8 @@ const UNREACHABLE_HINT =
 export function toFoldstreamError(e: unknown, what: string): FoldstreamError {
   if (e instanceof FoldstreamError) return e;
   const root = rootCause(e);
+  // ours, thrown inside kafkajs (the OAuth token provider and authenticator) and wrapped by its retrier
+  if (root instanceof FoldstreamError) return root;
   const detail = root?.message ?? String(e);
   const type = root?.type ?? '';
   if (root?.name === 'KafkaJSSASLAuthenticationError') {

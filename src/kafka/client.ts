@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { Kafka, logLevel, type KafkaConfig, type SASLOptions } from 'kafkajs';
 import { FoldstreamError } from '../errors.ts';
 import { registerSecret } from '../secrets.ts';
-import { oauthBearerProvider } from './oauth-token.ts';
+import { oauthBearerAuthenticator, oauthBearerProvider } from './oauth-token.ts';
 import type { Topology } from '../topology/schema.ts';
 import type { Logger } from '../processors/types.ts';
 import { installReadCommittedFilter } from './read-committed-filter.ts';
@@ -80,7 +80,8 @@ export function createKafka(t: Pick<Topology, 'app' | 'kafka'>, opts: { baseDir?
   const sasl = k.sasl;
   if (sasl?.mechanism === 'oauthbearer') {
     registerSecret(sasl.clientSecret);
-    config.sasl = { mechanism: 'oauthbearer', oauthBearerProvider: oauthBearerProvider(sasl) };
+    const provider = oauthBearerProvider(sasl);
+    config.sasl = { mechanism: 'oauthbearer', oauthBearerProvider: provider, authenticationProvider: oauthBearerAuthenticator(provider, sasl.clientId) } as SASLOptions;
   } else if (sasl) {
     registerSecret(sasl.password);
     config.sasl = { mechanism: sasl.mechanism, username: sasl.username, password: sasl.password } as SASLOptions;

@@ -5,9 +5,20 @@
  * at least REAUTH_MARGIN_MS before it expires: kafkajs re-authenticates a connection 10 s before the broker ends its
  * session (at the token's expiry), and must then get a fresh token, not the one about to expire.
  * Errors name the endpoint and the OAuth error, never the secret or the token.
+ *
+ * kafkajs's own OAUTHBEARER authenticator ignores the broker's answer: a token the broker refuses (expired, a wrong
+ * scope) comes back as an error challenge (RFC 7628 §3.2.2) that kafkajs takes for success, and the broker then drops
+ * the connection — the client only says "No brokers in the broker pool" after its retries. oauthBearerAuthenticator
+ * reads the answer and stops with KAFKA_AUTHENTICATION_FAILED and the broker's status instead.
  */
+import { createRequire } from 'node:module';
+import type { AuthenticationProviderArgs, Authenticator } from 'kafkajs';
 import { FoldstreamError } from '../errors.ts';
 import { registerSecret } from '../secrets.ts';
+
+const require = createRequire(import.meta.url);
+/** kafkajs's protocol encoder, so the initial response is framed as its own OAUTHBEARER request is */
+const Encoder = require('kafkajs/src/protocol/encoder') as new () => { writeBytes(b: Buffer): { buffer: Buffer } };
 
 export interface ClientCredentials {
   tokenEndpoint: string;
@@ -39,11 +50,9 @@ function jwtExpiry(token: string): number | undefined {
   }
 }
 
-const authFailed = (message: string, cause?: unknown) =>
-  new FoldstreamError('KAFKA_AUTHENTICATION_FAILED', message, {
-    hint: 'Check kafka.sasl: tokenEndpoint, clientId and clientSecret (set the secret through ${ENV_VAR} or ENV_VAR_FILE), and that the endpoint answers',
-    ...(cause === undefined ? {} : { cause }),
-  });
+/** Not retriable: kafkajs gives up at once instead of retrying what cannot succeed (and keeps it as the cause). */
+const authFailed = (message: string, hint = 'Check kafka.sasl: tokenEndpoint, clientId and clientSecret (set the secret through ${ENV_VAR} or ENV_VAR_FILE), and that the endpoint answers') =>
+  Object.assign(new FoldstreamError('KAFKA_AUTHENTICATION_FAILED', message, { hint }), { retriable: false });
 
 /** One request to the token endpoint. */
 export async function fetchToken(c: ClientCredentials, now: () => number = Date.now): Promise<OAuthToken> {
@@ -107,4 +116,42 @@ export function oauthBearerProvider(
     opts.onToken?.(token);
     return { value: token.value };
   };
+}
+
+const SOH = '\u0001';
+
+/**
+ * kafkajs's `authenticationProvider` for OAUTHBEARER: sends the token as the client's initial response (RFC 7628
+ * §3.1, as kafkajs and the Java client do) and fails when the broker answers with an error challenge instead of
+ * accepting it.
+ */
+export function oauthBearerAuthenticator(provider: () => Promise<{ value: string }>, clientId: string) {
+  return ({ host, port, saslAuthenticate }: AuthenticationProviderArgs): Authenticator => ({
+    authenticate: async () => {
+      const token = await provider();
+      const message = `n,,${SOH}auth=Bearer ${token.value}${SOH}${SOH}`;
+      await saslAuthenticate({
+        request: { encode: async () => new Encoder().writeBytes(Buffer.from(message)).buffer },
+        response: {
+          // the broker's bytes arrive framed as kafkajs frames its request: an int32 length first (0 on success)
+          decode: async (bytes: Buffer | null | undefined) =>
+            bytes && bytes.length >= 4 && bytes.readInt32BE(0) === bytes.length - 4 ? bytes.subarray(4) : (bytes ?? Buffer.alloc(0)),
+          parse: async (bytes: Buffer) => {
+            if (bytes.length === 0) return true;
+            // the error challenge: {"status":"invalid_token",...}, about the token, never the token itself
+            let status = bytes.toString('utf8').slice(0, 200);
+            try {
+              status = String((JSON.parse(status) as { status?: unknown }).status ?? status);
+            } catch {
+              // not JSON: keep the text
+            }
+            throw authFailed(
+              `the broker ${host}:${port} refused the OAuth token of client ${clientId} (SASL OAUTHBEARER: ${status})`,
+              'The token endpoint issues tokens the broker does not accept: check that they have not expired (clocks), their scope and audience, and the broker\'s OAUTHBEARER settings',
+            );
+          },
+        },
+      } as unknown as Parameters<AuthenticationProviderArgs['saslAuthenticate']>[0]);
+    },
+  });
 }

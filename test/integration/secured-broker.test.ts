@@ -4,13 +4,14 @@
 // secrets given through ${ENV} or *_FILE, and passes the exactly-once assertion; a wrong password, an expired token
 // and a missing ACL each stop it with a clear error; no output of any run shows a secret.
 import test, { type ExecutionContext } from 'ava';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseTopology } from '../../src/topology/load.ts';
 import { requiredAcls } from '../../src/topology/acls.ts';
 import { assertExactlyOnce, cleanUpAfter, countingApp, produceCounting, waitForCaughtUp, type CountingApp } from '../helpers/counting-app.ts';
-import { Instance } from '../helpers/processes.ts';
-import { grantAcls, startSecuredBroker, startTokenEndpoint, type SecuredBroker, type TokenEndpoint } from '../helpers/secured-broker.ts';
+import { Instance, waitFor } from '../helpers/processes.ts';
+import { grantAcls, startSecuredBroker, startTokenEndpoint, type SecuredBroker } from '../helpers/secured-broker.ts';
 
 let broker: SecuredBroker;
 
@@ -67,4 +68,127 @@ test('SASL_SSL with SCRAM-SHA-512: the counting app is exactly once, with only t
     { KAFKA_USER: broker.secrets.scram512.username, KAFKA_PASSWORD: broker.secrets.scram512.password },
   );
   assertNoSecret(t, 'the log', readFileSync(instance.logFile, 'utf8'), secretValues());
+});
+
+test('SASL_SSL with PLAIN, the password from a file (KAFKA_PASSWORD_FILE): exactly once; the password never shows', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'secret-'));
+  const file = join(dir, 'password');
+  writeFileSync(file, `${broker.secrets.plain.password}\n`, { mode: 0o600 });
+  const { instance } = await runCounting(
+    t,
+    [`brokers: "${broker.saslSsl}"`, tlsCa(), `sasl: { mechanism: plain, username: ${broker.secrets.plain.username}, password: "\${KAFKA_PASSWORD}" }`],
+    `User:${broker.secrets.plain.username}`,
+    { KAFKA_PASSWORD_FILE: file },
+  );
+  assertNoSecret(t, 'the log', readFileSync(instance.logFile, 'utf8'), secretValues());
+});
+
+test('SASL_SSL with SCRAM-SHA-256: exactly once', async (t) => {
+  const { instance } = await runCounting(
+    t,
+    [`brokers: "${broker.saslSsl}"`, tlsCa(), `sasl: { mechanism: scram-sha-256, username: ${broker.secrets.scram256.username}, password: "\${KAFKA_PASSWORD}" }`],
+    `User:${broker.secrets.scram256.username}`,
+    { KAFKA_PASSWORD: broker.secrets.scram256.password },
+  );
+  assertNoSecret(t, 'the log', readFileSync(instance.logFile, 'utf8'), secretValues());
+});
+
+test('mutual TLS with an encrypted client key and its passphrase: the certificate is the principal; exactly once', async (t) => {
+  const l = broker.layout;
+  const { instance } = await runCounting(
+    t,
+    [`brokers: "${broker.mtls}"`, `ssl: { ca: ${l.caFile}, cert: ${l.clientCertFile}, key: ${l.clientKeyFile}, passphrase: "\${KEY_PASSPHRASE}" }`],
+    `User:${broker.secrets.mtls.username}`,
+    { KEY_PASSPHRASE: broker.secrets.clientKeyPassphrase },
+  );
+  assertNoSecret(t, 'the log', readFileSync(instance.logFile, 'utf8'), secretValues());
+});
+
+test('OAUTHBEARER with client-credentials tokens from a token endpoint: exactly once, and tokens are refreshed before they expire while the app runs', async (t) => {
+  const endpoint = await startTokenEndpoint('oauth-user', 25);
+  t.teardown(() => endpoint.close());
+  const oauthYaml = () => [
+    `brokers: "${broker.saslSsl}"`,
+    tlsCa(),
+    `sasl: { mechanism: oauthbearer, tokenEndpoint: "${endpoint.url}", clientId: ${endpoint.clientId}, clientSecret: "\${OAUTH_SECRET}" }`,
+  ];
+  const env = { OAUTH_SECRET: endpoint.clientSecret };
+  const c = await countingApp({ partitions: 2, brokers: broker.harness, kafkaYaml: oauthYaml() });
+  const instances = cleanUpAfter(t, c);
+  const loaded = parseTopology(readFileSync(c.file, 'utf8'), c.file, { env: { ...process.env, ...env } });
+  await grantAcls(broker, 'User:oauth-user', requiredAcls(loaded.topology));
+  const model = await produceCounting(c.input, 200, 37, undefined, broker.harness);
+  const instance = new Instance(c.file, { stateDir: c.stateDir('s'), env });
+  instances.push(instance);
+  await instance.waitReady(120_000);
+  await waitForCaughtUp(`${c.app}-counter`, c.input, 120_000, broker.harness);
+  // past the lifetime of the first token: the broker ends sessions at their token's expiry, so the app keeps working
+  // only with tokens fetched again before then
+  const first = endpoint.issued[0]!.at;
+  await waitFor(() => Date.now() > first + 35_000, 60_000, 'the first token to expire');
+  await produceCounting(c.input, 200, 37, model, broker.harness);
+  await waitForCaughtUp(`${c.app}-counter`, c.input, 120_000, broker.harness);
+  await assertExactlyOnce(t, c, model, broker.harness);
+  t.true(endpoint.issued.length >= 2, `tokens were fetched again (${endpoint.issued.length} issued)`);
+  t.is(endpoint.refused, 0);
+  t.true(instance.alive, 'the app kept running past its first token');
+  t.is(await instance.stop(), 0);
+  assertNoSecret(t, 'the log', readFileSync(instance.logFile, 'utf8'), secretValues([endpoint.clientSecret, ...endpoint.issued.map((i) => i.token)]));
+});
+
+/** `foldstream run` of a topology that cannot start: its exit code and everything it printed. */
+async function failedRun(t: ExecutionContext, kafkaYaml: string[], env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  const c = await countingApp({ partitions: 2, brokers: broker.harness, kafkaYaml });
+  const instances = cleanUpAfter(t, c);
+  const instance = new Instance(c.file, { stateDir: c.stateDir('s'), env: { ...env, FOLDSTREAM_KAFKAJS_LOG: 'warn' } });
+  instances.push(instance);
+  const code: number | null | 'running' = await Promise.race([instance.waitExit(), new Promise<'running'>((r) => setTimeout(() => r('running'), 90_000))]);
+  if (code === 'running') {
+    instance.kill();
+    t.fail(`the app did not stop on its own (log: ${instance.logFile})`);
+  }
+  return { code: typeof code === 'number' ? code : null, output: readFileSync(instance.logFile, 'utf8') };
+}
+
+test('a wrong password stops the start with KAFKA_AUTHENTICATION_FAILED naming the mechanism; neither password shows anywhere', async (t) => {
+  const wrong = `wrong-${broker.secrets.scram512.password.slice(0, 4)}-not-the-password`;
+  const { code, output } = await failedRun(
+    t,
+    [`brokers: "${broker.saslSsl}"`, tlsCa(), `sasl: { mechanism: scram-sha-512, username: ${broker.secrets.scram512.username}, password: "\${KAFKA_PASSWORD}" }`],
+    { KAFKA_PASSWORD: wrong },
+  );
+  t.is(code, 1);
+  t.regex(output, /KAFKA_AUTHENTICATION_FAILED/);
+  t.regex(output, /SCRAM-SHA-512/);
+  assertNoSecret(t, 'the output of the failed run', output, secretValues([wrong]));
+});
+
+test('an expired OAuth token stops the start with KAFKA_AUTHENTICATION_FAILED; the client secret and the token never show', async (t) => {
+  const endpoint = await startTokenEndpoint('oauth-user', -120);
+  t.teardown(() => endpoint.close());
+  const { code, output } = await failedRun(
+    t,
+    [`brokers: "${broker.saslSsl}"`, tlsCa(), `sasl: { mechanism: oauthbearer, tokenEndpoint: "${endpoint.url}", clientId: ${endpoint.clientId}, clientSecret: "\${OAUTH_SECRET}" }`],
+    { OAUTH_SECRET: endpoint.clientSecret },
+  );
+  t.is(code, 1);
+  t.regex(output, /KAFKA_AUTHENTICATION_FAILED: the broker 127\.0\.0\.1:\d+ refused the OAuth token of client foldstream-test-client \(SASL OAUTHBEARER: invalid_token\)/);
+  t.true(endpoint.issued.length >= 1, 'the app got a token');
+  assertNoSecret(t, 'the output of the failed run', output, secretValues([endpoint.clientSecret, ...endpoint.issued.map((i) => i.token)]));
+});
+
+test('a wrong OAuth client secret: the token endpoint refuses it, and the start stops with KAFKA_AUTHENTICATION_FAILED naming the endpoint', async (t) => {
+  const endpoint = await startTokenEndpoint('oauth-user');
+  t.teardown(() => endpoint.close());
+  const wrong = `${endpoint.clientSecret}-wrong`;
+  const { code, output } = await failedRun(
+    t,
+    [`brokers: "${broker.saslSsl}"`, tlsCa(), `sasl: { mechanism: oauthbearer, tokenEndpoint: "${endpoint.url}", clientId: ${endpoint.clientId}, clientSecret: "\${OAUTH_SECRET}" }`],
+    { OAUTH_SECRET: wrong },
+  );
+  t.is(code, 1);
+  t.regex(output, /KAFKA_AUTHENTICATION_FAILED/);
+  t.true(output.includes(endpoint.url), 'the error names the endpoint');
+  t.true(endpoint.refused >= 1);
+  assertNoSecret(t, 'the output of the failed run', output, secretValues([wrong, endpoint.clientSecret]));
 });
