@@ -22,12 +22,28 @@ export function errorTypes(e: unknown): string[] {
   return out;
 }
 
-const FENCING = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED']);
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED is a missing ACL, not another owner: authorizationDenied reports it
+const FENCING = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING']);
 const REBALANCE = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'FENCED_INSTANCE_ID']);
 
 /** Another producer with our transactional id has a newer epoch: this instance no longer owns the task. */
 export function isFencingError(e: unknown): boolean {
   return errorTypes(e).some((t) => FENCING.has(t));
+}
+
+export type DeniedResource = 'topic' | 'group' | 'transactionalId' | 'cluster';
+
+const DENIED: Record<string, DeniedResource> = {
+  TOPIC_AUTHORIZATION_FAILED: 'topic',
+  GROUP_AUTHORIZATION_FAILED: 'group',
+  TRANSACTIONAL_ID_AUTHORIZATION_FAILED: 'transactionalId',
+  CLUSTER_AUTHORIZATION_FAILED: 'cluster',
+};
+
+/** The kind of resource the broker refused for lack of an ACL, if that is what the error is. */
+export function authorizationDenied(e: unknown): DeniedResource | undefined {
+  for (const t of errorTypes(e)) if (DENIED[t]) return DENIED[t];
+  return undefined;
 }
 
 export function isRebalanceError(e: unknown): boolean {

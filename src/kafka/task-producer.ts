@@ -7,6 +7,7 @@
 import type { Kafka, Producer, RecordMetadata, Transaction } from 'kafkajs';
 import type { OutgoingRecord, TaskProducer, TopicPartitionOffset } from './types.ts';
 import { retryOnCoordinatorError } from './errors.ts';
+import { explainNoCoordinator, TRANSACTION_COORDINATOR } from './kafkajs-cluster.ts';
 
 export interface TaskProducerOptions {
   /** set under exactly_once; absent under at_least_once */
@@ -65,8 +66,14 @@ class KafkaJsTaskProducer implements TaskProducer {
   private tx: Transaction | undefined;
   readonly transactional: boolean;
 
-  constructor(kafka: Kafka, opts: TaskProducerOptions) {
+  private readonly transactionalId: string | undefined;
+
+  constructor(
+    private readonly kafka: Kafka,
+    opts: TaskProducerOptions,
+  ) {
     this.transactional = opts.transactionalId !== undefined;
+    this.transactionalId = opts.transactionalId;
     this.producer = kafka.producer({
       ...(opts.transactionalId === undefined ? {} : { transactionalId: opts.transactionalId }),
       transactionTimeout: opts.transactionTimeoutMs,
@@ -85,8 +92,13 @@ class KafkaJsTaskProducer implements TaskProducer {
     await this.producer.connect();
     if (this.transactional) {
       // InitProducerId happens here; a transaction with nothing in it ends without an EndTxn request.
-      const t = await this.producer.transaction();
-      await t.abort();
+      try {
+        const t = await this.producer.transaction();
+        await t.abort();
+      } catch (e) {
+        // a missing ACL on the transactional id reaches kafkajs as "no coordinator": name it
+        throw await explainNoCoordinator(this.kafka, e, this.transactionalId!, TRANSACTION_COORDINATOR);
+      }
     }
   }
 

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { parseTopology } from '../../src/topology/load.ts';
 import { requiredAcls } from '../../src/topology/acls.ts';
 import { assertExactlyOnce, cleanUpAfter, countingApp, produceCounting, waitForCaughtUp, type CountingApp } from '../helpers/counting-app.ts';
+import { FIXTURES } from '../helpers/cli.ts';
+import { createTopics, openTransactions, readAll } from '../helpers/kafka.ts';
 import { Instance, waitFor } from '../helpers/processes.ts';
 import { grantAcls, startSecuredBroker, startTokenEndpoint, type SecuredBroker } from '../helpers/secured-broker.ts';
 
@@ -192,3 +194,73 @@ test('a wrong OAuth client secret: the token endpoint refuses it, and the start 
   t.true(endpoint.refused >= 1);
   assertNoSecret(t, 'the output of the failed run', output, secretValues([wrong, endpoint.clientSecret]));
 });
+
+// The ACL set of the counting app (two partitions) when its topics exist (run --no-create-topics); CREATE is needed
+// by, and granted to, the runs above, which create their topics. One test per ACL, each with an app of its own.
+const SAMPLE_ACLS = requiredAcls(
+  parseTopology(
+    [
+      'app: sample',
+      'kafka: { brokers: 127.0.0.1:1 }',
+      'topics: { input: { name: sample-input, partitions: 2 }, counts: { name: sample-counts, partitions: 2 } }',
+      'stores: { counts: {} }',
+      'processors:',
+      `  - { name: counter, type: custom, input: input, module: ${join(FIXTURES, 'modules/counter.ts')}, stores: [counts], outputs: [counts] }`,
+    ].join('\n'),
+    join(FIXTURES, 'sample.yaml'),
+  ).topology,
+  { createTopics: false },
+);
+
+/** At most three of these apps at once: the machine is small. */
+let slots = 3;
+const waiting: (() => void)[] = [];
+async function slot<T>(fn: () => Promise<T>): Promise<T> {
+  if (slots === 0) await new Promise<void>((r) => waiting.push(r));
+  else slots--;
+  try {
+    return await fn();
+  } finally {
+    const next = waiting.shift();
+    if (next) next();
+    else slots++;
+  }
+}
+
+for (const [i, sample] of SAMPLE_ACLS.entries()) {
+  test(`without ${sample.operation} on ${sample.resource} ${sample.name.replace('sample', '<app>')}, the app reports KAFKA_AUTHORIZATION_FAILED naming it and writes nothing`, (t) =>
+    slot(async () => {
+      const principal = `User:${broker.secrets.scram512.username}`;
+      const kafkaYaml = [`brokers: "${broker.saslSsl}"`, tlsCa(), 'sasl: { mechanism: scram-sha-512, username: "${KAFKA_USER}", password: "${KAFKA_PASSWORD}" }'];
+      const env = { KAFKA_USER: broker.secrets.scram512.username, KAFKA_PASSWORD: broker.secrets.scram512.password };
+      const c = await countingApp({ partitions: 2, brokers: broker.harness, kafkaYaml });
+      const instances = cleanUpAfter(t, c);
+      const acls = requiredAcls(parseTopology(readFileSync(c.file, 'utf8'), c.file, { env: { ...process.env, ...env } }).topology, { createTopics: false });
+      t.deepEqual(acls.map((a) => `${a.resource} ${a.operation} ${a.name.replace(c.app, 'sample')}`), SAMPLE_ACLS.map((a) => `${a.resource} ${a.operation} ${a.name}`));
+      const missing = acls[i]!;
+      await createTopics(
+        [
+          { topic: c.output, numPartitions: 2 },
+          { topic: c.changelog, numPartitions: 2, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
+          { topic: c.dlq, numPartitions: 2, configEntries: [{ name: 'retention.ms', value: '-1' }] },
+        ],
+        broker.harness,
+      );
+      await grantAcls(broker, principal, acls.filter((_, j) => j !== i));
+      await produceCounting(c.input, 50, 7, undefined, broker.harness);
+      const instance = new Instance(c.file, { stateDir: c.stateDir('s'), env, extraArgs: ['--no-create-topics'] });
+      instances.push(instance);
+      const line = await instance.waitLine(
+        (l) => l.code === 'KAFKA_AUTHORIZATION_FAILED' || String(l.error ?? '').startsWith('KAFKA_AUTHORIZATION_FAILED'),
+        90_000,
+        `an authorization error (log: ${instance.logFile})`,
+      );
+      const text = JSON.stringify(line);
+      t.true(text.includes(missing.name), `the error names ${missing.name}: ${text}`);
+      await instance.stop();
+      t.deepEqual(await readAll([c.output, c.changelog], { brokers: broker.harness }), [], 'nothing committed');
+      t.deepEqual(await openTransactions(c.output, broker.harness), [], 'no transaction left open on the output');
+      t.deepEqual(await openTransactions(c.changelog, broker.harness), [], 'no transaction left open on the changelog');
+    }),
+  );
+}
