@@ -101,7 +101,36 @@ export const HttpSchema = z
       .url()
       .optional()
       .describe('URL clients reach this instance at; the query API names it when another instance is asked for a key this one hosts (default http://<host or hostname>:<port>)'),
-    token: z.string().optional().describe('bearer token required on every route but /healthz and /readyz'),
+    token: secretText('bearer token allowing every scope on every route but /healthz and /readyz').optional(),
+    tokens: z
+      .array(
+        z.strictObject({
+          token: secretText('bearer token'),
+          scopes: z
+            .array(z.enum(['read', 'command', 'metrics']))
+            .min(1)
+            .describe('read: the query API and histories; command: the command gateway; metrics: /metrics'),
+        }),
+      )
+      .optional()
+      .describe('bearer tokens, each with its scopes (docs/security.md); /healthz and /readyz stay open'),
+    openMetrics: z.boolean().default(false).describe('serve /metrics without a token even when tokens are set'),
+    tls: z
+      .strictObject({
+        cert: z.string().describe('path of the PEM certificate (chain) of the HTTP port'),
+        key: z.string().describe('path of its PEM private key'),
+        passphrase: secretText('passphrase of an encrypted key').optional(),
+      })
+      .optional()
+      .describe('serve HTTPS instead of HTTP; paths relative to the topology file'),
+    maxBodyBytes: positiveInt().default(1048576).describe('largest request body; larger ones get 413'),
+    rateLimit: z
+      .strictObject({
+        requestsPerSecond: positiveInt().describe('sustained requests per second per client address'),
+        burst: positiveInt().optional().describe('requests a client may send at once (default: requestsPerSecond)'),
+      })
+      .optional()
+      .describe('per client address; over it a request gets 429 with Retry-After; probes are not limited'),
   })
   .describe('the HTTP port: metrics, probes, the query API and the command gateway');
 
