@@ -40,6 +40,8 @@ export interface CountingOptions {
   brokers?: string[];
   /** the topology's `kafka:` mapping as YAML lines (a secured broker's listener and credentials); default: `brokers` */
   kafkaYaml?: string[];
+  /** top-level YAML lines that replace the defaults of their sections (e.g. an `http:` line) */
+  extraYaml?: string[];
 }
 
 export async function countingApp(opts: CountingOptions = {}): Promise<CountingApp> {
@@ -62,7 +64,8 @@ export async function countingApp(opts: CountingOptions = {}): Promise<CountingA
       `  sessionTimeoutMs: ${opts.sessionTimeoutMs ?? 10000}`,
       `  heartbeatIntervalMs: ${opts.heartbeatIntervalMs ?? 1000}`,
       `  stateCleanupDelayMs: ${opts.stateCleanupDelayMs ?? 600000}`,
-      'http: { port: 0 }',
+      ...(opts.extraYaml?.some((l) => l.startsWith('http:')) ? [] : ['http: { port: 0 }']),
+      ...(opts.extraYaml ?? []),
       'topics:',
       `  input: { name: ${input}, partitions: ${partitions} }`,
       `  counts: { name: ${output}, partitions: ${partitions} }`,

@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseTopology } from '../../src/topology/load.ts';
 import { requiredAcls } from '../../src/topology/acls.ts';
+import { FIXTURES, runCli } from '../helpers/cli.ts';
 import { assertExactlyOnce, cleanUpAfter, countingApp, produceCounting, waitForCaughtUp, type CountingApp } from '../helpers/counting-app.ts';
-import { FIXTURES } from '../helpers/cli.ts';
 import { createTopics, openTransactions, readAll } from '../helpers/kafka.ts';
 import { Instance, waitFor } from '../helpers/processes.ts';
 import { grantAcls, startSecuredBroker, startTokenEndpoint, type SecuredBroker } from '../helpers/secured-broker.ts';
@@ -44,9 +44,20 @@ interface Run {
   instance: Instance;
 }
 
-/** The counting app with `kafkaYaml`, its ACLs granted to `principal`, run until it has processed `records`. */
-async function runCounting(t: ExecutionContext, kafkaYaml: string[], principal: string, env: Record<string, string>, records = 400): Promise<Run> {
-  const c = await countingApp({ partitions: 2, brokers: broker.harness, kafkaYaml });
+/**
+ * The counting app with `kafkaYaml`, its ACLs granted to `principal`, run until it has processed `records`; `during`
+ * runs while it is up, after the exactly-once assertion.
+ */
+async function runCounting(
+  t: ExecutionContext,
+  kafkaYaml: string[],
+  principal: string,
+  env: Record<string, string>,
+  records = 400,
+  during?: (i: Instance, c: CountingApp) => Promise<void>,
+  extraYaml: string[] = [],
+): Promise<Run> {
+  const c = await countingApp({ partitions: 2, brokers: broker.harness, kafkaYaml, extraYaml });
   const instances = cleanUpAfter(t, c);
   const loaded = parseTopology(readFileSync(c.file, 'utf8'), c.file, { env: { ...process.env, ...env } });
   await grantAcls(broker, principal, requiredAcls(loaded.topology));
@@ -56,20 +67,39 @@ async function runCounting(t: ExecutionContext, kafkaYaml: string[], principal: 
   await instance.waitReady(120_000);
   await waitForCaughtUp(`${c.app}-counter`, c.input, 120_000, broker.harness);
   await assertExactlyOnce(t, c, model, broker.harness);
+  await during?.(instance, c);
   t.is(await instance.stop(), 0, 'the app drains and exits 0');
   return { c, instance };
 }
 
 const tlsCa = () => `ssl: { ca: ${broker.layout.caFile} }`;
 
-test('SASL_SSL with SCRAM-SHA-512: the counting app is exactly once, with only the ACLs describe --acls prints; the password never shows', async (t) => {
-  const { instance } = await runCounting(
-    t,
-    [`brokers: "${broker.saslSsl}"`, tlsCa(), 'sasl: { mechanism: scram-sha-512, username: "${KAFKA_USER}", password: "${KAFKA_PASSWORD}" }'],
-    `User:${broker.secrets.scram512.username}`,
-    { KAFKA_USER: broker.secrets.scram512.username, KAFKA_PASSWORD: broker.secrets.scram512.password },
-  );
-  assertNoSecret(t, 'the log', readFileSync(instance.logFile, 'utf8'), secretValues());
+test('SASL_SSL with SCRAM-SHA-512: the counting app is exactly once with only the ACLs describe --acls prints; no output shows the password (log, /metrics, /readyz, the query API, describe, validate)', async (t) => {
+  const env = { KAFKA_USER: broker.secrets.scram512.username, KAFKA_PASSWORD: broker.secrets.scram512.password, HTTP_TOKEN: `http-token-${broker.secrets.admin.password}` };
+  const kafkaYaml = [`brokers: "${broker.saslSsl}"`, tlsCa(), 'sasl: { mechanism: scram-sha-512, username: "${KAFKA_USER}", password: "${KAFKA_PASSWORD}" }'];
+  const secrets = secretValues([env.HTTP_TOKEN]);
+  const outputs: [string, string][] = [];
+  const { c, instance } = await runCounting(t, kafkaYaml, `User:${broker.secrets.scram512.username}`, env, 400, async (i, app) => {
+    const get = async (path: string, auth = true) => {
+      const r = await fetch(`http://127.0.0.1:${i.httpPort}${path}`, { headers: auth ? { authorization: `Bearer ${env.HTTP_TOKEN}` } : {} });
+      outputs.push([`GET ${path} (${r.status})`, `${JSON.stringify([...r.headers])}\n${await r.text()}`]);
+      return r.status;
+    };
+    t.is(await get('/metrics'), 200);
+    t.is(await get('/readyz', false), 200);
+    t.is(await get('/stores/counter/counts'), 200);
+    t.is(await get('/stores/counter/counts', false), 401);
+    t.is(await get(`/stores/counter/counts/key-1`), 200);
+    for (const args of [['describe', app.file], ['describe', '--acls', app.file], ['validate', app.file]]) {
+      const r = await runCli(args, { env });
+      t.is(r.code, 0, r.stderr);
+      outputs.push([`foldstream ${args.join(' ')}`, r.stdout + r.stderr]);
+    }
+  }, ['http: { port: 0, token: "${HTTP_TOKEN}" }']);
+  outputs.push(['the log', readFileSync(instance.logFile, 'utf8')]);
+  t.true(outputs.length >= 9);
+  for (const [what, text] of outputs) assertNoSecret(t, what, text, secrets);
+  t.truthy(c);
 });
 
 test('SASL_SSL with PLAIN, the password from a file (KAFKA_PASSWORD_FILE): exactly once; the password never shows', async (t) => {
