@@ -4,7 +4,7 @@
 // secrets given through ${ENV} or *_FILE, and passes the exactly-once assertion; a wrong password, an expired token
 // and a missing ACL each stop it with a clear error; no output of any run shows a secret.
 import test, { type ExecutionContext } from 'ava';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseTopology } from '../../src/topology/load.ts';
@@ -126,6 +126,7 @@ test('SASL_SSL with SCRAM-SHA-512: the counting app is exactly once with only th
 test('SASL_SSL with PLAIN, the password from a file (KAFKA_PASSWORD_FILE): exactly once; the password never shows', (t) =>
   slot(async () => {
     const dir = mkdtempSync(join(tmpdir(), 'secret-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, 'password');
     writeFileSync(file, `${broker.secrets.plain.password}\n`, { mode: 0o600 });
     const { instance } = await runCounting(
