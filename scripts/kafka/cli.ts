@@ -1,4 +1,5 @@
 // npm run kafka:start | kafka:stop | kafka:status  (options: --nodes 3 --port 9092 --version 4.4.0 --fresh)
+// --secured --port N: a one-node broker with TLS, SASL, mutual TLS and ACLs of its own (secure.ts, docs/security.md)
 // `ensure` (used by npm test and npm start): start a local broker only when nothing answers at KAFKA_BROKERS.
 // Without --port every command uses the port of the first address in KAFKA_BROKERS (default 127.0.0.1:9092).
 import { existsSync, readdirSync } from 'node:fs';
@@ -14,6 +15,7 @@ const { positionals, values } = parseArgs({
     version: { type: 'string' },
     heap: { type: 'string' },
     fresh: { type: 'boolean' },
+    secured: { type: 'boolean' },
   },
 });
 
@@ -27,6 +29,7 @@ opts.basePort = values.port ? Number(values.port) : port;
 if (values.version) opts.version = values.version;
 if (values.heap) opts.heap = values.heap;
 if (values.fresh) opts.fresh = true;
+if (values.secured) opts.secured = true;
 
 const command = positionals[0] ?? 'status';
 const c = describeCluster(opts);
@@ -35,6 +38,12 @@ switch (command) {
   case 'start': {
     const { cluster, started } = await startCluster(opts);
     console.error(`${started ? 'started' : 'reusing'} Kafka ${cluster.version} at ${cluster.brokers.join(',')} (data and logs: ${cluster.dir})`);
+    if (cluster.secured) {
+      const l = cluster.secured;
+      console.error(`secured listeners: SASL_SSL 127.0.0.1:${l.saslSslPort}, mutual TLS 127.0.0.1:${l.mtlsPort}, ` +
+        `SASL_PLAINTEXT (admin) 127.0.0.1:${l.internalPort}; CA ${l.caFile}, client certificate ${l.clientCertFile} and key ` +
+        `${l.clientKeyFile}; users and passwords in ${l.secretsFile}`);
+    }
     break;
   }
   case 'ensure': {
@@ -53,7 +62,7 @@ switch (command) {
   case 'stop': {
     // Without --nodes or --version: every cluster of this port that is running (a three-broker one too).
     const running = (x: Cluster) => Array.from({ length: x.nodes }, (_, i) => pidOf(x, i + 1)).some(Boolean);
-    const targets = values.nodes || values.version ? [c] : clustersAt(opts.basePort!).filter(running);
+    const targets = values.nodes || values.version || values.secured ? [c] : clustersAt(opts.basePort!).filter(running);
     for (const x of targets) {
       const was = running(x);
       await stopCluster(x);
@@ -75,7 +84,7 @@ function clustersAt(port: number): Cluster[] {
   const root = join(cacheDir(), 'clusters');
   if (!existsSync(root)) return [];
   return readdirSync(root).flatMap((name) => {
-    const m = /^kafka-(.+)-p(\d+)-n(\d+)$/.exec(name);
-    return m && Number(m[2]) === port ? [describeCluster({ ...opts, name, version: m[1]!, nodes: Number(m[3]) })] : [];
+    const m = /^kafka-(.+)-p(\d+)-n(\d+)(-secured)?$/.exec(name);
+    return m && Number(m[2]) === port ? [describeCluster({ ...opts, name, version: m[1]!, nodes: Number(m[3]), secured: Boolean(m[4]) })] : [];
   });
 }

@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, c
 import { connect } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { ensureCertificates, scramFormatArgs, securedLayout, securedProperties, securedSecrets, type SecuredLayout } from './secure.ts';
 
 /** The Kafka line we test against; see README "Which Kafka". Override with KAFKA_VERSION. */
 export const DEFAULT_KAFKA_VERSION = '4.4.0';
@@ -23,6 +24,8 @@ export interface ClusterOptions {
   name?: string;
   /** wipe the data folder before starting (fresh cluster). */
   fresh?: boolean;
+  /** one node with TLS, SASL, mutual TLS and ACLs on ports basePort..basePort+2 (secure.ts); never the plain broker */
+  secured?: boolean;
 }
 
 export interface Cluster {
@@ -33,6 +36,8 @@ export interface Cluster {
   basePort: number;
   brokers: string[];
   heap: string;
+  /** set for a secured cluster: its listeners, certificate files and secrets file */
+  secured?: SecuredLayout;
 }
 
 export function cacheDir(): string {
@@ -42,17 +47,31 @@ export function cacheDir(): string {
 export function describeCluster(opts: ClusterOptions = {}): Cluster {
   const nodes = opts.nodes ?? 1;
   const basePort = opts.basePort ?? 9092;
+  if (opts.secured && nodes !== 1) throw new Error('a secured cluster has one node');
+  if (opts.secured && basePort === 9092) throw new Error('a secured broker needs a port of its own (not 9092, the plain broker)');
   const version = opts.version ?? process.env.KAFKA_VERSION ?? DEFAULT_KAFKA_VERSION;
-  const name = opts.name ?? `kafka-${version}-p${basePort}-n${nodes}`;
+  const name = opts.name ?? `kafka-${version}-p${basePort}-n${nodes}${opts.secured ? '-secured' : ''}`;
+  const dir = join(cacheDir(), 'clusters', name);
   return {
     name,
-    dir: join(cacheDir(), 'clusters', name),
+    dir,
     version,
     nodes,
     basePort,
     brokers: Array.from({ length: nodes }, (_, i) => `127.0.0.1:${basePort + i}`),
     heap: opts.heap ?? process.env.FOLDSTREAM_KAFKA_HEAP ?? '384m',
+    ...(opts.secured ? { secured: securedLayout(dir, basePort) } : {}),
   };
+}
+
+/**
+ * How the harness (waitForCluster, tests) reaches the cluster with every right: the client port, or for a secured
+ * cluster its inter-broker listener as the super user `admin`. Options for kafkajs's Kafka constructor.
+ */
+export function harnessClient(c: Cluster): { brokers: string[]; sasl?: { mechanism: 'plain'; username: string; password: string } } {
+  if (!c.secured) return { brokers: c.brokers };
+  const { admin } = securedSecrets(c.secured);
+  return { brokers: [`127.0.0.1:${c.secured.internalPort}`], sasl: { mechanism: 'plain', username: admin.username, password: admin.password } };
 }
 
 /** Downloads the broker and its runtime dependencies once into the cache; returns the folder of jars. */
@@ -90,15 +109,20 @@ function serverProperties(c: Cluster, id: number): string {
   const rf = Math.min(3, c.nodes);
   const voters = Array.from({ length: c.nodes }, (_, i) => `${i + 1}@127.0.0.1:${c.basePort + i + 10000}`).join(',');
   const port = c.basePort + id - 1;
+  const listeners = c.secured
+    ? securedProperties(c.secured, securedSecrets(c.secured))
+    : [
+        `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${port + 10000}`,
+        `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+        'inter.broker.listener.name=PLAINTEXT',
+        'controller.listener.names=CONTROLLER',
+        'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+      ];
   return [
     'process.roles=broker,controller',
     `node.id=${id}`,
     `controller.quorum.voters=${voters}`,
-    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${port + 10000}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
-    'inter.broker.listener.name=PLAINTEXT',
-    'controller.listener.names=CONTROLLER',
-    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+    ...listeners,
     `log.dirs=${join(nodeDir(c, id), 'data')}`,
     'num.partitions=1',
     `default.replication.factor=1`,
@@ -173,11 +197,14 @@ function clusterId(c: Cluster): string {
 function prepareNode(c: Cluster, libs: string, id: number): void {
   const dir = nodeDir(c, id);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'server.properties'), serverProperties(c, id));
+  if (c.secured) ensureCertificates(c.secured, securedSecrets(c.secured));
+  // a secured node's properties hold its passwords
+  writeFileSync(join(dir, 'server.properties'), serverProperties(c, id), { mode: 0o600 });
   writeFileSync(join(dir, 'log4j2.properties'), LOG4J2);
   if (existsSync(join(dir, 'data', 'meta.properties'))) return;
+  const scram = c.secured ? scramFormatArgs(securedSecrets(c.secured)) : [];
   const r = spawnSync(java(), ['-Xmx256m', '-cp', join(libs, '*'), `-Dlog4j2.configurationFile=${join(dir, 'log4j2.properties')}`,
-    'kafka.tools.StorageTool', 'format', '-t', clusterId(c), '-c', join(dir, 'server.properties')], { encoding: 'utf8' });
+    'kafka.tools.StorageTool', 'format', '-t', clusterId(c), '-c', join(dir, 'server.properties'), ...scram], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`formatting KRaft storage for node ${id} failed: ${r.stderr || r.stdout}`);
 }
 
@@ -239,7 +266,7 @@ export async function waitForCluster(c: Cluster, timeoutMs = 120_000): Promise<v
   let last = '';
   while (Date.now() < deadline) {
     if (await portAnswers(c.basePort)) {
-      const admin = new Kafka({ brokers: c.brokers, logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin();
+      const admin = new Kafka({ ...harnessClient(c), logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin();
       try {
         await admin.connect();
         const d = await admin.describeCluster();

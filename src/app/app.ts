@@ -2,6 +2,7 @@
  * The only place that knows every part: from a validated topology it provisions topics, builds the processors,
  * starts one runner per processor, and serves metrics and health. `foldstream run` and the tests use it.
  */
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { Registry } from 'prom-client';
@@ -122,6 +123,21 @@ export class App {
     });
   }
 
+  /** The HTTP port's certificate and key, read from their files (relative to the topology file). */
+  private httpTls(tls: { cert: string; key: string; passphrase?: string | undefined }): { cert: string; key: string; passphrase?: string } {
+    const read = (what: string, p: string) => {
+      const path = resolve(this.loaded.baseDir, p);
+      try {
+        return readFileSync(path, 'utf8');
+      } catch (e) {
+        throw new FoldstreamError('CONFIG_INVALID', `http.tls.${what}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, {
+          hint: 'Mount the file, or fix the path (relative to the topology file)',
+        });
+      }
+    };
+    return { cert: read('cert', tls.cert), key: read('key', tls.key), ...(tls.passphrase ? { passphrase: tls.passphrase } : {}) };
+  }
+
   /** Verifies (and creates) topics; a partition count that differs from the declaration stops the start. */
   private async provisionTopics(): Promise<void> {
     const plan = planTopics(this.loaded.topology);
@@ -181,6 +197,11 @@ export class App {
           host: t.http.host,
           port: this.opts.httpPort ?? t.http.port,
           token: t.http.token,
+          tokens: t.http.tokens ?? [],
+          openMetrics: t.http.openMetrics,
+          ...(t.http.tls ? { tls: this.httpTls(t.http.tls) } : {}),
+          maxBodyBytes: t.http.maxBodyBytes,
+          ...(t.http.rateLimit ? { rateLimit: t.http.rateLimit } : {}),
           registry: this.registry,
           readiness: () => this.readiness(),
           log: this.log,
@@ -190,8 +211,8 @@ export class App {
         this.commandGateway(topics).register(this.http);
         this.httpPort = await this.http.listen();
         const host = t.http.host === '0.0.0.0' || t.http.host === '::' ? hostname() : t.http.host;
-        this.url = t.http.advertisedUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${this.httpPort}`;
-        this.log.info({ event: 'http.listening', host: t.http.host, port: this.httpPort });
+        this.url = t.http.advertisedUrl ?? `${t.http.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${this.httpPort}`;
+        this.log.info({ event: 'http.listening', host: t.http.host, port: this.httpPort, tls: Boolean(t.http.tls) });
       }
       for (const r of this.runners) await r.start();
       this.started = true;

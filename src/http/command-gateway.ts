@@ -16,7 +16,6 @@ import type { Codec } from '../topology/schema.ts';
 import type { ReplyWatcher } from './reply-watcher.ts';
 import { sendJson, type HttpServer } from './server.ts';
 
-const MAX_BODY_BYTES = 1 << 20;
 const MAX_WAIT_MS = 120_000;
 const FIELDS = ['aggregateId', 'data', 'expectedVersion', 'commandId', 'userId', 'correlationId', 'tenantId'];
 
@@ -49,12 +48,13 @@ class BadRequest extends Error {
 
 const bad = (error: string, extra: Record<string, unknown> = {}, status = 400) => new BadRequest(status, { error, ...extra });
 
-async function readBody(req: IncomingMessage): Promise<unknown> {
+/** The body as JSON; a body over `max` bytes (a chunked one the server could not refuse by its length) is a 413. */
+async function readBody(req: IncomingMessage, max: number): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw bad(`the body is larger than ${MAX_BODY_BYTES} bytes`, {}, 413);
+    if (size > max) throw bad(`the body is larger than ${max} bytes (http.maxBodyBytes)`, {}, 413);
     chunks.push(chunk as Buffer);
   }
   const text = Buffer.concat(chunks).toString('utf8');
@@ -138,10 +138,13 @@ function waitParam(q: URLSearchParams): number {
 }
 
 export class CommandGateway {
+  private maxBodyBytes = 1 << 20;
+
   constructor(private readonly o: CommandGatewayOptions) {}
 
   register(http: HttpServer): void {
-    http.route('POST', /^\/commands\/([^/]+)\/?$/, (req, res, [type]) => this.handle(req, res, type!), 'command');
+    this.maxBodyBytes = http.maxBodyBytes;
+    http.route('POST', /^\/commands\/([^/]+)\/?$/, (req, res, [type]) => this.handle(req, res, type!), 'command', 'command');
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse, commandType: string): Promise<void> {
@@ -159,7 +162,7 @@ export class CommandGateway {
     const target = routeCommand(commandType, this.o.aggregates(), q.get('aggregate'));
     const a = target.aggregate;
     if (wait > 0 && a.repliesTopic === undefined) throw bad(`aggregate "${target.name}" has no replies topic (output.replies), so there is no reply to wait for: send without ?wait`);
-    const command = commandFromBody(commandType, await readBody(req), a.tenant, (this.o.now ?? Date.now)());
+    const command = commandFromBody(commandType, await readBody(req, this.maxBodyBytes), a.tenant, (this.o.now ?? Date.now)());
     const key = aggregateKey(command.aggregateId, a.tenant ? command.tenantId : undefined);
     const commands = this.o.topic(a.commandsTopic);
     const partition = partitionForKey(key, commands.partitions);

@@ -78,11 +78,11 @@ export class QueryApi {
           if (!(e instanceof Answered)) throw e;
         }
       };
-    http.route('GET', /^\/stores\/([^/]+)\/([^/]+)\/(.+)$/, wrap((req, res, [p, s, key]) => this.getEntry(req, res, p!, s!, key!)), 'store_get');
-    http.route('GET', /^\/stores\/([^/]+)\/([^/]+)\/?$/, wrap((req, res, [p, s]) => this.listEntries(req, res, p!, s!)), 'store_list');
-    http.route('GET', /^\/windows\/([^/]+)\/([^/]+)\/?$/, wrap((req, res, [p, key]) => this.windows(req, res, p!, key!)), 'windows_get');
-    http.route('GET', /^\/aggregates\/([^/]+)\/([^/]+)\/history\/?$/, wrap((req, res, [type, id]) => this.history(req, res, type!, id!)), 'aggregate_history');
-    http.route('GET', /^\/aggregates\/([^/]+)\/([^/]+)\/?$/, wrap((req, res, [type, id]) => this.aggregateState(req, res, type!, id!)), 'aggregate_get');
+    http.route('GET', /^\/stores\/([^/]+)\/([^/]+)\/(.+)$/, wrap((req, res, [p, s, key]) => this.getEntry(req, res, p!, s!, key!)), 'store_get', 'read');
+    http.route('GET', /^\/stores\/([^/]+)\/([^/]+)\/?$/, wrap((req, res, [p, s]) => this.listEntries(req, res, p!, s!)), 'store_list', 'read');
+    http.route('GET', /^\/windows\/([^/]+)\/([^/]+)\/?$/, wrap((req, res, [p, key]) => this.windows(req, res, p!, key!)), 'windows_get', 'read');
+    http.route('GET', /^\/aggregates\/([^/]+)\/([^/]+)\/history\/?$/, wrap((req, res, [type, id]) => this.history(req, res, type!, id!)), 'aggregate_history', 'read');
+    http.route('GET', /^\/aggregates\/([^/]+)\/([^/]+)\/?$/, wrap((req, res, [type, id]) => this.aggregateState(req, res, type!, id!)), 'aggregate_get', 'read');
   }
 
   private processor(res: ServerResponse, name: string): QueryableProcessor {

@@ -151,12 +151,29 @@ export async function checkTopics(kafka: Kafka, plan: readonly PlannedTopic[]): 
         metadata.set(t.name, { partitions: t.partitions.length, replicationFactor: Math.max(0, ...t.partitions.map((p) => p.replicas.length)) });
       }
     }
+    // A topic this principal may not describe is hidden from listTopics: say so instead of calling it missing.
+    const hidden = await deniedTopics(kafka, plan.filter((p) => !present.has(p.name)).map((p) => p.name));
+    if (hidden.length) {
+      throw new FoldstreamError('KAFKA_AUTHORIZATION_FAILED', `the broker does not let this client see topic ${hidden.join(', ')} (TOPIC_AUTHORIZATION_FAILED)`, {
+        hint: 'Grant the ACLs `foldstream describe --acls <file>` prints: READ or WRITE on a topic also allows describing it (docs/security.md)',
+      });
+    }
     const withConfig = found.filter((p) => Object.keys(p.config).length > 0);
     const brokerConfig = new Map<string, Map<string, string | undefined>>();
     if (withConfig.length) {
-      const { resources } = await admin.describeConfigs({
-        includeSynonyms: false,
-        resources: withConfig.map((p) => ({ type: ConfigResourceTypes.TOPIC, name: p.name, configNames: Object.keys(p.config) })),
+      const ask = (topics: readonly PlannedTopic[]) =>
+        admin.describeConfigs({
+          includeSynonyms: false,
+          resources: topics.map((p) => ({ type: ConfigResourceTypes.TOPIC, name: p.name, configNames: Object.keys(p.config) })),
+        });
+      const { resources } = await ask(withConfig).catch(async (e: unknown) => {
+        if (!rootCause(e)?.type?.endsWith('_AUTHORIZATION_FAILED')) throw e;
+        // kafkajs reports the first refused resource without its name: ask one topic at a time to name them all
+        const refused: string[] = [];
+        for (const p of withConfig) await ask([p]).catch(() => refused.push(p.name));
+        throw new FoldstreamError('KAFKA_AUTHORIZATION_FAILED', `the broker refused DESCRIBE_CONFIGS on topic ${refused.join(', ')} (TOPIC_AUTHORIZATION_FAILED)`, {
+          hint: 'Grant the ACLs `foldstream describe --acls <file>` prints: the start checks these topics\' configs (docs/security.md)',
+        });
       });
       for (const r of resources) {
         // kafkajs types configValue as string; sensitive configs come back null
@@ -228,6 +245,27 @@ function normalizeConfig(value: string): string {
 }
 
 /** Runs fn with a connected admin client, always disconnecting it; what it throws becomes a FoldstreamError. */
+/** Of topics listTopics did not show, those the broker refuses to describe (rather than not having them). */
+async function deniedTopics(kafka: Kafka, names: string[]): Promise<string[]> {
+  if (names.length === 0) return [];
+  // no retries: a topic that does not exist is retriable to kafkajs, and only a refusal matters here
+  const admin = kafka.admin({ retry: { retries: 0 } });
+  const denied: string[] = [];
+  try {
+    await admin.connect();
+    for (const name of names) {
+      await admin.fetchTopicMetadata({ topics: [name] }).catch((e: unknown) => {
+        if (rootCause(e)?.type === 'TOPIC_AUTHORIZATION_FAILED') denied.push(name);
+      });
+    }
+  } catch {
+    // could not ask: the caller reports the topics as missing
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+  return denied;
+}
+
 export async function withAdmin<T>(kafka: Kafka, what: string, fn: (admin: Admin) => Promise<T>): Promise<T> {
   const admin = kafka.admin();
   try {
@@ -272,18 +310,21 @@ const UNREACHABLE_HINT =
 export function toFoldstreamError(e: unknown, what: string): FoldstreamError {
   if (e instanceof FoldstreamError) return e;
   const root = rootCause(e);
+  // ours, thrown inside kafkajs (the OAuth token provider and authenticator) and wrapped by its retrier
+  if (root instanceof FoldstreamError) return root;
   const detail = root?.message ?? String(e);
   const type = root?.type ?? '';
   if (root?.name === 'KafkaJSSASLAuthenticationError') {
-    return new FoldstreamError('KAFKA_UNAVAILABLE', `could not ${what}: SASL authentication failed (${detail})`, {
+    return new FoldstreamError('KAFKA_AUTHENTICATION_FAILED', `could not ${what}: SASL authentication failed (${detail})`, {
       cause: e,
-      hint: 'Check kafka.sasl: mechanism, user name and password (set them through ${ENV_VAR}s)',
+      hint: 'Check kafka.sasl: mechanism, user name and password (set them through ${ENV_VAR}s or ENV_VAR_FILE)',
     });
   }
   if (type.endsWith('_AUTHORIZATION_FAILED')) {
-    return new FoldstreamError('KAFKA_UNAVAILABLE', `could not ${what}: the broker refused it (${type})`, {
+    const resource = type === 'TOPIC_AUTHORIZATION_FAILED' && root?.topic ? ` on topic ${root.topic}` : '';
+    return new FoldstreamError('KAFKA_AUTHORIZATION_FAILED', `could not ${what}: the broker refused it (${type}${resource})`, {
       cause: e,
-      hint: 'Grant this client the ACLs it needs (Describe, DescribeConfigs and Create on the topics), or ask the cluster admin to create them',
+      hint: 'Grant the ACLs `foldstream describe --acls <file>` prints (docs/security.md), or ask the cluster admin to create the topics',
     });
   }
   return new FoldstreamError('KAFKA_UNAVAILABLE', `could not ${what}: ${detail}`, { cause: e, hint: UNREACHABLE_HINT, canRetry: true });

@@ -1,7 +1,14 @@
-/** Builds a kafkajs client from the topology's `kafka:` section; the only place credentials are read. */
+/**
+ * Builds a kafkajs client from the topology's `kafka:` section; the only place credentials are read: TLS files (CA,
+ * client certificate and key, the key's passphrase), SASL PLAIN / SCRAM-SHA-256 / SCRAM-SHA-512 and OAUTHBEARER
+ * (client-credentials tokens, oauth-token.ts). Every secret is registered with src/secrets.ts. docs/security.md.
+ */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Kafka, logLevel, type KafkaConfig, type SASLOptions } from 'kafkajs';
+import { FoldstreamError } from '../errors.ts';
+import { registerSecret } from '../secrets.ts';
+import { oauthBearerAuthenticator, oauthBearerProvider } from './oauth-token.ts';
 import type { Topology } from '../topology/schema.ts';
 import type { Logger } from '../processors/types.ts';
 import { installReadCommittedFilter } from './read-committed-filter.ts';
@@ -68,13 +75,34 @@ export function createKafka(
   };
   if (k.ssl === true) config.ssl = true;
   else if (k.ssl) {
-    const file = (p: string | undefined) => (p ? readFileSync(resolve(opts.baseDir ?? '.', p), 'utf8') : undefined);
+    const file = (what: string, p: string) => {
+      const path = resolve(opts.baseDir ?? '.', p);
+      try {
+        return readFileSync(path, 'utf8');
+      } catch (e) {
+        throw new FoldstreamError('CONFIG_INVALID', `kafka.ssl.${what}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, {
+          hint: 'Mount the file, or fix the path (relative to the topology file)',
+        });
+      }
+    };
     const ssl: Record<string, unknown> = { rejectUnauthorized: k.ssl.rejectUnauthorized };
-    if (k.ssl.ca) ssl.ca = [file(k.ssl.ca)];
-    if (k.ssl.cert) ssl.cert = file(k.ssl.cert);
-    if (k.ssl.key) ssl.key = file(k.ssl.key);
+    if (k.ssl.ca) ssl.ca = [file('ca', k.ssl.ca)];
+    if (k.ssl.cert) ssl.cert = file('cert', k.ssl.cert);
+    if (k.ssl.key) ssl.key = file('key', k.ssl.key);
+    if (k.ssl.passphrase !== undefined) {
+      registerSecret(k.ssl.passphrase);
+      ssl.passphrase = k.ssl.passphrase;
+    }
     config.ssl = ssl;
   }
-  if (k.sasl) config.sasl = { mechanism: k.sasl.mechanism, username: k.sasl.username, password: k.sasl.password } as SASLOptions;
+  const sasl = k.sasl;
+  if (sasl?.mechanism === 'oauthbearer') {
+    registerSecret(sasl.clientSecret);
+    const provider = oauthBearerProvider(sasl);
+    config.sasl = { mechanism: 'oauthbearer', oauthBearerProvider: provider, authenticationProvider: oauthBearerAuthenticator(provider, sasl.clientId) } as SASLOptions;
+  } else if (sasl) {
+    registerSecret(sasl.password);
+    config.sasl = { mechanism: sasl.mechanism, username: sasl.username, password: sasl.password } as SASLOptions;
+  }
   return new Kafka(config);
 }

@@ -36,8 +36,11 @@ export function errorCode(e: unknown): number | undefined {
   return undefined;
 }
 
-/** 47 INVALID_PRODUCER_EPOCH, 49 INVALID_PRODUCER_ID_MAPPING, 53 TRANSACTIONAL_ID_AUTHORIZATION_FAILED, 90 PRODUCER_FENCED (unknown to kafkajs) */
-const FENCING_CODES = new Set([47, 49, 53, 90]);
+/**
+ * 47 INVALID_PRODUCER_EPOCH, 49 INVALID_PRODUCER_ID_MAPPING, 90 PRODUCER_FENCED (unknown to kafkajs). Not 53
+ * TRANSACTIONAL_ID_AUTHORIZATION_FAILED: that is a missing ACL, not another owner (authorizationDenied reports it).
+ */
+const FENCING_CODES = new Set([47, 49, 90]);
 /** 14 COORDINATOR_LOAD_IN_PROGRESS, 15 COORDINATOR_NOT_AVAILABLE, 16 NOT_COORDINATOR */
 export const COORDINATOR_CODES: ReadonlySet<number> = new Set([14, 15, 16]);
 
@@ -63,13 +66,28 @@ export function wasNotSent(e: unknown): boolean {
   return false;
 }
 
-const FENCING = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED']);
+const FENCING = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING']);
 const REBALANCE = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'FENCED_INSTANCE_ID']);
 
 /** Another producer with our transactional id has a newer epoch: this instance no longer owns the task. */
 export function isFencingError(e: unknown): boolean {
   const code = errorCode(e);
   return (code !== undefined && FENCING_CODES.has(code)) || errorTypes(e).some((t) => FENCING.has(t));
+}
+
+export type DeniedResource = 'topic' | 'group' | 'transactionalId' | 'cluster';
+
+const DENIED: Record<string, DeniedResource> = {
+  TOPIC_AUTHORIZATION_FAILED: 'topic',
+  GROUP_AUTHORIZATION_FAILED: 'group',
+  TRANSACTIONAL_ID_AUTHORIZATION_FAILED: 'transactionalId',
+  CLUSTER_AUTHORIZATION_FAILED: 'cluster',
+};
+
+/** The kind of resource the broker refused for lack of an ACL, if that is what the error is. */
+export function authorizationDenied(e: unknown): DeniedResource | undefined {
+  for (const t of errorTypes(e)) if (DENIED[t]) return DENIED[t];
+  return undefined;
 }
 
 export function isRebalanceError(e: unknown): boolean {

@@ -11,7 +11,8 @@
  */
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from '../processors/types.ts';
-import { retryOnCoordinatorError } from './errors.ts';
+import { authorizationDenied, retryOnCoordinatorError } from './errors.ts';
+import { explainNoCoordinator, GROUP_COORDINATOR } from './kafkajs-cluster.ts';
 import { coPartitionedAssigner, type MemberUserData } from './task-assigner.ts';
 import type { BatchControl, FetchedBatch, TopicPartitionOffset } from './types.ts';
 
@@ -67,7 +68,22 @@ export class GroupConsumer {
       o.onRebalancing?.();
     });
     consumer.on(consumer.events.CRASH, (e) => {
-      o.log.warn({ event: 'consumer.crash', group: o.groupId, error: e.payload.error?.message, restart: e.payload.restart });
+      const error = e.payload.error;
+      const log = (denied: ReturnType<typeof authorizationDenied>) =>
+        o.log.warn({
+          event: 'consumer.crash',
+          group: o.groupId,
+          error: error?.message,
+          restart: e.payload.restart,
+          ...(denied === 'group' ? { code: 'KAFKA_AUTHORIZATION_FAILED', denied: `consumer group ${o.groupId} (READ)` } : {}),
+          ...(denied === 'topic' ? { code: 'KAFKA_AUTHORIZATION_FAILED', denied: `topic ${o.topics.join(' or ')} (READ: the group's inputs)` } : {}),
+        });
+      if (error?.name !== 'KafkaJSGroupCoordinatorNotFound') return log(authorizationDenied(error));
+      // a missing ACL on the group reaches kafkajs as "no coordinator": ask why before saying what happened
+      void explainNoCoordinator(this.kafka, error, o.groupId, GROUP_COORDINATOR).then(
+        (why) => log(authorizationDenied(why)),
+        () => log(authorizationDenied(error)),
+      );
       if (!e.payload.restart && !this.stopping) {
         // kafkajs gave up (non-retriable error): start a fresh consumer so the processor keeps running.
         this.consumer = this.create();

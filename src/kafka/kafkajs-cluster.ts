@@ -41,3 +41,35 @@ export function createCluster(kafka: Kafka, isolationLevel: typeof READ_UNCOMMIT
   const create = (kafka as unknown as Record<symbol, (o: object) => KafkaJsCluster>)[symbol]!;
   return create({ allowAutoTopicCreation: false, isolationLevel, metadataMaxAge: 300000 });
 }
+
+export const GROUP_COORDINATOR = 0;
+export const TRANSACTION_COORDINATOR = 1;
+
+/**
+ * Why kafkajs found no coordinator for a group or transactional id. kafkajs tries FindCoordinator on each broker and,
+ * when all fail, throws "Failed to find group coordinator" without their errors — so a missing ACL (the broker answers
+ * GROUP_AUTHORIZATION_FAILED or TRANSACTIONAL_ID_AUTHORIZATION_FAILED) looks like an unavailable broker. This asks
+ * once more and returns the broker's error, or undefined when the question itself cannot be asked.
+ */
+export async function coordinatorRefusal(kafka: Kafka, key: string, type: typeof GROUP_COORDINATOR | typeof TRANSACTION_COORDINATOR): Promise<unknown> {
+  const cluster = createCluster(kafka, READ_COMMITTED) as KafkaJsCluster & {
+    brokerPool: { seedBroker: { findGroupCoordinator(q: { groupId: string; coordinatorType: number }): Promise<unknown> } };
+  };
+  try {
+    await cluster.connect();
+    await cluster.brokerPool.seedBroker.findGroupCoordinator({ groupId: key, coordinatorType: type });
+    return undefined;
+  } catch (e) {
+    return e;
+  } finally {
+    await cluster.disconnect().catch(() => undefined);
+  }
+}
+
+/** The broker's refusal when `e` is kafkajs's "no coordinator" and an ACL is what is missing; otherwise `e`. */
+export async function explainNoCoordinator(kafka: Kafka, e: unknown, key: string, type: typeof GROUP_COORDINATOR | typeof TRANSACTION_COORDINATOR): Promise<unknown> {
+  if ((e as { name?: string })?.name !== 'KafkaJSGroupCoordinatorNotFound') return e;
+  const refusal = await coordinatorRefusal(kafka, key, type);
+  const t = (refusal as { type?: string } | undefined)?.type ?? '';
+  return t.endsWith('_AUTHORIZATION_FAILED') ? refusal : e;
+}

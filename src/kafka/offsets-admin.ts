@@ -1,6 +1,6 @@
 /** Start, end and committed group offsets, through one shared kafkajs admin client. */
 import type { Admin, Kafka } from 'kafkajs';
-import { createCluster, READ_UNCOMMITTED, type KafkaJsCluster } from './kafkajs-cluster.ts';
+import { createCluster, explainNoCoordinator, GROUP_COORDINATOR, READ_UNCOMMITTED, type KafkaJsCluster } from './kafkajs-cluster.ts';
 import { LazyConnection } from './lazy-connection.ts';
 import { retry } from './retry.ts';
 import type { OffsetsAdmin } from './types.ts';
@@ -12,7 +12,7 @@ class KafkaJsOffsetsAdmin implements OffsetsAdmin {
   private readonly uncommitted: KafkaJsCluster;
   private readonly uncommittedConnection: LazyConnection;
 
-  constructor(kafka: Kafka) {
+  constructor(private readonly kafka: Kafka) {
     this.admin = kafka.admin({ retry: { retries: 8 } });
     this.adminConnection = new LazyConnection('offsets admin', () => this.admin.connect(), () => this.admin.disconnect());
     this.uncommitted = createCluster(kafka, READ_UNCOMMITTED);
@@ -56,7 +56,10 @@ class KafkaJsOffsetsAdmin implements OffsetsAdmin {
 
   async committedOffsets(groupId: string, topic: string): Promise<Map<number, bigint>> {
     await this.connect();
-    const res = await this.admin.fetchOffsets({ groupId, topics: [topic] });
+    const res = await this.admin.fetchOffsets({ groupId, topics: [topic] }).catch(async (e: unknown) => {
+      // a missing ACL on the group reaches kafkajs as "no coordinator": name it
+      throw await explainNoCoordinator(this.kafka, e, groupId, GROUP_COORDINATOR);
+    });
     const out = new Map<number, bigint>();
     for (const p of res[0]?.partitions ?? []) if (BigInt(p.offset) >= 0n) out.set(p.partition, BigInt(p.offset));
     return out;

@@ -5,7 +5,7 @@
  * connects the two. A producer whose commit or abort failed is thrown away by the task, which creates a new one.
  */
 import type { Kafka } from 'kafkajs';
-import { createCluster, READ_UNCOMMITTED, type KafkaJsCluster } from './kafkajs-cluster.ts';
+import { createCluster, explainNoCoordinator, GROUP_COORDINATOR, READ_UNCOMMITTED, TRANSACTION_COORDINATOR, type KafkaJsCluster } from './kafkajs-cluster.ts';
 import { TxnProducer, type TxnBroker, type TxnCluster, type TxnRetryReason } from './txn-producer.ts';
 import type { TaskProducer } from './types.ts';
 
@@ -21,16 +21,12 @@ export interface TaskProducerOptions {
 
 export type { TxnRetryReason };
 
-/** FindCoordinator key types */
-const GROUP = 0;
-const TRANSACTION = 1;
-
 /** kafkajs's Cluster as the producer's TxnCluster. */
 export class KafkaJsTxnCluster implements TxnCluster {
   private readonly cluster: KafkaJsCluster;
   private readonly topics = new Set<string>();
 
-  constructor(kafka: Kafka) {
+  constructor(private readonly kafka: Kafka) {
     this.cluster = createCluster(kafka, READ_UNCOMMITTED);
   }
 
@@ -43,7 +39,13 @@ export class KafkaJsTxnCluster implements TxnCluster {
   }
 
   async coordinator(type: 'transaction' | 'group', key: string): Promise<TxnBroker> {
-    return (await this.cluster.findGroupCoordinator({ groupId: key, coordinatorType: type === 'transaction' ? TRANSACTION : GROUP })) as unknown as TxnBroker;
+    const coordinatorType = type === 'transaction' ? TRANSACTION_COORDINATOR : GROUP_COORDINATOR;
+    try {
+      return (await this.cluster.findGroupCoordinator({ groupId: key, coordinatorType })) as unknown as TxnBroker;
+    } catch (e) {
+      // a missing ACL on the transactional id or group reaches kafkajs as "no coordinator": name it
+      throw await explainNoCoordinator(this.kafka, e, key, coordinatorType);
+    }
   }
 
   async leaders(topic: string, partitions: number[]): Promise<Map<number, string>> {

@@ -16,7 +16,8 @@
  */
 import { join } from 'node:path';
 import { FoldstreamError, errorMessage } from '../errors.ts';
-import { isFencingError, isRebalanceError } from '../kafka/errors.ts';
+import { authorizationDenied, isFencingError, isRebalanceError } from '../kafka/errors.ts';
+import { transactionalId } from '../topology/names.ts';
 import type { BatchControl, FetchedBatch, FetchedRecord, OffsetsAdmin, OutgoingRecord, PartitionReader, TaskProducer, TopicPartitionOffset } from '../kafka/types.ts';
 import type { ProcessorSpec, StoreSpec } from '../processors/spec.ts';
 import type { Logger, Processor } from '../processors/types.ts';
@@ -171,7 +172,15 @@ export class Task {
           await this.env.destroyStore(join(this.env.taskDir, e.store));
         }
         const delay = corrupt ? 0 : Math.min(200 * 2 ** this.initAttempt++, 10_000);
-        this.log.warn({ event: 'task.init_failed', processor: this.env.spec.name, partition: this.partition, error: errorMessage(e), retryInMs: delay });
+        const denied = this.deniedResource(e, 'init');
+        this.log.warn({
+          event: 'task.init_failed',
+          processor: this.env.spec.name,
+          partition: this.partition,
+          error: errorMessage(e),
+          retryInMs: delay,
+          ...(denied ? { code: 'KAFKA_AUTHORIZATION_FAILED', denied, hint: 'grant the ACLs `foldstream describe --acls` prints' } : {}),
+        });
         await new Promise<void>((r) => {
           this.wakeUp = r;
           setTimeout(r, delay);
@@ -563,17 +572,43 @@ export class Task {
     return now;
   };
 
+  /**
+   * The resource an ACL is missing for, as precisely as the error allows: a transactional id or group exactly; a topic
+   * by the work that failed (kafkajs drops the topic name of TOPIC_AUTHORIZATION_FAILED), with the operation needed.
+   */
+  private deniedResource(e: unknown, phase: 'init' | 'transaction'): string | undefined {
+    const { spec, partition } = this.env;
+    switch (authorizationDenied(e)) {
+      case undefined:
+        return undefined;
+      case 'transactionalId':
+        return `transactional id ${transactionalId(this.env.app, spec.name, partition)} (WRITE)`;
+      case 'group':
+        return `consumer group ${this.env.groupId} (READ)`;
+      case 'cluster':
+        return 'the cluster';
+      case 'topic': {
+        const changelogs = spec.stores.flatMap((s) => (s.changelog ? [s.changelog] : []));
+        if (phase === 'init') return `topic ${changelogs.join(' or ')} (READ: the restore of the task's stores)`;
+        const written = [...new Set([...this.sentCounts.keys(), ...changelogs])];
+        return `topic ${written.join(' or ')} (WRITE: the task's transaction)`;
+      }
+    }
+  }
+
   /** Step 5. The transaction is lost; nothing of it reached LevelDB. */
   private async onFailure(e: unknown, topic: string | undefined): Promise<void> {
     const { spec, metrics, partition } = this.env;
     const fenced = isFencingError(e);
     const reason = fenced ? 'fenced' : e instanceof StoreCorruptError ? 'store_corrupt' : 'transaction_failed';
+    const denied = fenced ? undefined : this.deniedResource(e, 'transaction');
     this.log.warn({
       event: fenced ? 'task.fenced' : 'task.transaction_failed',
-      code: fenced ? 'PRODUCER_FENCED' : reason === 'store_corrupt' ? 'STORE_CORRUPT' : 'TRANSACTION_FAILED',
+      code: fenced ? 'PRODUCER_FENCED' : denied ? 'KAFKA_AUTHORIZATION_FAILED' : reason === 'store_corrupt' ? 'STORE_CORRUPT' : 'TRANSACTION_FAILED',
       processor: spec.name,
       partition,
       error: errorMessage(e),
+      ...(denied ? { denied, hint: 'grant the ACLs `foldstream describe --acls` prints' } : {}),
     });
     metrics.transactions.inc({ processor: spec.name, result: 'aborted' });
     metrics.taskReinitialisations.inc({ processor: spec.name, reason });

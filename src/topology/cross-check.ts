@@ -50,6 +50,9 @@ export function crossCheck(t: Topology, loc: Locator, opts: CrossCheckOptions): 
   if (t.http.token !== undefined && t.http.token.length < 16) {
     ctx.problem(['http', 'token'], 'the bearer token is shorter than 16 characters', 'use a long random token, e.g. from ${HTTP_TOKEN}');
   }
+  (t.http.tokens ?? []).forEach((x, i) => {
+    if (x.token.length < 16) ctx.problem(['http', 'tokens', i, 'token'], 'the bearer token is shorter than 16 characters', 'use a long random token, e.g. from ${HTTP_READ_TOKEN}');
+  });
 
   for (const it of internalTopics(t)) {
     const alias = ctx.byName.get(it.name);

@@ -240,8 +240,8 @@ export function parseTopology(text: string, file: string, opts: ParseOptions = {
       line,
       col,
       path: '',
-      message: `environment variable ${m.name} is not set`,
-      suggestion: `set it, or give a default: \${${m.name}:-value}`,
+      message: m.fileProblem ?? `environment variable ${m.name} is not set`,
+      suggestion: m.fileProblem ? `mount the file, or set ${m.name} itself` : `set it (or ${m.name}_FILE to a file holding it), or give a default: \${${m.name}:-value}`,
     });
   }
 

@@ -11,6 +11,8 @@ const name = (what: string) =>
   z.string().regex(NAME, `${what} may contain letters, digits, '.', '_' and '-', and must start with a letter or digit`);
 
 const positiveInt = () => z.number().int().positive();
+/** A secret: kept out of every output (docs/security.md); the loader keeps it a string even when it looks like a number. */
+const secretText = (what: string) => z.string().describe(`${what}; use \${ENV_VAR} (ENV_VAR_FILE may name a file holding it); never logged`);
 const nonNegativeInt = () => z.number().int().nonnegative();
 
 export const KafkaSchema = z
@@ -24,21 +26,31 @@ export const KafkaSchema = z
         z.boolean(),
         z.strictObject({
           ca: z.string().optional().describe('path of a PEM file with the CA certificates'),
-          cert: z.string().optional().describe('path of a PEM client certificate'),
+          cert: z.string().optional().describe('path of a PEM client certificate (mutual TLS)'),
           key: z.string().optional().describe('path of the PEM private key of the client certificate'),
+          passphrase: secretText('passphrase of an encrypted client key').optional(),
           rejectUnauthorized: z.boolean().default(true).describe('verify the broker certificate'),
         }),
       ])
       .optional()
       .describe('TLS to the brokers; true for the system CAs'),
     sasl: z
-      .strictObject({
-        mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).describe('SASL mechanism'),
-        username: z.string().describe('user name; use ${ENV_VAR} so secrets stay out of the file'),
-        password: z.string().describe('password; use ${ENV_VAR} so secrets stay out of the file'),
-      })
+      .discriminatedUnion('mechanism', [
+        z.strictObject({
+          mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).describe('SASL mechanism'),
+          username: z.string().describe('user name; use ${ENV_VAR} so secrets stay out of the file'),
+          password: secretText('password'),
+        }),
+        z.strictObject({
+          mechanism: z.literal('oauthbearer').describe('SASL mechanism'),
+          tokenEndpoint: z.string().url().describe('OAuth 2 token endpoint: foldstream asks it for tokens with the client-credentials grant'),
+          clientId: z.string().min(1).describe('OAuth client id'),
+          clientSecret: secretText('OAuth client secret'),
+          scope: z.string().optional().describe('scope to ask the token endpoint for (space-separated)'),
+        }),
+      ])
       .optional()
-      .describe('SASL authentication; never logged'),
+      .describe('SASL authentication (docs/security.md); never logged'),
     connectionTimeoutMs: positiveInt().default(3000).describe('time to establish a broker connection'),
     requestTimeoutMs: positiveInt().default(30000).describe('time to wait for a broker response'),
   })
@@ -95,7 +107,36 @@ export const HttpSchema = z
       .url()
       .optional()
       .describe('URL clients reach this instance at; the query API names it when another instance is asked for a key this one hosts (default http://<host or hostname>:<port>)'),
-    token: z.string().optional().describe('bearer token required on every route but /healthz and /readyz'),
+    token: secretText('bearer token allowing every scope on every route but /healthz and /readyz').optional(),
+    tokens: z
+      .array(
+        z.strictObject({
+          token: secretText('bearer token'),
+          scopes: z
+            .array(z.enum(['read', 'command', 'metrics']))
+            .min(1)
+            .describe('read: the query API and histories; command: the command gateway; metrics: /metrics'),
+        }),
+      )
+      .optional()
+      .describe('bearer tokens, each with its scopes (docs/security.md); /healthz and /readyz stay open'),
+    openMetrics: z.boolean().default(false).describe('serve /metrics without a token even when tokens are set'),
+    tls: z
+      .strictObject({
+        cert: z.string().describe('path of the PEM certificate (chain) of the HTTP port'),
+        key: z.string().describe('path of its PEM private key'),
+        passphrase: secretText('passphrase of an encrypted key').optional(),
+      })
+      .optional()
+      .describe('serve HTTPS instead of HTTP; paths relative to the topology file'),
+    maxBodyBytes: positiveInt().default(1048576).describe('largest request body; larger ones get 413'),
+    rateLimit: z
+      .strictObject({
+        requestsPerSecond: positiveInt().describe('sustained requests per second per client address'),
+        burst: positiveInt().optional().describe('requests a client may send at once (default: requestsPerSecond)'),
+      })
+      .optional()
+      .describe('per client address; over it a request gets 429 with Retry-After; probes are not limited'),
   })
   .describe('the HTTP port: metrics, probes, the query API and the command gateway');
 

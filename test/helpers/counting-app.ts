@@ -38,6 +38,10 @@ export interface CountingOptions {
   stateCleanupDelayMs?: number;
   /** a broker of the test's own (default: BROKERS) */
   brokers?: string[];
+  /** the topology's `kafka:` mapping as YAML lines (a secured broker's listener and credentials); default: `brokers` */
+  kafkaYaml?: string[];
+  /** top-level YAML lines that replace the defaults of their sections (e.g. an `http:` line) */
+  extraYaml?: string[];
 }
 
 export async function countingApp(opts: CountingOptions = {}): Promise<CountingApp> {
@@ -52,7 +56,7 @@ export async function countingApp(opts: CountingOptions = {}): Promise<CountingA
     file,
     [
       `app: ${app}`,
-      `kafka: { brokers: "${brokers.join(',')}" }`,
+      ...(opts.kafkaYaml ? ['kafka:', ...opts.kafkaYaml.map((l) => `  ${l}`)] : [`kafka: { brokers: "${brokers.join(',')}" }`]),
       'processing:',
       `  guarantee: ${opts.guarantee ?? 'exactly_once'}`,
       `  commitIntervalMs: ${opts.commitIntervalMs ?? 100}`,
@@ -60,7 +64,8 @@ export async function countingApp(opts: CountingOptions = {}): Promise<CountingA
       `  sessionTimeoutMs: ${opts.sessionTimeoutMs ?? 10000}`,
       `  heartbeatIntervalMs: ${opts.heartbeatIntervalMs ?? 1000}`,
       `  stateCleanupDelayMs: ${opts.stateCleanupDelayMs ?? 600000}`,
-      'http: { port: 0 }',
+      ...(opts.extraYaml?.some((l) => l.startsWith('http:')) ? [] : ['http: { port: 0 }']),
+      ...(opts.extraYaml ?? []),
       'topics:',
       `  input: { name: ${input}, partitions: ${partitions} }`,
       `  counts: { name: ${output}, partitions: ${partitions} }`,

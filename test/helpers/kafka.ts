@@ -3,15 +3,23 @@
  * `brokers` list for a test that runs a broker of its own (broker-restart.test.ts); the default is BROKERS.
  */
 import { randomBytes } from 'node:crypto';
-import { Kafka, logLevel, type Admin, type ITopicConfig } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type ITopicConfig, type KafkaConfig } from 'kafkajs';
 import { createTopicsAndWait } from '../../src/kafka/admin.ts';
 import { retry } from '../../src/kafka/retry.ts';
 import { waitFor } from './processes.ts';
 
 export const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((s) => s.trim());
 
+/** Credentials of brokers that need them (a secured broker's admin listener, test/helpers/secured-broker.ts). */
+const brokerAuth = new Map<string, Pick<KafkaConfig, 'ssl' | 'sasl'>>();
+
+/** Every helper that gets `brokers` connects to them with these settings from now on. */
+export function useBrokerAuth(brokers: string[], auth: Pick<KafkaConfig, 'ssl' | 'sasl'>): void {
+  brokerAuth.set(brokers.join(','), auth);
+}
+
 export function kafka(clientId = 'foldstream-test', brokers: string[] = BROKERS): Kafka {
-  return new Kafka({ brokers, clientId, logLevel: logLevel.NOTHING, retry: { retries: 10 } });
+  return new Kafka({ brokers, clientId, logLevel: logLevel.NOTHING, retry: { retries: 10 }, ...brokerAuth.get(brokers.join(',')) });
 }
 
 /** A name no other test (or earlier run) uses. */
