@@ -105,6 +105,13 @@ export const TopicSchema = z
       .default({})
       .describe('topic configs, e.g. cleanup.policy: compact'),
     codec: CodecSchema.default('json'),
+    acceptFiniteRetention: z
+      .boolean()
+      .default(false)
+      .describe(
+        'an events topic only: accept a retention that deletes old events (a declared retention.ms or retention.bytes, or the broker default); ' +
+          'state-at, history and rebuilds then work on a truncated event store. Without it an events topic keeps every event (retention -1). Compaction is never allowed',
+      ),
   })
   .describe('a topic, referred to by its key (the alias) elsewhere in the file');
 

@@ -5,6 +5,7 @@ import { FoldstreamError } from '../../errors.ts';
 import { assertNever } from '../../topology/assert-never.ts';
 import { groupId, inputsOf, internalTopics, stagesOf } from '../../topology/names.ts';
 import type { ProcessorDecl } from '../../topology/schema.ts';
+import { planTopics } from '../../topology/topic-plan.ts';
 import { loadTopologyOrExit } from '../load-or-exit.ts';
 
 /**
@@ -82,7 +83,6 @@ export function registerReset(program: Command): void {
         return;
       }
 
-      const { planTopics } = await import('../../kafka/admin.ts');
       const { describeGroups, deleteGroups, recreateTopics } = await import('../../kafka/reset-admin.ts');
       const { createKafka } = await import('../../kafka/client.ts');
       const kafka = createKafka(t, { baseDir, clientIdSuffix: '-reset' });

@@ -1,13 +1,13 @@
 import { Option, type Command } from 'commander';
 import { FoldstreamError } from '../../errors.ts';
-import type { DriftReport, TopicDrift } from '../../kafka/admin.ts';
+import { formatDrift, isDamagingDrift, planTopics, type DriftReport } from '../../topology/topic-plan.ts';
 import { loadTopologyOrExit } from '../load-or-exit.ts';
 
 /** Exit codes, as diff has them: 0 everything matches, 1 the broker differs from the topology (or it is invalid), 2 trouble. */
 const EXIT_DRIFT = 1;
 const EXIT_TROUBLE = 2;
 
-function report(r: DriftReport, formatDrift: (d: TopicDrift) => string): void {
+function report(r: DriftReport): void {
   for (const d of r.drifts) console.log(`drift: ${formatDrift(d)}`);
   const topics = new Set(r.drifts.map((d) => d.topic)).size;
   console.log(
@@ -35,13 +35,21 @@ export function registerTopics(program: Command): void {
       // an invalid file exits here, before anything connects to Kafka
       const { topology, baseDir } = loadTopologyOrExit(file, { checkModules: opts.checkModules });
       // loaded here so that the commands that never talk to Kafka do not load kafkajs either
-      const { checkTopics, createTopics, formatDrift, planTopics } = await import('../../kafka/admin.ts');
+      const { checkTopics, createTopics } = await import('../../kafka/admin.ts');
       const { brokerList, createKafka } = await import('../../kafka/client.ts');
       const kafka = createKafka(topology, { baseDir, clientIdSuffix: '-topics' });
       const plan = planTopics(topology);
       console.log(`app ${topology.app}: ${plan.length} topics on ${brokerList(topology.kafka.brokers).join(',')}`);
       try {
         if (opts.create) {
+          // a topic that exists and would damage data (an events topic compacted, say) is fixed first: create nothing
+          const damaging = (await checkTopics(kafka, plan)).drifts.filter((d) => d.kind !== 'missing' && isDamagingDrift(plan, d));
+          if (damaging.length) {
+            for (const d of damaging) console.log(`drift: ${formatDrift(d)}`);
+            console.log(`created nothing: ${new Set(damaging.map((d) => d.topic)).size} existing topics would damage data; fix them first`);
+            process.exitCode = EXIT_DRIFT;
+            return;
+          }
           const { created } = await createTopics(kafka, plan);
           for (const name of created) {
             const p = plan.find((x) => x.name === name)!;
@@ -50,7 +58,7 @@ export function registerTopics(program: Command): void {
           }
           console.log(`created ${created.length}, ${plan.length - created.length} existed already`);
         }
-        report(await checkTopics(kafka, plan), formatDrift);
+        report(await checkTopics(kafka, plan));
       } catch (e) {
         if (!(e instanceof FoldstreamError)) throw e;
         console.error(e.describe());
