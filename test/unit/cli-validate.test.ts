@@ -15,7 +15,7 @@ test('a valid topology exits 0 and reports what it holds, without connecting to 
   const r = await runCli(['validate', file]);
   t.is(r.signal, null, 'validate finished on its own');
   t.is(r.code, 0, r.stderr);
-  t.regex(r.stdout, /valid \(app demo, 1 processors, 2 topics\)/);
+  t.regex(r.stdout, /valid \(app demo, 1 processor, 2 topics\)/);
   t.is(r.stderr, '');
   t.is(traps.connections(), 0);
 });

@@ -9,6 +9,7 @@ export function registerValidate(program: Command): void {
     .option('--no-check-modules', 'do not check that module files exist')
     .action((file: string, opts: { checkModules: boolean }) => {
       const { topology } = loadTopologyOrExit(file, { checkModules: opts.checkModules });
-      console.log(`${file}: valid (app ${topology.app}, ${topology.processors.length} processors, ${Object.keys(topology.topics).length} topics)`);
+      const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+      console.log(`${file}: valid (app ${topology.app}, ${count(topology.processors.length, 'processor')}, ${count(Object.keys(topology.topics).length, 'topic')})`);
     });
 }
