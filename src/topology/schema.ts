@@ -420,8 +420,15 @@ export type RetryDecl = z.infer<typeof RetrySchema>;
 // draft-07: what the YAML language server and most editors support fully
 const JSON_SCHEMA_OPTIONS = { io: 'input', unrepresentable: 'any', target: 'draft-7' } as const;
 
+/** Top-level keys starting with this are ignored: a place for anchors the file merges elsewhere (`<<: *anchor`). */
+export const EXTENSION_PREFIX = 'x-';
+
 export function topologyJsonSchema(): Record<string, unknown> {
-  return z.toJSONSchema(TopologySchema, JSON_SCHEMA_OPTIONS) as Record<string, unknown>;
+  const schema = z.toJSONSchema(TopologySchema, JSON_SCHEMA_OPTIONS) as Record<string, unknown>;
+  return {
+    ...schema,
+    patternProperties: { [`^${EXTENSION_PREFIX}`]: { description: 'ignored: a place for YAML anchors used elsewhere with merge keys (<<: *anchor)' } },
+  };
 }
 
 /** The JSON Schema of `*.test.yaml` files (foldstream test). */

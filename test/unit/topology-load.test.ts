@@ -196,3 +196,40 @@ test('a topic name declared under two aliases, or equal to an internal topic fol
   const renamed = yaml.replace('{ name: shop-events, partitions: 4 }\n  failures', '{ name: shop-events-2, partitions: 4 }\n  failures').replace(/name: shop-(counter|by-status)-/g, 'name: shop-own-$1-');
   t.notThrows(() => parseTopology(renamed, '/tmp/topics.yaml', { env: {}, checkModules: false }));
 });
+
+const merged = `x-topic: &topic
+  partitions: 6
+  replicationFactor: 1
+  config: { min.insync.replicas: "1" }
+x-bad: &bad
+  partitions: three
+  retentionMs: 5
+app: shop
+kafka: { brokers: "127.0.0.1:9092" }
+topics:
+  events:
+    <<: *topic
+    name: shop-events
+  view:
+    <<: [*topic]
+    name: shop-view
+    partitions: 3
+processors:
+  - { name: v, type: projection, input: events, output: view, on: { X: { delete: true } } }
+`;
+
+test('YAML merge keys (<<: *anchor) merge the anchored mapping, own keys win, and x- keys at the top hold the anchors', (t) => {
+  const { topology } = parseTopology(merged, 'merged.yaml', { checkModules: false });
+  t.like(topology.topics.events, { name: 'shop-events', partitions: 6, replicationFactor: 1, config: { 'min.insync.replicas': '1' } });
+  t.like(topology.topics.view, { name: 'shop-view', partitions: 3 });
+  t.false('x-topic' in topology);
+});
+
+test('a problem in a merged value is reported where the anchored value is written', (t) => {
+  const yaml = merged.replace('    <<: *topic\n    name: shop-events', '    <<: *bad\n    name: shop-events');
+  const problems = problemsOf(t, () => parseTopology(yaml, 'merged.yaml', { checkModules: false }));
+  t.deepEqual(
+    problems.map((p) => `${p.line}:${p.col} ${p.path} ${p.message}${p.suggestion ? `; ${p.suggestion}` : ''}`),
+    ['6:15 topics.events.partitions expected number, got string "three"', '7:3 topics.events.retentionMs unknown key "retentionMs"; expected one of: name, partitions, replicationFactor, config, codec, acceptFiniteRetention'],
+  );
+});
