@@ -18,6 +18,8 @@ export interface LoadedTopology {
   file: string;
   /** folder that relative paths (modules, stateDir) resolve against */
   baseDir: string;
+  /** positions of the file's nodes, for problems found after loading (a module's exports) */
+  loc?: Locator;
 }
 
 export type PathSegment = string | number;
@@ -301,7 +303,7 @@ export function parseTopology(text: string, file: string, opts: ParseOptions = {
   }
   problems.push(...crossCheck(parsed.data, loc, checkOpts));
   if (problems.length) throw new ConfigError(dedupe(problems));
-  return { topology: parsed.data, file: abs, baseDir };
+  return { topology: parsed.data, file: abs, baseDir, loc };
 }
 
 /**
