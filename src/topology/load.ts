@@ -9,7 +9,7 @@ import type { z } from 'zod';
 import { ConfigError, type ConfigProblem } from '../errors.ts';
 import { crossCheck } from './cross-check.ts';
 import { interpolateDocument, maskReferences } from './interpolate.ts';
-import { EXTENSION_PREFIX, HttpSchema, ProcessingSchema, ProcessorSchema, StoreSchema, TopicSchema, TopologySchema, UpcasterSchema, type Topology } from './schema.ts';
+import { EXTENSION_PREFIX, HttpSchema, ModulesSchema, ProcessingSchema, ProcessorSchema, StoreSchema, TopicSchema, TopologySchema, UpcasterSchema, type Topology } from './schema.ts';
 import { closest } from './suggest.ts';
 
 export interface LoadedTopology {
@@ -337,12 +337,14 @@ function salvage(raw: Record<string, unknown>): Topology {
       })
     : [];
   const http = HttpSchema.safeParse(raw.http ?? {});
+  const modules = ModulesSchema.safeParse(raw.modules ?? {});
   const processing = ProcessingSchema.safeParse(raw.processing ?? {});
   return {
     app: typeof raw.app === 'string' ? raw.app : 'app',
     kafka: { brokers: 'localhost:9092', connectionTimeoutMs: 3000, requestTimeoutMs: 30000 },
     processing: processing.success ? processing.data : ProcessingSchema.parse({}),
     http: http.success ? http.data : HttpSchema.parse({}),
+    modules: modules.success ? modules.data : ModulesSchema.parse({}),
     topics,
     stores,
     upcasters,

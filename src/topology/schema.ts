@@ -79,6 +79,16 @@ export const ProcessingSchema = z
   })
   .describe('processing guarantees, commit cadence and state');
 
+export const ModulesSchema = z
+  .strictObject({
+    root: z
+      .string()
+      .min(1)
+      .default('.')
+      .describe('folder every module path must stay inside, relative to the topology file; ".." or an absolute path widens it'),
+  })
+  .describe('where the modules the topology names may live (default: the topology\'s own folder)');
+
 export const HttpSchema = z
   .strictObject({
     enabled: z.boolean().default(true).describe('serve /metrics, /healthz, /readyz, the query API and the command gateway (docs/http-api.md)'),
@@ -388,6 +398,7 @@ export const TopologySchema = z
     kafka: KafkaSchema,
     processing: ProcessingSchema.default(ProcessingSchema.parse({})),
     http: HttpSchema.default(HttpSchema.parse({})),
+    modules: ModulesSchema.default({ root: '.' }),
     topics: z.record(name('a topic alias'), TopicSchema).describe('topics by alias'),
     stores: z.record(name('a store name'), StoreSchema).default({}).describe('stores processors may use'),
     upcasters: z.array(UpcasterSchema).default([]).describe('event upcasters applied before every processor'),

@@ -61,6 +61,7 @@ export async function countingApp(opts: CountingOptions = {}): Promise<CountingA
       `  heartbeatIntervalMs: ${opts.heartbeatIntervalMs ?? 1000}`,
       `  stateCleanupDelayMs: ${opts.stateCleanupDelayMs ?? 600000}`,
       'http: { port: 0 }',
+      `modules: { root: ${FIXTURES} }`,
       'topics:',
       `  input: { name: ${input}, partitions: ${partitions} }`,
       `  counts: { name: ${output}, partitions: ${partitions} }`,

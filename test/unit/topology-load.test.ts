@@ -1,5 +1,7 @@
 // Loading topology.yaml: every problem at its file:line:col, env interpolation, the JSON Schema and derived names.
 import test, { type ExecutionContext } from 'ava';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, type ConfigProblem } from '../../src/errors.ts';
 import { loadTopology, parseTopology } from '../../src/topology/load.ts';
@@ -232,4 +234,31 @@ test('a problem in a merged value is reported where the anchored value is writte
     problems.map((p) => `${p.line}:${p.col} ${p.path} ${p.message}${p.suggestion ? `; ${p.suggestion}` : ''}`),
     ['6:15 topics.events.partitions expected number, got string "three"', '7:3 topics.events.retentionMs unknown key "retentionMs"; expected one of: name, partitions, replicationFactor, config, codec, acceptFiniteRetention'],
   );
+});
+
+const withModule = (module: string, modules = '') => `app: a
+kafka: { brokers: "127.0.0.1:9092" }
+${modules}topics:
+  in: { name: a-in, partitions: 1 }
+processors:
+  - { name: c, type: custom, input: in, module: ${module} }
+`;
+
+test('module paths are confined to the topology\'s folder unless modules.root widens it; a symlink out of it is refused too', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'foldstream-confined-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'app', 'topology.yaml');
+  mkdirSync(join(dir, 'app'));
+  mkdirSync(join(dir, 'shared'));
+  writeFileSync(join(dir, 'shared', 'c.ts'), 'export function process() {}\n');
+  symlinkSync(join(dir, 'shared', 'c.ts'), join(dir, 'app', 'link.ts'));
+  const located = (yaml: string, checkModules = true) =>
+    problemsOf(t, () => parseTopology(yaml, file, { checkModules })).map((p) => `${p.line}:${p.col} ${p.path} ${p.message}; ${p.suggestion ?? ''}`);
+  const outside = (module: string) =>
+    `6:49 processors[0].module module "${module}" is outside ${join(dir, 'app')}, the folder module paths are confined to; move the module under the topology's folder, or widen modules.root to a folder that holds it (e.g. modules: { root: ".." })`;
+  t.deepEqual(located(withModule('../shared/c.ts')), [outside('../shared/c.ts')]);
+  t.deepEqual(located(withModule('/etc/passwd'), false), [outside('/etc/passwd')], 'confined also when files are not checked');
+  t.deepEqual(located(withModule('./link.ts')), [outside('./link.ts')]);
+  t.notThrows(() => parseTopology(withModule('../shared/c.ts', 'modules: { root: .. }\n'), file));
+  t.notThrows(() => parseTopology(withModule('./link.ts', 'modules: { root: .. }\n'), file));
 });

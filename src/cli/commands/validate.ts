@@ -22,7 +22,7 @@ export function registerValidate(program: Command): void {
       let checked = '';
       if (modules > 0) {
         if (!opts.checkModules || !opts.loadModules) {
-          checked = `; ${count(modules, 'module')} not loaded (${opts.checkModules ? '--no-load-modules' : '--no-check-modules'}): their exports are not checked`;
+          checked = `; ${count(modules, 'module')} not loaded (${opts.checkModules ? '--no-load-modules' : '--no-check-modules'}): ${modules === 1 ? 'its' : 'their'} exports are not checked`;
         } else {
           const problems = await moduleProblems(loaded, loaded.loc!);
           if (problems.length) {
