@@ -27,6 +27,7 @@ import { instanceId, lockStateDir } from '../state/state-dir.ts';
 import type { LoadedTopology } from '../topology/load.ts';
 import { groupId } from '../topology/names.ts';
 import { formatDrift, isDamagingDrift, planTopics, type TopicDrift } from '../topology/topic-plan.ts';
+import { damagingExisting } from './topics.ts';
 
 export interface AppOptions {
   log?: Logger;
@@ -130,7 +131,7 @@ export class App {
         hint: 'tasks pair partition p of every input with partition p of each changelog, so counts must match; a changelog must be compacted (cleanup.policy=compact) or restores lose state; an events topic must keep every event (not compacted, retention -1) unless it declares acceptFiniteRetention',
       });
     if (this.opts.createTopics ?? true) {
-      const before = (await checkTopics(this.kafka, plan)).drifts.filter((d) => d.kind !== 'missing' && isFatal(d));
+      const before = await damagingExisting(this.kafka, plan);
       if (before.length) throw refuse(before);
       const { created } = await createTopics(this.kafka, plan);
       for (const name of created) this.log.info({ event: 'topic.created', topic: name });
