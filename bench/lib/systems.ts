@@ -103,6 +103,7 @@ export function foldstreamTopology(s: StartSpec): Record<string, unknown> {
   }
   return {
     ...base,
+    modules: { root: ROOT },
     topics: {
       commands: { name: s.topics.input, partitions: 12 },
       replies: { name: s.topics.replies, partitions: 12 },

@@ -11,7 +11,7 @@ import { CommandGateway } from '../http/command-gateway.ts';
 import { QueryApi, type QueryableProcessor } from '../http/query-api.ts';
 import { ReplyWatcher } from '../http/reply-watcher.ts';
 import { HttpServer } from '../http/server.ts';
-import { checkTopics, createTopics, formatDrift, planTopics } from '../kafka/admin.ts';
+import { checkTopics, createTopics } from '../kafka/admin.ts';
 import { ChangelogReader } from '../kafka/changelog-reader.ts';
 import { createKafka, type KafkaClient } from '../kafka/client.ts';
 import { createRecordSender } from '../kafka/record-sender.ts';
@@ -27,7 +27,9 @@ import { TopicRegistry } from '../runtime/topic-registry.ts';
 import { ReadCache } from '../state/lru-cache.ts';
 import { instanceId, lockStateDir } from '../state/state-dir.ts';
 import type { LoadedTopology } from '../topology/load.ts';
-import { groupId, isCompacted } from '../topology/names.ts';
+import { groupId } from '../topology/names.ts';
+import { formatDrift, isDamagingDrift, planTopics, type TopicDrift } from '../topology/topic-plan.ts';
+import { damagingExisting } from './topics.ts';
 
 export interface AppOptions {
   log?: Logger;
@@ -138,10 +140,21 @@ export class App {
     return { cert: read('cert', tls.cert), key: read('key', tls.key), ...(tls.passphrase ? { passphrase: tls.passphrase } : {}) };
   }
 
-  /** Verifies (and creates) topics; a partition count that differs from the declaration stops the start. */
+  /**
+   * Verifies (and creates) topics. A drift that damages data (topic-plan.ts isDamagingDrift: a partition count that
+   * differs, a changelog not compacted, an events topic compacted or deleting old events) stops the start, and when
+   * it is on a topic that exists it stops it before anything is created.
+   */
   private async provisionTopics(): Promise<void> {
     const plan = planTopics(this.loaded.topology);
+    const isFatal = (d: TopicDrift) => isDamagingDrift(plan, d);
+    const refuse = (fatal: TopicDrift[]) =>
+      new FoldstreamError('TOPIC_MISMATCH', `topics differ from the topology:\n${fatal.map(formatDrift).join('\n')}`, {
+        hint: 'tasks pair partition p of every input with partition p of each changelog, so counts must match; a changelog must be compacted (cleanup.policy=compact) or restores lose state; an events topic must keep every event (not compacted, retention -1) unless it declares acceptFiniteRetention',
+      });
     if (this.opts.createTopics ?? true) {
+      const before = await damagingExisting(this.kafka, plan);
+      if (before.length) throw refuse(before);
       const { created } = await createTopics(this.kafka, plan);
       for (const name of created) this.log.info({ event: 'topic.created', topic: name });
     }
@@ -151,18 +164,9 @@ export class App {
       await new Promise((r) => setTimeout(r, 250));
       ({ drifts } = await checkTopics(this.kafka, plan));
     }
-    // A changelog that is not compacted loses keys once retention deletes their segments, and a restore from it
-    // then rebuilds a store without them: silently wrong state, so it stops the start like a partition mismatch.
-    const changelogs = new Set(plan.filter((p) => p.purpose === 'changelog').map((p) => p.name));
-    const isFatal = (d: (typeof drifts)[number]) =>
-      d.kind === 'missing' || d.kind === 'partitions' || (d.kind === 'config' && d.config === 'cleanup.policy' && changelogs.has(d.topic) && !isCompacted(d.actual));
     const fatal = drifts.filter(isFatal);
     for (const d of drifts) if (!isFatal(d)) this.log.warn({ event: 'topic.drift', topic: d.topic, detail: formatDrift(d) });
-    if (fatal.length) {
-      throw new FoldstreamError('TOPIC_MISMATCH', `topics differ from the topology:\n${fatal.map(formatDrift).join('\n')}`, {
-        hint: 'tasks pair partition p of every input with partition p of each changelog, so counts must match; a changelog must be compacted (cleanup.policy=compact) or restores lose state',
-      });
-    }
+    if (fatal.length) throw refuse(fatal);
   }
 
   async start(): Promise<void> {

@@ -1,80 +1,20 @@
 /**
- * Topic provisioning for a loaded topology: the declared topics plus the internal ones foldstream derives
- * (changelogs, dead-letter, repartition). `createTopics` makes what is missing; `checkTopics` reports how the broker
- * differs from the declarations. Both open their own admin connection and always close it.
+ * Topic provisioning on a broker for a topic plan (topology/topic-plan.ts: the declared topics plus the internal ones
+ * foldstream derives). `createTopics` makes what is missing; `checkTopics` reports how the broker differs from the
+ * plan. Both open their own admin connection and always close it.
  */
 import kafkajs, { type Admin, type ITopicConfig, type Kafka } from 'kafkajs';
 import { FoldstreamError } from '../errors.ts';
-import { internalTopics, type InternalTopicPurpose } from '../topology/names.ts';
+import type { DriftReport, PlannedTopic, TopicDrift } from '../topology/topic-plan.ts';
 import { retry } from './retry.ts';
-import type { Topology } from '../topology/schema.ts';
 
 // kafkajs is CommonJS and Node cannot see this enum as a named export
 const { ConfigResourceTypes } = kafkajs;
-
-export interface PlannedTopic {
-  name: string;
-  partitions: number;
-  replicationFactor: number;
-  /** topic configs as the broker reports them: strings */
-  config: Record<string, string>;
-  purpose: 'declared' | InternalTopicPurpose;
-  /** where it comes from, for messages: `topics.events`, `changelog of processor counter, store totals` */
-  about: string;
-}
-
-export type TopicDrift =
-  | { kind: 'missing'; topic: string; about: string }
-  | { kind: 'partitions'; topic: string; about: string; expected: number; actual: number }
-  | { kind: 'replication-factor'; topic: string; about: string; expected: number; actual: number }
-  | { kind: 'config'; topic: string; about: string; config: string; expected: string; actual: string | undefined };
-
-export interface DriftReport {
-  /** names of every planned topic, in plan order */
-  checked: string[];
-  drifts: TopicDrift[];
-}
 
 export interface CreateResult {
   created: string[];
   /** planned topics that were already there (their drift, if any, is for checkTopics to report) */
   existing: string[];
-}
-
-const PURPOSE_TEXT: Record<InternalTopicPurpose, string> = {
-  changelog: 'changelog',
-  dlq: 'dead-letter topic',
-  repartition: 'repartition topic',
-};
-
-/** Every topic the topology needs: declared ones first (in file order), then the internal ones. */
-export function planTopics(t: Topology): PlannedTopic[] {
-  // a projection's view topic is compacted unless its declaration says how (validation refuses a policy without compact)
-  const views = new Set(t.processors.flatMap((p) => (p.type === 'projection' ? [p.output] : [])));
-  const declared = Object.entries(t.topics).map(
-    ([alias, d]): PlannedTopic => ({
-      name: d.name,
-      partitions: d.partitions,
-      replicationFactor: d.replicationFactor,
-      config: {
-        ...(views.has(alias) ? { 'cleanup.policy': 'compact' } : {}),
-        ...Object.fromEntries(Object.entries(d.config).map(([k, v]) => [k, String(v)])),
-      },
-      purpose: 'declared',
-      about: `topics.${alias}`,
-    }),
-  );
-  const internal = internalTopics(t).map(
-    (it): PlannedTopic => ({
-      name: it.name,
-      partitions: it.partitions,
-      replicationFactor: it.replicationFactor,
-      config: { ...it.config },
-      purpose: it.purpose,
-      about: `${PURPOSE_TEXT[it.purpose]} of processor ${it.processor}${it.store ? `, store ${it.store}` : ''}`,
-    }),
-  );
-  return [...declared, ...internal];
 }
 
 /** Creates the planned topics that do not exist yet and waits for their partition leaders. Safe to run again. */
@@ -183,7 +123,7 @@ export async function checkTopics(kafka: Kafka, plan: readonly PlannedTopic[]): 
 
     const drifts: TopicDrift[] = [];
     for (const p of plan) {
-      const base = { topic: p.name, about: p.about };
+      const base = { topic: p.name, about: p.about, ...(p.role ? { role: p.role } : {}) };
       const meta = metadata.get(p.name);
       if (!present.has(p.name) || !meta) {
         drifts.push({ kind: 'missing', ...base });
@@ -203,28 +143,6 @@ export async function checkTopics(kafka: Kafka, plan: readonly PlannedTopic[]): 
     }
     return { checked: plan.map((p) => p.name), drifts };
   });
-}
-
-/** One line per drift: what differs and what to do about it. */
-export function formatDrift(d: TopicDrift): string {
-  const where = `topic "${d.topic}" (${d.about})`;
-  switch (d.kind) {
-    case 'missing':
-      return `${where} does not exist; create it with \`foldstream topics <topology.yaml> --create\``;
-    case 'partitions':
-      return d.actual < d.expected
-        ? `${where} has ${d.actual} partitions, declared ${d.expected}; adding partitions moves keys to other partitions and breaks ` +
-            `state and co-partitioning, so prefer a new topic (or declare ${d.actual}); to add them anyway: ` +
-            `kafka-topics.sh --alter --topic ${d.topic} --partitions ${d.expected}`
-        : `${where} has ${d.actual} partitions, declared ${d.expected}; Kafka cannot remove partitions: declare ${d.actual} or recreate the topic`;
-    case 'replication-factor':
-      return `${where} has replication factor ${d.actual}, declared ${d.expected}; declare ${d.actual}, or change it with kafka-reassign-partitions.sh`;
-    case 'config':
-      return d.actual === undefined
-        ? `${where} config ${d.config}: the broker reports no such config (declared "${d.expected}"); check its spelling against Kafka's topic configs`
-        : `${where} config ${d.config} is "${d.actual}" on the broker, declared "${d.expected}"; set it with ` +
-            `kafka-configs.sh --alter --entity-type topics --entity-name ${d.topic} --add-config ${d.config}=${d.expected}, or change the declaration`;
-  }
 }
 
 function toTopicConfig(p: PlannedTopic): ITopicConfig {

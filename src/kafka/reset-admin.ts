@@ -5,7 +5,8 @@
  */
 import type { Kafka } from 'kafkajs';
 import { FoldstreamError } from '../errors.ts';
-import { createTopicsAndWait, withAdmin, type PlannedTopic } from './admin.ts';
+import type { PlannedTopic } from '../topology/topic-plan.ts';
+import { createTopicsAndWait, withAdmin } from './admin.ts';
 import { retry } from './retry.ts';
 
 export interface GroupState {

@@ -59,11 +59,20 @@ function readPath(input: unknown, path: string[]): unknown {
   return v;
 }
 
+/**
+ * Bounds on one evaluation, so an expression that does not terminate (a recursive function without a base case) or
+ * builds huge sequences fails its record (HANDLER_FAILED: dead-lettered) instead of holding its task forever or
+ * exhausting memory. jsonata checks them at every evaluation step: `stack` is the nesting depth of evaluation steps
+ * (a recursion about a hundred calls deep stays well inside), `timeout` the milliseconds one evaluation may take,
+ * generous because the event loop is shared with the other tasks, `sequence` the longest sequence it may build.
+ */
+export const EXPRESSION_BOUNDS = { timeout: 10_000, stack: 1_000, sequence: 1_000_000 } as const;
+
 /** `where` names the expression's place in the topology, for messages (e.g. `processor "user-view" on.UserCreated.set.email`). */
-export function compileExpression(source: string, where: string): Expression {
+export function compileExpression(source: string, where: string, bounds: { timeout: number; stack: number; sequence: number } = EXPRESSION_BOUNDS): Expression {
   let compiled: jsonata.Expression;
   try {
-    compiled = jsonata(source);
+    compiled = jsonata(source, bounds);
   } catch (e) {
     throw new FoldstreamError('CONFIG_INVALID', `${where}: JSONata expression ${JSON.stringify(source)} does not parse: ${errorMessage(e)}`, {
       hint: 'fix the expression; `foldstream validate` shows where it is',
@@ -81,13 +90,19 @@ export function compileExpression(source: string, where: string): Expression {
         return plain(await compiled.evaluate(input, bindings));
       } catch (e) {
         // the same input fails the same way every time: not worth retrying
-        throw new FoldstreamError('HANDLER_FAILED', `${where}: JSONata expression ${JSON.stringify(source)} failed: ${errorMessage(e)}`, {
+        throw new FoldstreamError('HANDLER_FAILED', `${where}: JSONata expression ${JSON.stringify(source)} failed: ${jsonataMessage(e)}`, {
           hint: 'fix the expression or the record it failed on (it is in the dead-letter topic)',
           cause: e,
         });
       }
     },
   };
+}
+
+/** jsonata throws plain objects (code, message, position), not Errors. */
+function jsonataMessage(e: unknown): string {
+  const m = (e as { message?: unknown } | null)?.message;
+  return e instanceof Error || typeof m !== 'string' ? errorMessage(e) : m;
 }
 
 export function plain(v: unknown): unknown {

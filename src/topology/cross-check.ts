@@ -9,6 +9,7 @@ import { assertNever } from './assert-never.ts';
 import { checkAggregate } from './checks/aggregate.ts';
 import { CheckContext, type At, type CrossCheckOptions } from './checks/context.ts';
 import { checkCustom } from './checks/custom.ts';
+import { checkEventsTopics } from './checks/events-topics.ts';
 import { checkProjection } from './checks/projection.ts';
 import { checkSaga } from './checks/saga.ts';
 import { checkTopicRoles } from './checks/topic-roles.ts';
@@ -44,6 +45,7 @@ export function crossCheck(t: Topology, loc: Locator, opts: CrossCheckOptions): 
   });
 
   checkTopicRoles(ctx);
+  checkEventsTopics(ctx);
   checkStageNames(ctx);
   checkUpcasters(ctx);
 

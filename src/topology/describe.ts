@@ -5,6 +5,8 @@
  */
 import { changelogTopic, dlqTopic, groupId, inputsOf, repartitionTopic, stagesOf, storesOf, transactionalId } from './names.ts';
 import type { ProcessorDecl, Topology } from './schema.ts';
+import { planTopics } from './topic-plan.ts';
+import { topicRoles } from './topic-roles.ts';
 import { assertNever } from './assert-never.ts';
 
 /** Topic aliases a processor writes to: its declared outputs and the targets of its route steps, in file order. */
@@ -121,9 +123,23 @@ export function describeTopology(t: Topology): string {
     ),
   );
   lines.push('', 'topics');
+  // the configs a topic is created with: its declaration over what its role calls for (a view topic compacted)
+  const planned = new Map(planTopics(t).map((p) => [p.name, p]));
+  const roles = topicRoles(t);
   lines.push(
     ...table(
-      Object.entries(t.topics).map(([alias, d]) => [alias, d.name, `${d.partitions} partitions`, `rf ${d.replicationFactor}`, d.codec, configText(d.config)]),
+      Object.entries(t.topics).map(([alias, d]) => {
+        const role = roles.get(alias);
+        return [
+          alias,
+          d.name,
+          `${d.partitions} partition${d.partitions === 1 ? '' : 's'}`,
+          `rf ${d.replicationFactor}`,
+          d.codec,
+          role ? `${role.role} (${role.processor.name})` : '-',
+          configText(planned.get(d.name)?.config ?? d.config),
+        ];
+      }),
       '  ',
     ),
   );

@@ -4,12 +4,12 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, type ConfigProblem } from '../errors.ts';
 import { crossCheck } from './cross-check.ts';
 import { interpolateDocument, maskReferences } from './interpolate.ts';
-import { HttpSchema, ProcessingSchema, ProcessorSchema, StoreSchema, TopicSchema, TopologySchema, UpcasterSchema, type Topology } from './schema.ts';
+import { EXTENSION_PREFIX, HttpSchema, ModulesSchema, ProcessingSchema, ProcessorSchema, StoreSchema, TopicSchema, TopologySchema, UpcasterSchema, type Topology } from './schema.ts';
 import { closest } from './suggest.ts';
 
 export interface LoadedTopology {
@@ -18,6 +18,8 @@ export interface LoadedTopology {
   file: string;
   /** folder that relative paths (modules, stateDir) resolve against */
   baseDir: string;
+  /** positions of the file's nodes, for problems found after loading (a module's exports) */
+  loc?: Locator;
 }
 
 export type PathSegment = string | number;
@@ -41,14 +43,42 @@ export class Locator {
     return { line: p.line, col: p.col };
   }
 
+  /** An alias as the node it refers to (where its value is written). */
+  private resolve(node: unknown): unknown {
+    return isAlias(node) ? node.resolve(this.doc) : node;
+  }
+
+  /**
+   * The pairs of a map as its value has them: its own, then those merge keys (`<<: *anchor`, `<<: [*a, *b]`) bring in,
+   * in YAML's order (an own key wins over a merged one, an earlier merged map over a later one). A merged pair points
+   * at the anchored map, where its value is written.
+   */
+  private pairsOf(map: YAMLMap, depth = 0): Pair[] {
+    const own = map.items.filter((it) => !isMergeKey(it.key));
+    if (depth > 20) return own;
+    const merged = map.items
+      .filter((it) => isMergeKey(it.key))
+      .flatMap((it) => {
+        const value = this.resolve(it.value);
+        const sources = isSeq(value) ? value.items.map((x) => this.resolve(x)) : [value];
+        return sources.flatMap((m) => (isMap(m) ? this.pairsOf(m, depth + 1) : []));
+      });
+    return [...own, ...merged];
+  }
+
+  private pair(map: YAMLMap, key: PathSegment): Pair | undefined {
+    return this.pairsOf(map).find((it) => (isScalar(it.key) ? it.key.value : it.key) === key);
+  }
+
   /** The deepest existing node on the path (and whether it is the node itself). */
   node(path: readonly PathSegment[]): { node: Node | undefined; exact: boolean } {
-    let current: unknown = this.doc.contents;
+    let current: unknown = this.resolve(this.doc.contents);
     let exact = true;
     for (const seg of path) {
       let next: unknown;
-      if (isMap(current)) next = current.get(seg, true);
+      if (isMap(current)) next = this.pair(current, seg)?.value;
       else if (isSeq(current) && typeof seg === 'number') next = current.get(seg, true);
+      next = this.resolve(next);
       if (next === undefined || next === null) {
         exact = false;
         break;
@@ -62,7 +92,7 @@ export class Locator {
   keyNode(path: readonly PathSegment[], key: string): Node | undefined {
     const { node } = this.node(path);
     if (!isMap(node)) return undefined;
-    const pair = node.items.find((it) => isPair(it) && isScalar(it.key) && it.key.value === key);
+    const pair = this.pair(node, key);
     return pair && isScalar(pair.key) ? pair.key : undefined;
   }
 
@@ -79,8 +109,14 @@ export class Locator {
   keysAt(path: readonly PathSegment[]): string[] {
     const { node } = this.node(path);
     if (!isMap(node)) return [];
-    return node.items.flatMap((it) => (isPair(it) && isScalar(it.key) ? [String(it.key.value)] : []));
+    return this.pairsOf(node).flatMap((it) => (isPair(it) && isScalar(it.key) ? [String(it.key.value)] : []));
   }
+}
+
+/** The key of a YAML merge (`<<: *anchor`); with `merge: true` the yaml package reads it as a symbol. */
+function isMergeKey(key: unknown): boolean {
+  const value = isScalar(key) ? key.value : key;
+  return value === '<<' || (typeof value === 'symbol' && value.description === '<<');
 }
 
 function describeReceived(value: unknown): string {
@@ -211,10 +247,14 @@ export function schemaProblems(issues: readonly z.core.$ZodIssue[], raw: unknown
   return issues.flatMap((issue) => issueToProblems(issue, raw, loc, root));
 }
 
-/** Parses YAML keeping source positions (duplicate keys are errors); syntax errors come back as problems. */
+/**
+ * Parses YAML keeping source positions (duplicate keys are errors); syntax errors come back as problems. Merge keys
+ * (`<<: *anchor`) are YAML 1.1's, supported as most YAML tools do; a problem in a merged value points at the anchored
+ * node where it is written.
+ */
 export function parseYaml(text: string, file: string): { doc: Document; loc: Locator; problems: ConfigProblem[] } {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, merge: true });
   const loc = new Locator(file, doc, lines);
   const problems = doc.errors.map((e): ConfigProblem => ({ file, ...loc.position(e.pos[0]), path: '', message: `YAML: ${e.message.split('\n')[0]}` }));
   return { doc, loc, problems };
@@ -250,6 +290,8 @@ export function parseTopology(text: string, file: string, opts: ParseOptions = {
     problems.push({ file: abs, line: 1, col: 1, path: '', message: 'expected a mapping with app, kafka, topics and processors' });
     throw new ConfigError(problems);
   }
+  // top-level x-<name> keys hold what the file shares through anchors (`x-topic: &topic {...}`, then `<<: *topic`)
+  for (const key of Object.keys(raw)) if (key.startsWith(EXTENSION_PREFIX)) delete (raw as Record<string, unknown>)[key];
   const parsed = TopologySchema.safeParse(raw);
   const baseDir = dirname(abs);
   const checkOpts = { baseDir, checkModules: opts.checkModules ?? true };
@@ -261,7 +303,7 @@ export function parseTopology(text: string, file: string, opts: ParseOptions = {
   }
   problems.push(...crossCheck(parsed.data, loc, checkOpts));
   if (problems.length) throw new ConfigError(dedupe(problems));
-  return { topology: parsed.data, file: abs, baseDir };
+  return { topology: parsed.data, file: abs, baseDir, loc };
 }
 
 /**
@@ -295,12 +337,14 @@ function salvage(raw: Record<string, unknown>): Topology {
       })
     : [];
   const http = HttpSchema.safeParse(raw.http ?? {});
+  const modules = ModulesSchema.safeParse(raw.modules ?? {});
   const processing = ProcessingSchema.safeParse(raw.processing ?? {});
   return {
     app: typeof raw.app === 'string' ? raw.app : 'app',
     kafka: { brokers: 'localhost:9092', connectionTimeoutMs: 3000, requestTimeoutMs: 30000 },
     processing: processing.success ? processing.data : ProcessingSchema.parse({}),
     http: http.success ? http.data : HttpSchema.parse({}),
+    modules: modules.success ? modules.data : ModulesSchema.parse({}),
     topics,
     stores,
     upcasters,

@@ -97,6 +97,16 @@ export const ProcessingSchema = z
   })
   .describe('processing guarantees, commit cadence and state');
 
+export const ModulesSchema = z
+  .strictObject({
+    root: z
+      .string()
+      .min(1)
+      .default('.')
+      .describe('folder every module path must stay inside, relative to the topology file; ".." or an absolute path widens it'),
+  })
+  .describe('where the modules the topology names may live (default: the topology\'s own folder)');
+
 export const HttpSchema = z
   .strictObject({
     enabled: z.boolean().default(true).describe('serve /metrics, /healthz, /readyz, the query API and the command gateway (docs/http-api.md)'),
@@ -152,6 +162,13 @@ export const TopicSchema = z
       .default({})
       .describe('topic configs, e.g. cleanup.policy: compact'),
     codec: CodecSchema.default('json'),
+    acceptFiniteRetention: z
+      .boolean()
+      .default(false)
+      .describe(
+        'an events topic only: accept a retention that deletes old events (a declared retention.ms or retention.bytes, or the broker default); ' +
+          'state-at, history and rebuilds then work on a truncated event store. Without it an events topic keeps every event (retention -1). Compaction is never allowed',
+      ),
   })
   .describe('a topic, referred to by its key (the alias) elsewhere in the file');
 
@@ -514,6 +531,7 @@ export const TopologySchema = z
     kafka: KafkaSchema,
     processing: ProcessingSchema.default(ProcessingSchema.parse({})),
     http: HttpSchema.default(HttpSchema.parse({})),
+    modules: ModulesSchema.default({ root: '.' }),
     topics: z.record(name('a topic alias'), TopicSchema).describe('topics by alias'),
     stores: z.record(name('a store name'), StoreSchema).default({}).describe('stores processors may use'),
     upcasters: z.array(UpcasterSchema).default([]).describe('event upcasters applied before every processor'),
@@ -549,8 +567,15 @@ export type RetryDecl = z.infer<typeof RetrySchema>;
 // draft-07: what the YAML language server and most editors support fully
 const JSON_SCHEMA_OPTIONS = { io: 'input', unrepresentable: 'any', target: 'draft-7' } as const;
 
+/** Top-level keys starting with this are ignored: a place for anchors the file merges elsewhere (`<<: *anchor`). */
+export const EXTENSION_PREFIX = 'x-';
+
 export function topologyJsonSchema(): Record<string, unknown> {
-  return z.toJSONSchema(TopologySchema, JSON_SCHEMA_OPTIONS) as Record<string, unknown>;
+  const schema = z.toJSONSchema(TopologySchema, JSON_SCHEMA_OPTIONS) as Record<string, unknown>;
+  return {
+    ...schema,
+    patternProperties: { [`^${EXTENSION_PREFIX}`]: { description: 'ignored: a place for YAML anchors used elsewhere with merge keys (<<: *anchor)' } },
+  };
 }
 
 /** The JSON Schema of `*.test.yaml` files (foldstream test). */

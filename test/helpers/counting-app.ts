@@ -66,6 +66,7 @@ export async function countingApp(opts: CountingOptions = {}): Promise<CountingA
       `  stateCleanupDelayMs: ${opts.stateCleanupDelayMs ?? 600000}`,
       ...(opts.extraYaml?.some((l) => l.startsWith('http:')) ? [] : ['http: { port: 0 }']),
       ...(opts.extraYaml ?? []),
+      `modules: { root: ${FIXTURES} }`,
       'topics:',
       `  input: { name: ${input}, partitions: ${partitions} }`,
       `  counts: { name: ${output}, partitions: ${partitions} }`,

@@ -43,6 +43,8 @@ export async function usersApp(processing: Record<string, unknown> = {}, tweak: 
   doc.processing = { ...doc.processing, commitIntervalMs: 100, sessionTimeoutMs: 10000, heartbeatIntervalMs: 1000, ...processing };
   for (const t of Object.values(doc.topics)) t.name = `${app}-${t.name}`;
   for (const p of doc.processors) if (p.module) p.module = join(ROOT, p.module);
+  // the modules stay in the repository while the file is in a temp folder
+  (doc as { modules?: unknown }).modules = { root: ROOT };
   tweak(doc);
   const file = join(dir, 'topology.yaml');
   writeFileSync(file, stringify(doc));

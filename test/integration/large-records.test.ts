@@ -21,6 +21,7 @@ test('outputs that add up to several MiB in one partition commit in one transact
 kafka: { brokers: "${BROKERS.join(',')}" }
 processing: { commitIntervalMs: 60000, maxBufferedRecords: 100000, maxRecordBytes: 400000 }
 http: { enabled: false }
+modules: { root: ${FIXTURES} }
 topics:
   in: { name: ${app}-in, partitions: 1 }
   out: { name: ${app}-out, partitions: 1 }

@@ -49,6 +49,7 @@ async function punctuatingApp(t: ExecutionContext): Promise<PunctuatingApp> {
       '  sessionTimeoutMs: 10000',
       '  heartbeatIntervalMs: 1000',
       'http: { port: 0 }',
+      `modules: { root: ${FIXTURES} }`,
       'topics:',
       `  input: { name: ${input}, partitions: 2, config: { retention.ms: "-1" } }`,
       `  summaries: { name: ${output}, partitions: 2 }`,

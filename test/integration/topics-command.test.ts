@@ -5,7 +5,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FoldstreamError } from '../../src/errors.ts';
-import { checkTopics, createTopics, planTopics, type PlannedTopic } from '../../src/kafka/admin.ts';
+import { checkTopics, createTopics } from '../../src/kafka/admin.ts';
+import { planTopics, type PlannedTopic } from '../../src/topology/topic-plan.ts';
 import { createKafka } from '../../src/kafka/client.ts';
 import { parseTopology } from '../../src/topology/load.ts';
 import { runCli } from '../helpers/cli.ts';
@@ -145,7 +146,7 @@ test('checkTopics reports a changed config, a different replication factor and a
   await waitFor(async () => (report = await checkTopics(kafka, [...edited, extra])).drifts.some((d) => d.kind === 'config'), 5_000, 'the changed config', 100).catch(() => undefined);
   t.deepEqual(report.drifts, [
     { kind: 'config', topic: `${app}-events`, about: 'topics.events', config: 'retention.ms', expected: '-1', actual: '3600000' },
-    { kind: 'replication-factor', topic: `${app}-view`, about: 'topics.view', expected: 2, actual: 1 },
+    { kind: 'replication-factor', topic: `${app}-view`, about: 'topics.view', role: 'views', expected: 2, actual: 1 },
     { kind: 'missing', topic: `${app}-never-created`, about: 'topics.extra' },
   ]);
 });

@@ -302,6 +302,7 @@ test('the fail policy stops the task on a decider that keeps throwing', async (t
 
 const tenants = (partitioning: string) => `app: mt
 kafka: { brokers: "127.0.0.1:9092" }
+modules: { root: ${ROOT} }
 topics:
   commands: { name: mt-commands, partitions: 6 }
   events: { name: mt-events, partitions: 6 }

@@ -108,12 +108,15 @@ test("a topology's tests: section runs: advancing the wall clock or stream time 
   t.regex(r.stdout, /1 file: 3 passed, 0 failed/);
 });
 
-test('a path with no test files exits 1 and says so', async (t) => {
+test('a path with no test cases exits 1 and says what to write', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'foldstream-empty-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // a topology without tests: is not a test file
+  writeFileSync(join(dir, 'topology.yaml'), readFileSync(join(FIXTURES, 'valid.yaml')));
   const r = await runCli(['test', dir]);
   t.is(r.code, 1);
-  t.regex(r.stdout, /no test files under/);
+  t.regex(r.stdout, /no test files under .*: write a <name>\.test\.yaml with `topology: \.\/topology\.yaml` and `tests:` cases, or add `tests:` to the topology \(docs\/testing\.md\)/);
+  t.regex(r.stdout, /0 files: 0 passed, 0 failed/);
 });
 
 test('--watch runs the cases again when the test file changes', async (t) => {

@@ -8,6 +8,7 @@ import { ROOT } from '../helpers/cli.ts';
 
 const topology = (retention: number) => `app: retention
 kafka: { brokers: "127.0.0.1:9092" }
+modules: { root: ${ROOT} }
 topics:
   commands: { name: r-commands, partitions: 1 }
   events: { name: r-events, partitions: 1 }

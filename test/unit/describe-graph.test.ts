@@ -46,7 +46,28 @@ test('describe shows each processor with its type, inputs, outputs, stores, chan
   // a route step's target is an output too
   t.true(custom.includes('outputs  audit → shop-audit (4 partitions)'));
   t.true(custom.includes('steps  route by eventType: UserCreated → audit'));
-  t.regex(text, /^ {2}events +shop-events +4 partitions +rf 1 +json +retention\.ms=-1$/m);
+  // each topic with its role and the configs it is created with: a view topic compacted, an events topic kept forever
+  t.regex(text, /^ {2}events +shop-events +4 partitions +rf 1 +json +events \(users\) +cleanup\.policy=delete, retention\.ms=-1, retention\.bytes=-1$/m);
+  t.regex(text, /^ {2}by-email +shop-users-by-email +4 partitions +rf 1 +json +views \(email-index\) +cleanup\.policy=compact$/m);
+  t.regex(text, /^ {2}commands +shop-commands +4 partitions +rf 1 +json +commands \(users\) +-$/m);
+});
+
+test('describe shows the policy a view topic declared without one is created with, and counts one partition in the singular', (t) => {
+  const { topology } = parseTopology(
+    `app: a
+kafka: { brokers: "127.0.0.1:9092" }
+topics:
+  events: { name: a-events, partitions: 1 }
+  view: { name: a-view, partitions: 1 }
+processors:
+  - { name: v, type: projection, input: events, output: view, on: { X: { delete: true } } }
+`,
+    'inline.yaml',
+    { checkModules: false },
+  );
+  const text = describeTopology(topology);
+  t.regex(text, /^ {2}view +a-view +1 partition +rf 1 +json +views \(v\) +cleanup\.policy=compact$/m);
+  t.regex(text, /^ {2}events +a-events +1 partition +rf 1 +json +- +-$/m);
 });
 
 test('describe says there are no transactional ids when the guarantee is at_least_once', (t) => {

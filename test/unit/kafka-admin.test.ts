@@ -4,7 +4,8 @@ import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ConfigError, FoldstreamError } from '../../src/errors.ts';
-import { checkTopics, createTopicsAndWait, formatDrift, planTopics } from '../../src/kafka/admin.ts';
+import { checkTopics, createTopicsAndWait } from '../../src/kafka/admin.ts';
+import { formatDrift, planTopics } from '../../src/topology/topic-plan.ts';
 import { loadTopology, parseTopology } from '../../src/topology/load.ts';
 import { brokerTraps, copyFixture, FIXTURES, runCli } from '../helpers/cli.ts';
 

@@ -54,3 +54,9 @@ test('processors and the test driver import neither Kafka clients, nor LevelDB, 
     .map((f) => `${f.path}: ${f.imports.filter(forbidden).join(', ')}`);
   t.deepEqual(offenders, []);
 });
+
+test('cli/ parses and prints: it imports no kafka/ module, app/ wires Kafka for the offline commands too', (t) => {
+  const kafka = (s: string) => /(^|\/)kafka\//.test(s);
+  const offenders = files.filter((f) => f.path.startsWith('src/cli/') && f.imports.some(kafka)).map((f) => `${f.path}: ${f.imports.filter(kafka).join(', ')}`);
+  t.deepEqual(offenders, []);
+});

@@ -218,6 +218,7 @@ test('a projection chained on another one sees its views as ViewUpdated and View
 
 const msgpack = `app: mp
 kafka: { brokers: "127.0.0.1:9092" }
+modules: { root: ${ROOT} }
 topics:
   commands: { name: mp-commands, partitions: 3 }
   events: { name: mp-events, partitions: 3, codec: msgpack }

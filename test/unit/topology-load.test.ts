@@ -1,5 +1,7 @@
 // Loading topology.yaml: every problem at its file:line:col, env interpolation, the JSON Schema and derived names.
 import test, { type ExecutionContext } from 'ava';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, type ConfigProblem } from '../../src/errors.ts';
 import { loadTopology, parseTopology } from '../../src/topology/load.ts';
@@ -195,4 +197,68 @@ test('a topic name declared under two aliases, or equal to an internal topic fol
   // with names of their own, the same topics are fine
   const renamed = yaml.replace('{ name: shop-events, partitions: 4 }\n  failures', '{ name: shop-events-2, partitions: 4 }\n  failures').replace(/name: shop-(counter|by-status)-/g, 'name: shop-own-$1-');
   t.notThrows(() => parseTopology(renamed, '/tmp/topics.yaml', { env: {}, checkModules: false }));
+});
+
+const merged = `x-topic: &topic
+  partitions: 6
+  replicationFactor: 1
+  config: { min.insync.replicas: "1" }
+x-bad: &bad
+  partitions: three
+  retentionMs: 5
+app: shop
+kafka: { brokers: "127.0.0.1:9092" }
+topics:
+  events:
+    <<: *topic
+    name: shop-events
+  view:
+    <<: [*topic]
+    name: shop-view
+    partitions: 3
+processors:
+  - { name: v, type: projection, input: events, output: view, on: { X: { delete: true } } }
+`;
+
+test('YAML merge keys (<<: *anchor) merge the anchored mapping, own keys win, and x- keys at the top hold the anchors', (t) => {
+  const { topology } = parseTopology(merged, 'merged.yaml', { checkModules: false });
+  t.like(topology.topics.events, { name: 'shop-events', partitions: 6, replicationFactor: 1, config: { 'min.insync.replicas': '1' } });
+  t.like(topology.topics.view, { name: 'shop-view', partitions: 3 });
+  t.false('x-topic' in topology);
+});
+
+test('a problem in a merged value is reported where the anchored value is written', (t) => {
+  const yaml = merged.replace('    <<: *topic\n    name: shop-events', '    <<: *bad\n    name: shop-events');
+  const problems = problemsOf(t, () => parseTopology(yaml, 'merged.yaml', { checkModules: false }));
+  t.deepEqual(
+    problems.map((p) => `${p.line}:${p.col} ${p.path} ${p.message}${p.suggestion ? `; ${p.suggestion}` : ''}`),
+    ['6:15 topics.events.partitions expected number, got string "three"', '7:3 topics.events.retentionMs unknown key "retentionMs"; expected one of: name, partitions, replicationFactor, config, codec, acceptFiniteRetention'],
+  );
+});
+
+const withModule = (module: string, modules = '') => `app: a
+kafka: { brokers: "127.0.0.1:9092" }
+${modules}topics:
+  in: { name: a-in, partitions: 1 }
+processors:
+  - { name: c, type: custom, input: in, module: ${module} }
+`;
+
+test('module paths are confined to the topology\'s folder unless modules.root widens it; a symlink out of it is refused too', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'foldstream-confined-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'app', 'topology.yaml');
+  mkdirSync(join(dir, 'app'));
+  mkdirSync(join(dir, 'shared'));
+  writeFileSync(join(dir, 'shared', 'c.ts'), 'export function process() {}\n');
+  symlinkSync(join(dir, 'shared', 'c.ts'), join(dir, 'app', 'link.ts'));
+  const located = (yaml: string, checkModules = true) =>
+    problemsOf(t, () => parseTopology(yaml, file, { checkModules })).map((p) => `${p.line}:${p.col} ${p.path} ${p.message}; ${p.suggestion ?? ''}`);
+  const outside = (module: string) =>
+    `6:49 processors[0].module module "${module}" is outside ${join(dir, 'app')}, the folder module paths are confined to; move the module under the topology's folder, or widen modules.root to a folder that holds it (e.g. modules: { root: ".." })`;
+  t.deepEqual(located(withModule('../shared/c.ts')), [outside('../shared/c.ts')]);
+  t.deepEqual(located(withModule('/etc/passwd'), false), [outside('/etc/passwd')], 'confined also when files are not checked');
+  t.deepEqual(located(withModule('./link.ts')), [outside('./link.ts')]);
+  t.notThrows(() => parseTopology(withModule('../shared/c.ts', 'modules: { root: .. }\n'), file));
+  t.notThrows(() => parseTopology(withModule('./link.ts', 'modules: { root: .. }\n'), file));
 });

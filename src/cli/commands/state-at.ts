@@ -1,17 +1,12 @@
 import type { Command } from 'commander';
 import { FoldstreamError } from '../../errors.ts';
 import type { Logger } from '../../processors/types.ts';
-import { decode } from '../../serde/codecs.ts';
-import { aggregateKey, eventProblem, type EventEnvelope } from '../../serde/envelope.ts';
-import { partitionForKey } from '../../serde/murmur2.ts';
 import type { AggregateProcessorDecl } from '../../topology/schema.ts';
 import { loadTopologyOrExit } from '../load-or-exit.ts';
 
 /**
- * `foldstream state-at`: an aggregate's state as of a time (or now), rebuilt from its events topic through the
- * decider's own evolve and the topology's upcasters (processors/aggregate/state-at.ts) — for audits and for asking
- * "what did the system believe then". It reads the partition that holds the aggregate's key, read_committed, and
- * needs neither the app running nor its stores.
+ * `foldstream state-at`: an aggregate's state as of a time (or now), rebuilt from its events topic (app/state-at.ts)
+ * — for audits and for asking "what did the system believe then". This file parses and prints.
  */
 
 const EXIT_NOT_FOUND = 1;
@@ -51,52 +46,26 @@ export function registerStateAt(program: Command): void {
         const known = aggregates.map((x) => `${x.name} (${x.aggregateType})`).join(', ') || 'none';
         cmd.error(`error: no aggregate "${which}" in ${file}; its aggregates: ${known}`);
       }
-      const events = t.topics[p.output.events]!;
-      const key = opts.tenant === undefined ? aggregateId : aggregateKey(aggregateId, opts.tenant);
-      // a partitioner module places events by the event itself: look in every partition then
-      const partitions = typeof p.partitioning === 'object' ? [...Array(events.partitions).keys()] : [partitionForKey(key, events.partitions)];
-
-      const { buildProcessorSpecs } = await import('../../processors/build.ts');
-      const { stateAt } = await import('../../processors/aggregate/state-at.ts');
-      const { ChangelogReader } = await import('../../kafka/changelog-reader.ts');
-      const { createOffsetsAdmin } = await import('../../kafka/offsets-admin.ts');
-      const { createKafka } = await import('../../kafka/client.ts');
-      // the aggregate as the runtime builds it: its decider's initialState and evolve, and the topology's upcasters
-      const aggregate = (await buildProcessorSpecs(loaded)).find((s) => s.name === p.name)!.aggregate!;
       // stdout is the JSON answer: problems go to stderr, chatter nowhere
       const log: Logger = { debug() {}, info() {}, warn: (f, m) => console.error(m ?? '', JSON.stringify(f)), error: (f, m) => console.error(m ?? '', JSON.stringify(f)) };
-      const kafka = createKafka(t, { baseDir: loaded.baseDir, log, clientIdSuffix: '-state-at' });
-      const reader = new ChangelogReader(kafka, log);
-      const admin = createOffsetsAdmin(kafka);
+      // loaded here so that the commands that never talk to Kafka do not load kafkajs either
+      const { aggregateStateAt } = await import('../../app/state-at.ts');
+      let shown = '';
       try {
-        const found: EventEnvelope[] = [];
-        let skipped = 0;
-        for (const partition of partitions) {
-          const start = (await admin.startOffsets(events.name)).get(partition) ?? 0n;
-          let read = 0;
-          await reader.read(events.name, partition, start, async (records) => {
-            read += records.length;
-            for (const r of records) {
-              if (r.key === null || r.key.toString('utf8') !== key) continue;
-              let value: unknown;
-              try {
-                value = decode(events.codec, r.value);
-              } catch {
-                skipped++;
-                continue;
-              }
-              // another aggregate type may share the topic and the id: only this one's events
-              if (eventProblem(value) || (value as EventEnvelope).aggregateType !== p.aggregateType) {
-                skipped++;
-                continue;
-              }
-              found.push(value as EventEnvelope);
-            }
-            if (process.stderr.isTTY) process.stderr.write(`\rread ${read} records of ${events.name}-${partition}`);
-          });
-          if (process.stderr.isTTY) process.stderr.write('\n');
-        }
-        const r = await stateAt(aggregate, aggregate.upcasters, found, at);
+        const r = await aggregateStateAt(loaded, {
+          aggregate: p,
+          aggregateId,
+          tenant: opts.tenant,
+          at,
+          log,
+          onProgress: (topic, partition, read) => {
+            if (!process.stderr.isTTY) return;
+            if (shown && shown !== `${topic}-${partition}`) process.stderr.write('\n');
+            shown = `${topic}-${partition}`;
+            process.stderr.write(`\rread ${read} records of ${shown}`);
+          },
+        });
+        if (shown) process.stderr.write('\n');
         const out: Record<string, unknown> = {
           aggregate: p.name,
           aggregateType: p.aggregateType,
@@ -108,7 +77,7 @@ export function registerStateAt(program: Command): void {
           lastEventAt: r.events.at(-1)?.timestamp ?? null,
           laterEvents: r.later,
         };
-        if (skipped) out.skippedRecords = skipped;
+        if (r.skipped) out.skippedRecords = r.skipped;
         if (opts.events) out.events = r.events;
         console.log(JSON.stringify(out, null, 2));
         if (r.version === 0) process.exitCode = EXIT_NOT_FOUND;
@@ -116,9 +85,6 @@ export function registerStateAt(program: Command): void {
         if (!(e instanceof FoldstreamError)) throw e;
         console.error(e.describe());
         process.exitCode = EXIT_TROUBLE;
-      } finally {
-        await reader.close();
-        await admin.close();
       }
     });
 }

@@ -1,13 +1,13 @@
 import { Option, type Command } from 'commander';
 import { FoldstreamError } from '../../errors.ts';
-import type { DriftReport, TopicDrift } from '../../kafka/admin.ts';
+import { formatDrift, type DriftReport, type TopicDrift } from '../../topology/topic-plan.ts';
 import { loadTopologyOrExit } from '../load-or-exit.ts';
 
 /** Exit codes, as diff has them: 0 everything matches, 1 the broker differs from the topology (or it is invalid), 2 trouble. */
 const EXIT_DRIFT = 1;
 const EXIT_TROUBLE = 2;
 
-function report(r: DriftReport, formatDrift: (d: TopicDrift) => string): void {
+function report(r: DriftReport): void {
   for (const d of r.drifts) console.log(`drift: ${formatDrift(d)}`);
   const topics = new Set(r.drifts.map((d) => d.topic)).size;
   console.log(
@@ -18,13 +18,19 @@ function report(r: DriftReport, formatDrift: (d: TopicDrift) => string): void {
   if (r.drifts.length) process.exitCode = EXIT_DRIFT;
 }
 
+function refused(damaging: TopicDrift[]): void {
+  for (const d of damaging) console.log(`drift: ${formatDrift(d)}`);
+  console.log(`created nothing: ${new Set(damaging.map((d) => d.topic)).size} existing topics would damage data; fix them first`);
+  process.exitCode = EXIT_DRIFT;
+}
+
 export function registerTopics(program: Command): void {
   program
     .command('topics')
     .description(
       'create or check the topics a topology needs: the declared ones plus changelog, dead-letter and repartition topics. ' +
         '--check prints each difference (missing topic, partition count, replication factor, config) and exits 1 when there is any; ' +
-        '--create creates the missing topics, then checks. Exit 2 when Kafka cannot be used',
+        '--create creates the missing topics, then checks; it creates nothing while an existing topic would damage data. Exit 2 when Kafka cannot be used',
     )
     .argument('<file>', 'topology.yaml')
     .addOption(new Option('--create', 'create missing topics with their partitions, replication factor and configs, then check').conflicts('check'))
@@ -33,24 +39,22 @@ export function registerTopics(program: Command): void {
     .action(async (file: string, opts: { create?: boolean; check?: boolean; checkModules: boolean }, cmd: Command) => {
       if (!opts.create && !opts.check) cmd.error('error: give --create or --check');
       // an invalid file exits here, before anything connects to Kafka
-      const { topology, baseDir } = loadTopologyOrExit(file, { checkModules: opts.checkModules });
+      const loaded = loadTopologyOrExit(file, { checkModules: opts.checkModules });
       // loaded here so that the commands that never talk to Kafka do not load kafkajs either
-      const { checkTopics, createTopics, formatDrift, planTopics } = await import('../../kafka/admin.ts');
-      const { brokerList, createKafka } = await import('../../kafka/client.ts');
-      const kafka = createKafka(topology, { baseDir, clientIdSuffix: '-topics' });
-      const plan = planTopics(topology);
-      console.log(`app ${topology.app}: ${plan.length} topics on ${brokerList(topology.kafka.brokers).join(',')}`);
+      const { TopologyTopics } = await import('../../app/topics.ts');
+      const topics = new TopologyTopics(loaded);
+      const { plan, brokers } = topics.target;
+      console.log(`app ${loaded.topology.app}: ${plan.length} topics on ${brokers.join(',')}`);
       try {
-        if (opts.create) {
-          const { created } = await createTopics(kafka, plan);
-          for (const name of created) {
-            const p = plan.find((x) => x.name === name)!;
-            const config = Object.entries(p.config).map(([k, v]) => ` ${k}=${v}`).join('');
-            console.log(`created ${name} (${p.about}): ${p.partitions} partitions, replication factor ${p.replicationFactor}${config}`);
-          }
-          console.log(`created ${created.length}, ${plan.length - created.length} existed already`);
+        if (!opts.create) return report(await topics.check());
+        const outcome = await topics.create();
+        if (outcome.kind === 'refused') return refused(outcome.damaging);
+        for (const p of outcome.created) {
+          const config = Object.entries(p.config).map(([k, v]) => ` ${k}=${v}`).join('');
+          console.log(`created ${p.name} (${p.about}): ${p.partitions} partitions, replication factor ${p.replicationFactor}${config}`);
         }
-        report(await checkTopics(kafka, plan), formatDrift);
+        console.log(`created ${outcome.created.length}, ${outcome.existing} existed already`);
+        report(outcome.report);
       } catch (e) {
         if (!(e instanceof FoldstreamError)) throw e;
         console.error(e.describe());

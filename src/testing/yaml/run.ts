@@ -116,7 +116,12 @@ export async function runTestFiles(paths: string[], o: RunOptions): Promise<RunS
   if (summary.skipped) parts.push(`${summary.skipped} skipped`);
   if (summary.problems) parts.push(`${summary.problems} problem${summary.problems === 1 ? '' : 's'} in the files`);
   const files = `${summary.files} file${summary.files === 1 ? '' : 's'}`;
-  if (summary.files === 0 && summary.problems === 0) o.out(`no test files under ${paths.join(', ')} (*.test.yaml, or a topology.yaml with tests:)`);
+  if (summary.files === 0 && summary.problems === 0) {
+    o.out(
+      `no test files under ${paths.join(', ')} (*.test.yaml, or a topology.yaml with tests:): write a <name>.test.yaml ` +
+        'with `topology: ./topology.yaml` and `tests:` cases, or add `tests:` to the topology (docs/testing.md)',
+    );
+  }
   o.out(`\n${files}: ${parts.join(', ')} (${((performance.now() - started) / 1000).toFixed(2)} s)`);
   return summary;
 }

@@ -2,6 +2,8 @@
  * What every cross-check shares: the topology, the locator that turns a document path into file:line:col, the list of
  * problems, and the two reference checks (topic aliases, module files) each processor kind uses.
  */
+import { realpathSync } from 'node:fs';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
 import type { ConfigProblem } from '../../errors.ts';
 import type { Locator, PathSegment } from '../load.ts';
 import { resolveModulePath } from '../module-paths.ts';
@@ -49,11 +51,28 @@ export class CheckContext {
   }
 
   moduleRef(path: PathSegment[], mod: string | undefined): void {
-    if (!mod || !this.opts.checkModules) return;
-    if (!resolveModulePath(this.opts.baseDir, mod)) {
+    if (!mod) return;
+    // confined whether or not files are checked: where a module may live is part of the topology
+    const root = resolve(this.opts.baseDir, this.t.modules?.root ?? '.');
+    const file = this.opts.checkModules ? resolveModulePath(this.opts.baseDir, mod) : undefined;
+    if (!inside(root, resolve(this.opts.baseDir, mod)) || (file !== undefined && !inside(realpathSync(root), realpathSync(file)))) {
+      this.problem(
+        path,
+        `module "${mod}" is outside ${root}, the folder module paths are confined to`,
+        'move the module under the topology\'s folder, or widen modules.root to a folder that holds it (e.g. modules: { root: ".." })',
+      );
+      return;
+    }
+    if (this.opts.checkModules && !file) {
       this.problem(path, `module "${mod}" not found (resolved against ${this.opts.baseDir})`, 'paths are relative to the topology file');
     }
   }
+}
+
+/** Whether `path` is `root` or below it. */
+function inside(root: string, path: string): boolean {
+  const rel = relative(root, path);
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
 }
 
 /** Path builder for processors[i]. */

@@ -23,6 +23,7 @@
  * previous version's square, a stay adds 2v - 1), so the verifier can tell a duplicated or lost change from a
  * legitimately repeated one.
  */
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BAD_KIND_HEADER, envelopeSpoilable, json, spoil, type BadKind } from '../corpus.ts';
 import type { Rng } from '../rng.ts';
@@ -78,6 +79,7 @@ export const bankWorkload: Workload = {
     return `app: ${p.app}
 kafka: { brokers: "${p.brokers.join(',')}", clientId: ${p.app} }
 ${processingYaml(p)}http: { port: 0, host: 127.0.0.1 }
+modules: { root: "${dirname(MODULE)}" }
 upcasters:
   - eventType: Deposited
     fromVersion: 1

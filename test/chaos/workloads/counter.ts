@@ -2,6 +2,7 @@
  * The counting workload (`type: custom`, test/chaos/app/counter.ts): ticks per key in, {key, n, seq} out, a count per
  * key in store `counts`. Works with today's runtime. The verifier's model is test/chaos/verify/model-counter.ts.
  */
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BAD_KIND_HEADER, json, spoil, type BadKind } from '../corpus.ts';
 import type { Rng } from '../rng.ts';
@@ -20,6 +21,7 @@ export const counterWorkload: Workload = {
     return `app: ${p.app}
 kafka: { brokers: "${p.brokers.join(',')}", clientId: ${p.app} }
 ${processingYaml(p)}http: { port: 0, host: 127.0.0.1 }
+modules: { root: "${dirname(MODULE)}" }
 topics:
 ${topicYaml('input', t.input, p)}${topicYaml('counts', t.output, p)}stores:
   counts: {}

@@ -18,6 +18,7 @@
  *
  * Bad records go to both inputs as in the bank workload; the verifier's model is test/chaos/verify/model-orders.ts.
  */
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BAD_KIND_HEADER, json, spoil, type BadKind } from '../corpus.ts';
 import type { Rng } from '../rng.ts';
@@ -78,6 +79,7 @@ export const ordersWorkload: Workload = {
     return `app: ${p.app}
 kafka: { brokers: "${p.brokers.join(',')}", clientId: ${p.app} }
 ${processingYaml(p)}http: { port: 0, host: 127.0.0.1 }
+modules: { root: "${dirname(VIEW_MODULE)}" }
 upcasters:
   - { eventType: ItemAdded, fromVersion: 1, toVersion: 2, module: "${UPCASTER_MODULE}" }
 topics:
