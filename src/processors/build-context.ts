@@ -6,7 +6,7 @@ import type { ProcessorSpec, Stage } from './spec.ts';
 import { eventVersionStage, upcastStage } from './upcast/stages.ts';
 import { loadUpcasters, type Upcasters } from './upcast/upcasters.ts';
 
-type CommonSpec = Pick<ProcessorSpec, 'name' | 'type' | 'stores' | 'errorPolicy' | 'dlqTopic' | 'maxRecordBytes'>;
+type CommonSpec = Pick<ProcessorSpec, 'name' | 'type' | 'stores' | 'errorPolicy' | 'dlqTopic' | 'maxRecordBytes' | 'maxClockSkewMs'>;
 
 export class BuildContext {
   private constructor(
@@ -32,6 +32,7 @@ export class BuildContext {
       errorPolicy: { policy: p.onError.policy, retry: p.onError.retry ?? t.processing.retry },
       dlqTopic: dlqTopic(t.app, stage.name),
       maxRecordBytes: t.processing.maxRecordBytes,
+      maxClockSkewMs: t.processing.maxClockSkewMs,
     };
   }
 

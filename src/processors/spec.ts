@@ -77,6 +77,8 @@ export interface ProcessorSpec {
   errorPolicy: ErrorPolicy;
   dlqTopic: string;
   maxRecordBytes: number;
+  /** processing.maxClockSkewMs: outputs are dated at most this far ahead of the wall clock (TaskContext) */
+  maxClockSkewMs: number;
   /** module-level punctuation (custom processors) */
   punctuate?: { intervalMs: number; type: PunctuationType; fn: (timestamp: number, ctx: ProcessorContext) => void | Promise<void> };
   /**

@@ -36,6 +36,8 @@ export interface TaskContextOptions {
   now: () => number;
   /** largest output record (key + value bytes); larger ones fail the record (RECORD_TOO_LARGE) instead of the transaction */
   maxRecordBytes: number;
+  /** how far ahead of the wall clock an output's record time may be (processing.maxClockSkewMs); later ones are held to it */
+  maxClockSkewMs: number;
   /** receives processor counters (ctx.count) once the record's work is kept; absent: they are dropped */
   count?: (metric: ProcessorMetric, labels: Record<string, string>, by: number) => void;
 }
@@ -100,7 +102,7 @@ export class TaskContext implements ProcessorContext {
       partition,
       key: keyBytes,
       value: encoded,
-      timestamp: options.timestamp ?? this.record?.timestamp ?? this.o.now(),
+      timestamp: this.outputTime(options.timestamp ?? this.record?.timestamp ?? this.o.now()),
     };
     if (options.headers) rec.headers = options.headers;
     this.outputs.push(rec);
@@ -112,9 +114,19 @@ export class TaskContext implements ProcessorContext {
     else this.pendingCounts.push([metric, labels, by]);
   }
 
-  /** Adds an already encoded record (dead letters, internal records). */
+  /** Adds an already encoded record (dead letters, internal records); its time is held as forward() holds it. */
   send(record: OutgoingRecord): void {
-    this.outputs.push(record);
+    this.outputs.push(record.timestamp === undefined ? record : { ...record, timestamp: this.outputTime(record.timestamp) });
+  }
+
+  /**
+   * An output's record time, held to at most maxClockSkewMs ahead of the wall clock. Outputs inherit the input record's
+   * time, and a broker refuses a record dated more than its message.timestamp.after.max.ms (Kafka 4: one hour) ahead:
+   * one command from a producer with a wrong clock, on a topic that accepted it, would then fail every transaction of
+   * its task for good. Times behind the wall clock (replays) are kept as they are.
+   */
+  private outputTime(timestamp: number): number {
+    return Math.min(timestamp, this.o.now() + this.o.maxClockSkewMs);
   }
 
   schedule(intervalMs: number, type: PunctuationType, fn: (timestamp: number) => void | Promise<void>): Cancellable {

@@ -229,6 +229,7 @@ export class Task {
     // The processor, its context and its record handler for this task.
     const ctx = new TaskContext({
       maxRecordBytes: spec.maxRecordBytes,
+      maxClockSkewMs: spec.maxClockSkewMs,
       app: this.env.app,
       processor: spec.name,
       partition,

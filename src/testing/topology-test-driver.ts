@@ -150,6 +150,7 @@ export class TopologyTestDriver {
     const schedule = new PunctuationSchedule();
     const ctx = new TaskContext({
       maxRecordBytes: spec.maxRecordBytes,
+      maxClockSkewMs: spec.maxClockSkewMs,
       app: this.loaded.topology.app,
       processor: spec.name,
       partition,

@@ -91,7 +91,7 @@ export const ProcessingSchema = z
     maxRecordBytes: positiveInt().default(1048576).describe('larger input records go to the dead-letter topic'),
     maxClockSkewMs: nonNegativeInt()
       .default(60000)
-      .describe('how far ahead of the wall clock stream time counts for command retention, saga deadlines and ended-instance retention: a record dated further ahead moves them only this far'),
+      .describe('how far ahead of the wall clock stream time counts for command retention, saga deadlines and ended-instance retention, and output records may be dated: a record dated further ahead moves them only this far, and its outputs are dated at most this far ahead'),
     partitionsConsumedConcurrently: positiveInt().default(4).describe('tasks of one processor that process at once'),
     retry: RetrySchema.default({ attempts: 3, initialBackoffMs: 100, maxBackoffMs: 5000 }),
   })

@@ -65,6 +65,30 @@ export class UserModel {
     return r;
   }
 
+  /**
+   * An aggregate's legacy history, given (the driver's appendEvents): each event lifted as the users topology's
+   * upcaster says — UserCreated v1 had `name` and no status; v2 calls it fullName and starts every user ACTIVE —
+   * written here again rather than taken from the topology, then folded as the rules say.
+   */
+  given(aggregateId: string, events: { type: string; eventVersion?: number; data?: Record<string, unknown> }[]): void {
+    for (const e of events) {
+      let data = e.data ?? {};
+      if (e.type === 'UserCreated' && (e.eventVersion ?? 1) === 1) {
+        const { name, ...rest } = data;
+        data = { status: 'ACTIVE', ...rest, ...(name === undefined ? {} : { fullName: name }) };
+      }
+      const user = this.users.get(aggregateId);
+      const version = (user?.version ?? 0) + 1;
+      if (e.type === 'UserCreated') this.users.set(aggregateId, { email: String(data.email), fullName: String(data.fullName ?? ''), status: String(data.status), version });
+      else if (!user) throw new Error(`model: ${e.type} given before UserCreated for ${aggregateId}`);
+      else {
+        if (e.type === 'EmailChanged') user.email = String(data.newEmail);
+        if (e.type === 'StatusUpgraded') user.status = String(data.status);
+        user.version = version;
+      }
+    }
+  }
+
   private decide(c: Command): ModelReply {
     const user = this.users.get(c.aggregateId);
     const version = user?.version ?? 0;

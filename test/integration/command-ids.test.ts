@@ -20,8 +20,9 @@ let client: CommandClient;
 
 test.before(async () => {
   env = await usersApp({}, (doc) => {
-    // Kafka 4 refuses record times more than an hour ahead by default (message.timestamp.after.max.ms): on the
-    // commands topic, and on the topics the outputs go to, as they carry their command's record time
+    // Kafka 4 refuses record times more than an hour ahead by default (message.timestamp.after.max.ms): the commands
+    // topic must accept them (outputs are dated at most maxClockSkewMs ahead, so the other topics would not need it:
+    // output-timestamps.test.ts)
     for (const topic of Object.values(doc.topics)) topic.config = { ...topic.config, 'message.timestamp.after.max.ms': String(10 * YEAR) };
     // a short retention: with stream time alone, the far-ahead record expires everything at once
     const users = doc.processors.find((p) => p.name === 'users')!;

@@ -42,6 +42,7 @@ async function handler(retry: string, policy?: string) {
     log: memoryLogger(),
     now: () => 0,
     maxRecordBytes: spec.maxRecordBytes,
+    maxClockSkewMs: spec.maxClockSkewMs,
   });
   const pauses: number[] = [];
   const outcomes: string[] = [];

@@ -36,6 +36,7 @@ function task(store: GatedStore): Task {
     errorPolicy: { policy: 'dlq', retry: { attempts: 1, initialBackoffMs: 1, maxBackoffMs: 1 } },
     dlqTopic: 'p-dlq',
     maxRecordBytes: 1 << 20,
+    maxClockSkewMs: 60_000,
     create: () => ({ process: () => undefined }),
   };
   return new Task({

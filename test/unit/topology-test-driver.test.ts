@@ -273,3 +273,44 @@ for (const module of ['record-context.js', 'record-context.cjs']) {
     t.deepEqual(Object.fromEntries(await d.store('p', 'last')), { k: '1' });
   });
 }
+
+test('outputs are dated at most processing.maxClockSkewMs past the wall clock: a command dated years ahead gets its reply and event, a dead letter keeps the original time in its header, older times stay', async (t) => {
+  const d = await TopologyTestDriver.fromYaml(
+    `app: skew
+kafka: { brokers: "127.0.0.1:9092" }
+processing: { maxClockSkewMs: 5000 }
+topics:
+  commands: { name: skew-commands, partitions: 2 }
+  events: { name: skew-events, partitions: 2 }
+  replies: { name: skew-replies, partitions: 2 }
+processors:
+  - name: users
+    type: aggregate
+    aggregateType: User
+    input: commands
+    output: { events: events, replies: replies }
+    module: ${join(ROOT, 'examples/users/user.ts')}
+`,
+    ROOT,
+  );
+  t.teardown(() => d.close());
+  const ahead = d.now + 10 * 365 * 24 * 3_600_000;
+  const reply = await d.pipeCommand({ commandId: 'c-1', commandType: 'CreateUser', aggregateId: 'u-1', data: { email: 'a@example.com' } }, { timestamp: ahead });
+  t.is(reply?.status, 'accepted');
+  // a broker refuses a record dated more than message.timestamp.after.max.ms ahead: the outputs are held to the wall clock + 5 s
+  t.deepEqual(d.output('replies').map((r) => r.timestamp), [d.now + 5000]);
+  const [event] = d.output<EventEnvelope>('events');
+  t.is(event!.timestamp, d.now + 5000);
+  // the event's own time is the command's, as before: only the record time is held
+  t.is(event!.value.timestamp, new Date(ahead).toISOString());
+  // a dead letter: its record time held, the original time in foldstream.source.timestamp
+  await d.pipe('commands', 'u-1', 'not json', { raw: true, timestamp: ahead });
+  const [dead] = d.deadLetters('users');
+  t.is(dead!.timestamp, d.now + 5000);
+  t.is(dead!.headers['foldstream.source.timestamp'], String(ahead));
+  // times behind the wall clock (a replay) and within the skew are kept as they are
+  const behind = d.now - 3_600_000;
+  await d.pipeCommand({ commandId: 'c-2', commandType: 'UpgradeStatus', aggregateId: 'u-1', data: { status: 'GOLD' } }, { timestamp: behind });
+  await d.pipeCommand({ commandId: 'c-3', commandType: 'UpgradeStatus', aggregateId: 'u-1', data: { status: 'VIP' } }, { timestamp: d.now + 4000 });
+  t.deepEqual(d.output('replies').map((r) => r.timestamp), [d.now + 5000, behind, d.now + 4000]);
+});
