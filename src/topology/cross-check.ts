@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { ConfigProblem } from '../errors.ts';
+import { eventTypeProblems } from './event-types.ts';
 import { expressionsOf, syntaxError, upcasterExpressions } from './expressions.ts';
 import type { Locator, PathSegment } from './load.ts';
 import { inputsOf, internalTopics, isCompacted, stagesOf } from './names.ts';
@@ -220,6 +221,8 @@ export function crossCheck(t: Topology, loc: Locator, opts: CrossCheckOptions): 
       if (error) problems.push(loc.problem(['upcasters', i, ...e.path], `JSONata expression ${JSON.stringify(e.source)} does not parse: ${error}`));
     }
   });
+
+  problems.push(...eventTypeProblems(t, loc));
 
   if (t.http.token !== undefined && t.http.token.length < 16) {
     problems.push(loc.problem(['http', 'token'], 'the bearer token is shorter than 16 characters', 'use a long random token, e.g. from ${HTTP_TOKEN}'));

@@ -84,12 +84,16 @@ export function expressionsOf(p: ProcessorDecl): LocatedExpression[] {
 }
 
 /**
- * The entries of a flow step's `completeOn` or `failOn`, each with its event type, its condition and its path below
- * that key (none for a single entry, its index in a list), so messages point at the entry.
+ * The entries of a flow step's `completeOn` or `failOn`, each with its event type, its condition, its path below that
+ * key (none for a single entry, its index in a list) and the path of its type, so messages point at the entry.
  */
-export function sagaEventMatches(decl: SagaEventMatchDecl | SagaEventMatchDecl[] | undefined): { type: string; when: string | undefined; path: PathSegment[] }[] {
+export function sagaEventMatches(
+  decl: SagaEventMatchDecl | SagaEventMatchDecl[] | undefined,
+): { type: string; when: string | undefined; path: PathSegment[]; typePath: PathSegment[] }[] {
   const entries = decl === undefined ? [] : Array.isArray(decl) ? decl.map((m, i) => [m, [i]] as const) : [[decl, []] as const];
-  return entries.map(([m, path]) => (typeof m === 'string' ? { type: m, when: undefined, path: [...path] } : { type: m.type, when: m.when, path: [...path] }));
+  return entries.map(([m, path]) =>
+    typeof m === 'string' ? { type: m, when: undefined, path: [...path], typePath: [...path] } : { type: m.type, when: m.when, path: [...path], typePath: [...path, 'type'] },
+  );
 }
 
 export function upcasterExpressions(u: UpcasterDecl): LocatedExpression[] {
