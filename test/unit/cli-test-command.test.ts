@@ -16,7 +16,7 @@ test('foldstream test over examples/ runs the users and the orders cases and exi
   t.regex(r.stdout, /✔ creating a user twice rejects the second command/);
   t.regex(r.stdout, /examples\/orders\/orders\.test\.yaml\n/);
   t.regex(r.stdout, /✔ a declined payment releases the reserved stock and cancels the order/);
-  t.regex(r.stdout, /2 files: 12 passed, 0 failed/);
+  t.regex(r.stdout, /2 files: 13 passed, 0 failed/);
   t.notRegex(r.stdout, /✘/);
 });
 
