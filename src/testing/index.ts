@@ -2,6 +2,7 @@
 export {
   TopologyTestDriver,
   type DriverOptions,
+  type DriverStateAt,
   type EnvelopeOptions,
   type OutputRecord,
   type PipeOptions,

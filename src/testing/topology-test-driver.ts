@@ -14,6 +14,7 @@ import type { FetchedRecord, OutgoingRecord } from '../kafka/types.ts';
 import { eventId } from '../processors/aggregate/event-id.ts';
 import type { EventDraft } from '../processors/aggregate/decider.ts';
 import { buildProcessorSpecs } from '../processors/build.ts';
+import { stateAt } from '../processors/aggregate/state-at.ts';
 import { commandKey } from '../processors/input/commands.ts';
 import type { ProcessorSpec } from '../processors/spec.ts';
 import type { Logger, Processor, ProcessorMetric, PunctuationType } from '../processors/types.ts';
@@ -25,7 +26,7 @@ import { BufferedStore } from '../state/buffered-store.ts';
 import { MemoryCommittedStore } from '../state/committed-store.ts';
 import { decodeValue } from '../state/value-codec.ts';
 import { decode, encode } from '../serde/codecs.ts';
-import { aggregateKey, describeValue, isPlainObject, type CommandEnvelope, type EventEnvelope, type Reply } from '../serde/envelope.ts';
+import { aggregateKey, describeValue, eventProblem, isPlainObject, type CommandEnvelope, type EventEnvelope, type Reply } from '../serde/envelope.ts';
 import { partitionForKey } from '../serde/murmur2.ts';
 import { silentLogger } from '../log.ts';
 import { loadTopology, parseTopology, type LoadedTopology } from '../topology/load.ts';
@@ -51,6 +52,20 @@ export interface PipeOptions {
 export interface EnvelopeOptions extends Omit<PipeOptions, 'raw'> {
   topic?: string;
   key?: string | null;
+}
+
+/** An aggregate's state as of a time, rebuilt from its events (TopologyTestDriver.stateAt). */
+export interface DriverStateAt {
+  /** the version of the last event at or before the time (0: the aggregate had no events by then) */
+  version: number;
+  /** the state then; undefined when it had no events */
+  state: unknown;
+  /** the timestamp of that last event, or null */
+  lastEventAt: string | null;
+  /** events of the aggregate after the time, not applied */
+  laterEvents: number;
+  /** the events applied, upcast, in order */
+  events: EventEnvelope[];
 }
 
 /** Reads records written from a mark() on. */
@@ -263,6 +278,26 @@ export class TopologyTestDriver {
     await this.commit(t);
     await this.deliver();
     return appended;
+  }
+
+  /**
+   * An aggregate's state as of a time (ms since the epoch or ISO-8601; default: now), the way `foldstream state-at`
+   * and `GET /aggregates/<type>/<id>?at=` rebuild it — with no broker: its events on its events topic (what it and
+   * appendEvents wrote) at or before the time, in version order, lifted by the upcasters, through its own evolve.
+   */
+  async stateAt(aggregate: string, aggregateId: string, at?: number | string, opts: { tenantId?: string } = {}): Promise<DriverStateAt> {
+    await this.start();
+    const spec = this.requireSpec(aggregate);
+    const decl = this.facts.decl(aggregate);
+    if (!spec.aggregate || decl?.type !== 'aggregate') throw new Error(`processor "${aggregate}" is not an aggregate`);
+    const time = at === undefined ? undefined : typeof at === 'number' ? at : Date.parse(at);
+    if (time !== undefined && Number.isNaN(time)) throw new Error(`stateAt: ${JSON.stringify(at)} is not a time (give ms since the epoch or ISO-8601, e.g. 2026-01-01T00:00:00Z)`);
+    const key = spec.aggregate.tenant ? aggregateKey(aggregateId, opts.tenantId) : aggregateId;
+    const events = this.output(decl.output.events)
+      .filter((r) => r.key === key && eventProblem(r.value) === undefined && (r.value as EventEnvelope).aggregateType === spec.aggregate!.aggregateType)
+      .map((r) => r.value as EventEnvelope);
+    const r = await stateAt(spec.aggregate, spec.aggregate.upcasters, events, time);
+    return { version: r.version, state: r.version === 0 ? undefined : r.state, lastEventAt: r.events.at(-1)?.timestamp ?? null, laterEvents: r.later, events: r.events };
   }
 
   /** Delivers queued records (piped or written by processors) to the processors that read them, in order. */

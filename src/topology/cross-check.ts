@@ -19,6 +19,7 @@ import { expressionsOf, syntaxError } from './expressions.ts';
 import type { Locator } from './load.ts';
 import { inputsOf, internalTopics, stagesOf } from './names.ts';
 import type { ProcessorDecl, Topology } from './schema.ts';
+import { eventTypeProblems } from './event-types.ts';
 
 export type { CrossCheckOptions } from './checks/context.ts';
 
@@ -48,6 +49,7 @@ export function crossCheck(t: Topology, loc: Locator, opts: CrossCheckOptions): 
   checkEventsTopics(ctx);
   checkStageNames(ctx);
   checkUpcasters(ctx);
+  ctx.problems.push(...eventTypeProblems(t, loc));
 
   if (t.http.token !== undefined && t.http.token.length < 16) {
     ctx.problem(['http', 'token'], 'the bearer token is shorter than 16 characters', 'use a long random token, e.g. from ${HTTP_TOKEN}');

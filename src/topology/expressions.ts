@@ -4,7 +4,7 @@
  */
 import jsonata from 'jsonata';
 import type { PathSegment } from './load.ts';
-import type { ProcessorDecl, SagaStepDecl, UpcasterDecl } from './schema.ts';
+import type { ProcessorDecl, SagaEventMatchDecl, SagaStepDecl, UpcasterDecl } from './schema.ts';
 import { assertNever } from './assert-never.ts';
 
 export interface LocatedExpression {
@@ -71,6 +71,9 @@ export function expressionsOf(p: ProcessorDecl): LocatedExpression[] {
       p.flow?.forEach((step, i) => {
         commands(['flow', i, 'send'], step.send);
         if (step.compensate) commands(['flow', i, 'compensate'], step.compensate);
+        for (const which of ['completeOn', 'failOn'] as const) {
+          for (const m of sagaEventMatches(step[which])) if (m.when !== undefined) out.push({ path: ['flow', i, which, ...m.path, 'when'], source: m.when });
+        }
       });
       if (p.onFailure) commands(['onFailure'], p.onFailure);
       break;
@@ -87,6 +90,19 @@ export function expressionsOf(p: ProcessorDecl): LocatedExpression[] {
       assertNever(p, 'processor type');
   }
   return out;
+}
+
+/**
+ * The entries of a flow step's `completeOn` or `failOn`, each with its event type, its condition, its path below that
+ * key (none for a single entry, its index in a list) and the path of its type, so messages point at the entry.
+ */
+export function sagaEventMatches(
+  decl: SagaEventMatchDecl | SagaEventMatchDecl[] | undefined,
+): { type: string; when: string | undefined; path: PathSegment[]; typePath: PathSegment[] }[] {
+  const entries = decl === undefined ? [] : Array.isArray(decl) ? decl.map((m, i) => [m, [i]] as const) : [[decl, []] as const];
+  return entries.map(([m, path]) =>
+    typeof m === 'string' ? { type: m, when: undefined, path: [...path], typePath: [...path] } : { type: m.type, when: m.when, path: [...path], typePath: [...path, 'type'] },
+  );
 }
 
 export function upcasterExpressions(u: UpcasterDecl): LocatedExpression[] {

@@ -365,12 +365,23 @@ const sagaCommand = z
 
 const sagaCommands = z.union([sagaCommand, z.array(sagaCommand).min(1)]);
 
+const sagaEventMatch = z
+  .union([
+    z.string().min(1),
+    z.strictObject({
+      type: z.string().min(1).describe('event type'),
+      when: expr('over {sagaId, start, event, state}: the event counts only when true, e.g. "event.aggregateId = start.data.sku" (its source)').optional(),
+    }),
+  ])
+  .describe('an event type, or { type, when }: an event type and a condition the event must meet');
+const sagaEventMatches = (what: string) => z.union([sagaEventMatch, z.array(sagaEventMatch).min(1)]).describe(what);
+
 export const SagaStepSchema = z
   .strictObject({
     name: name('a step name').describe('step name, in the saga log'),
     send: sagaCommands.describe('command(s) sent when the step begins'),
-    completeOn: eventTypes('event type(s) that complete the step'),
-    failOn: eventTypes('event type(s) that fail the saga at this step (then completed steps are compensated)').optional(),
+    completeOn: sagaEventMatches('event type(s) that complete the step, each optionally with a `when` condition'),
+    failOn: sagaEventMatches('event type(s) that fail the saga at this step (then completed steps are compensated), each optionally with a `when` condition').optional(),
     compensate: sagaCommands.optional().describe('command(s) that undo the step, sent when a later step fails or this one times out'),
     timeoutMs: positiveInt().optional().describe('the saga fails (timed out) if the step is not complete this long after it began (see deadlines.clock)'),
   })
@@ -557,6 +568,7 @@ export type WindowProcessorDecl = z.infer<typeof WindowProcessorSchema>;
 export type WindowSpecDecl = z.infer<typeof WindowSpecSchema>;
 export type WindowAggregationDecl = z.infer<typeof WindowAggregationSchema>;
 export type SagaCommandDecl = z.infer<typeof sagaCommand>;
+export type SagaEventMatchDecl = z.infer<typeof sagaEventMatch>;
 export type GroupByDecl = z.infer<typeof GroupBySchema>;
 export type PartitioningDecl = z.infer<typeof PartitioningSchema>;
 export type StepDecl = z.infer<typeof StepSchema>;

@@ -114,6 +114,18 @@ const recordsExpectation = <T extends z.ZodType>(item: T, what: string) =>
 export const RecordsExpectationSchema = recordsExpectation(ExpectedRecordSchema, 'records');
 export const DeadLettersExpectationSchema = recordsExpectation(ExpectedDeadLetterSchema, 'dead letters');
 
+export const ExpectedStateAtSchema = z
+  .strictObject({
+    aggregate: z.string().min(1).describe('the aggregate processor'),
+    aggregateId: z.string().min(1),
+    tenantId: z.string().min(1).optional().describe('under tenant partitioning'),
+    at: TimestampSchema.describe('the time: the state after the last event at or before it'),
+    version: nonNegativeInt().optional().describe('its version then (0: it had no events by then)'),
+    state: z.unknown().optional().describe('its state then (partial match, as under stores; null: it had no events by then)'),
+  })
+  .refine((e) => e.version !== undefined || e.state !== undefined, { message: 'expect something: version or state', when: clean })
+  .describe("an aggregate's state as of a time, rebuilt from its events as `foldstream state-at` does");
+
 export const ThenSchema = z
   .strictObject({
     outputs: z.record(z.string(), RecordsExpectationSchema).optional().describe('per topic (alias or name): records the when steps caused'),
@@ -126,9 +138,10 @@ export const ThenSchema = z
       .optional()
       .describe('processor → store → key → value after the case (partial match; null: the key is absent)'),
     deadLetters: z.record(z.string(), DeadLettersExpectationSchema).optional().describe('per processor: dead letters the when steps caused'),
+    stateAt: z.array(ExpectedStateAtSchema).optional().describe("aggregates' states as of a time, after the case (no broker needed)"),
   })
   // a case that checks nothing cannot fail
-  .refine((t) => Object.values(t).some((v) => v !== undefined && Object.keys(v).length > 0), { message: 'expect something: outputs, replies, stores or deadLetters', when: clean })
+  .refine((t) => Object.values(t).some((v) => v !== undefined && Object.keys(v).length > 0), { message: 'expect something: outputs, replies, stores, deadLetters or stateAt', when: clean })
   .describe('what must hold after the when steps');
 
 export const TestCaseSchema = z

@@ -6,11 +6,13 @@
  * have happened without its answer arriving), then the completed ones; then the `onFailure` commands go out.
  * Expressions are JSONata over `{ sagaId, start, event, state, reason }`: `start` is the event that started the
  * instance, `event` the current one (none on a timeout), `reason` why the saga failed (compensations and onFailure).
+ * A `completeOn` / `failOn` entry may carry a `when` condition: any correlated event of the type would otherwise do,
+ * whichever aggregate it comes from (a deposit to an unrelated account carrying the transfer's id).
  */
 import { FoldstreamError } from '../../errors.ts';
 import { describeValue, type EventEnvelope } from '../../serde/envelope.ts';
-import type { SagaCommandDecl, SagaProcessorDecl, SagaStepDecl } from '../../topology/schema.ts';
-import { compileExpression, compileMap, type Expression } from '../expressions.ts';
+import type { SagaCommandDecl, SagaEventMatchDecl, SagaProcessorDecl, SagaStepDecl } from '../../topology/schema.ts';
+import { compileExpression, compileMap, isTrue, type Expression } from '../expressions.ts';
 import { setPath } from '../field-paths.ts';
 import type { SagaCommand, SagaDefinition, SagaReaction } from './definition.ts';
 
@@ -30,11 +32,17 @@ interface CommandTemplate {
   data: [string, Expression][];
 }
 
+/** An event type a step waits for, and the condition (`when`) such an event must meet to count. */
+interface EventMatch {
+  type: string;
+  when: Expression | undefined;
+}
+
 interface Step {
   name: string;
   send: CommandTemplate[];
-  completeOn: Set<string>;
-  failOn: Set<string>;
+  completeOn: EventMatch[];
+  failOn: EventMatch[];
   compensate: CommandTemplate[];
   timeoutMs: number | undefined;
 }
@@ -52,6 +60,23 @@ function compileCommands(decl: SagaStepDecl['send'] | undefined, where: string):
       data: compileMap(c.data, `${at}.data`),
     };
   });
+}
+
+function compileMatches(decl: SagaEventMatchDecl | SagaEventMatchDecl[] | undefined, where: string): EventMatch[] {
+  return list(decl).map((m, i) => {
+    if (typeof m === 'string') return { type: m, when: undefined };
+    const at = Array.isArray(decl) ? `${where}[${i}]` : where;
+    return { type: m.type, when: m.when === undefined ? undefined : compileExpression(m.when, `${at}.when`) };
+  });
+}
+
+/** Whether the event is one the step waits for: its type is listed, and that entry's `when` (if any) is true. */
+async function matches(candidates: EventMatch[], event: EventEnvelope, input: unknown): Promise<boolean> {
+  for (const m of candidates) {
+    if (m.type !== event.eventType) continue;
+    if (!m.when || isTrue(await m.when.evaluate(input))) return true;
+  }
+  return false;
 }
 
 /** An id from an expression: a non-empty string (numbers are written out); anything else is a handler failure. */
@@ -86,8 +111,8 @@ export function flowSaga(decl: SagaProcessorDecl): SagaDefinition {
   const steps: Step[] = decl.flow!.map((s, i) => ({
     name: s.name,
     send: compileCommands(s.send, `${where} flow[${i}].send`),
-    completeOn: new Set(list(s.completeOn)),
-    failOn: new Set(list(s.failOn)),
+    completeOn: compileMatches(s.completeOn, `${where} flow[${i}].completeOn`),
+    failOn: compileMatches(s.failOn, `${where} flow[${i}].failOn`),
     compensate: compileCommands(s.compensate, `${where} flow[${i}].compensate`),
     timeoutMs: s.timeoutMs,
   }));
@@ -119,13 +144,13 @@ export function flowSaga(decl: SagaProcessorDecl): SagaDefinition {
       const current = steps[state.step];
       if (saga.status !== 'running' || !current) return undefined;
       const input = { sagaId: saga.id, start: state.start, event, state };
-      if (current.completeOn.has(event.eventType)) {
+      if (await matches(current.completeOn, event, input)) {
         const next = steps[state.step + 1];
         const moved: FlowState = { ...state, step: state.step + 1 };
         if (!next) return { state: moved, step: current.name, status: 'completed', deadline: null };
         return { state: moved, step: current.name, send: await commandsOf(next.send, { ...input, state: moved }), deadline: deadlineOf(next) };
       }
-      if (current.failOn.has(event.eventType)) return fail(state, state.step, `${event.eventType} at step "${current.name}"`, input);
+      if (await matches(current.failOn, event, input)) return fail(state, state.step, `${event.eventType} at step "${current.name}"`, input);
       return undefined;
     },
     async onDeadline(raw, deadline, saga) {

@@ -3,6 +3,7 @@
  * `when` steps (from a mark); stores are their contents at the end. Each failure names the path of the expectation
  * (so the report can give its file:line:col) and carries a diff.
  */
+import { errorMessage } from '../../errors.ts';
 import type { PathSegment } from '../../topology/load.ts';
 import { timestampMs, type DeadLettersExpectation, type RecordsExpectation, type Then } from '../../topology/tests-schema.ts';
 import type { DeadLetter, OutputRecord } from '../dead-letters.ts';
@@ -125,6 +126,28 @@ export async function checkThen(d: TopologyTestDriver, then: Then, since: number
         } else {
           failures.push({ path, message: `${processor}.${store}[${JSON.stringify(key)}] differs`, detail: diff(exp, exp === null ? v : projectOnto(v, exp)) });
         }
+      }
+    }
+  }
+  for (const [i, exp] of (then.stateAt ?? []).entries()) {
+    const path = ['then', 'stateAt', i];
+    const at = timestampMs(exp.at);
+    const what = `${exp.aggregate} ${JSON.stringify(exp.tenantId === undefined ? exp.aggregateId : `${exp.tenantId}:${exp.aggregateId}`)} as of ${new Date(at).toISOString()}`;
+    let r: Awaited<ReturnType<TopologyTestDriver['stateAt']>>;
+    try {
+      r = await d.stateAt(exp.aggregate, exp.aggregateId, at, exp.tenantId === undefined ? {} : { tenantId: exp.tenantId });
+    } catch (e) {
+      failures.push({ path, message: `${what}: ${errorMessage(e)}` });
+      continue;
+    }
+    const later = r.laterEvents ? ` (${r.laterEvents} later event${r.laterEvents === 1 ? '' : 's'} not applied)` : '';
+    if (exp.version !== undefined && r.version !== exp.version) {
+      failures.push({ path: [...path, 'version'], message: `${what} is at version ${r.version}, not ${exp.version}${later}` });
+    }
+    if (exp.state !== undefined) {
+      const state = r.version === 0 ? null : r.state;
+      if (!matches(state, exp.state)) {
+        failures.push({ path: [...path, 'state'], message: `the state of ${what} differs${later}`, detail: diff(exp.state, exp.state === null ? state : projectOnto(state, exp.state)) });
       }
     }
   }

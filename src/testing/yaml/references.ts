@@ -63,5 +63,11 @@ export function checkReferences(c: TestCase, at: PathSegment[], loaded: LoadedTo
     for (const s of Object.keys(byStore)) if (!have.includes(s)) report(['then', 'stores', p, s], `processor "${p}" has no store "${s}"`, guess(s, have));
   }
   for (const p of Object.keys(c.then.deadLetters ?? {})) processor(['then', 'deadLetters', p], p);
+  const aggregates = t.processors.filter((p) => p.type === 'aggregate').map((p) => p.name);
+  (c.then.stateAt ?? []).forEach((s, i) => {
+    if (aggregates.includes(s.aggregate)) return;
+    const path = ['then', 'stateAt', i, 'aggregate'];
+    problems.push(loc.problem([...at, ...path], `"${s.aggregate}" is not an aggregate of the topology`, aggregates.length ? guess(s.aggregate, aggregates) : 'the topology has no aggregate'));
+  });
   return problems;
 }
