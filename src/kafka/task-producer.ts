@@ -4,10 +4,40 @@
  * open transaction. The producer is foldstream's own (txn-producer.ts) over kafkajs's Cluster and Broker; this file
  * connects the two. A producer whose commit or abort failed is thrown away by the task, which creates a new one.
  */
+import { createRequire } from 'node:module';
 import type { Kafka } from 'kafkajs';
 import { createCluster, explainNoCoordinator, GROUP_COORDINATOR, READ_UNCOMMITTED, TRANSACTION_COORDINATOR, type KafkaJsCluster } from './kafkajs-cluster.ts';
 import { TxnProducer, type TxnBroker, type TxnCluster, type TxnRetryReason } from './txn-producer.ts';
+import { protocolError, sendToBroker, type ProtocolRequest } from './protocol/kafkajs-protocol.ts';
 import type { TaskProducer } from './types.ts';
+
+const require = createRequire(import.meta.url);
+const apiKeys = require('kafkajs/src/protocol/requests/apiKeys.js') as { AddPartitionsToTxn: number };
+const { requests } = require('kafkajs/src/protocol/requests/index.js') as { requests: { AddPartitionsToTxn: unknown } };
+
+/** 55 OPERATION_NOT_ATTEMPTED: said of every partition of a request that failed because of another one */
+const OPERATION_NOT_ATTEMPTED = 55;
+
+interface AddPartitionsResponse {
+  errors: { topic: string; partitionErrors: { partition: number; errorCode: number }[] }[];
+}
+
+/**
+ * AddPartitionsToTxn for several partitions at once: kafkajs throws the first partition's error, which is
+ * OPERATION_NOT_ATTEMPTED when another partition's was the cause (a topic without WRITE: TOPIC_AUTHORIZATION_FAILED).
+ * This throws the error that says why, so the task can name a missing ACL.
+ */
+async function addPartitionsToTxn(broker: unknown, r: Parameters<TxnBroker['addPartitionsToTxn']>[0]): Promise<unknown> {
+  const lookup = (broker as { lookupRequest(apiKey: number, definition: unknown): (r: unknown) => ProtocolRequest<AddPartitionsResponse> }).lookupRequest;
+  const request = lookup.call(broker, apiKeys.AddPartitionsToTxn, requests.AddPartitionsToTxn)(r);
+  const parse = async (data: AddPartitionsResponse) => {
+    const codes = data.errors.flatMap((t) => t.partitionErrors.map((p) => p.errorCode)).filter((c) => c !== 0);
+    const cause = codes.find((c) => c !== OPERATION_NOT_ATTEMPTED) ?? codes[0];
+    if (cause !== undefined) throw protocolError(cause);
+    return data;
+  };
+  return sendToBroker(broker, { request: request.request, response: { decode: request.response.decode, parse } });
+}
 
 export interface TaskProducerOptions {
   /** set under exactly_once; absent under at_least_once */
@@ -41,7 +71,16 @@ export class KafkaJsTxnCluster implements TxnCluster {
   async coordinator(type: 'transaction' | 'group', key: string): Promise<TxnBroker> {
     const coordinatorType = type === 'transaction' ? TRANSACTION_COORDINATOR : GROUP_COORDINATOR;
     try {
-      return (await this.cluster.findGroupCoordinator({ groupId: key, coordinatorType })) as unknown as TxnBroker;
+      const broker = (await this.cluster.findGroupCoordinator({ groupId: key, coordinatorType })) as unknown as TxnBroker;
+      if (type === 'group') return broker;
+      return {
+        initProducerId: (r) => broker.initProducerId(r),
+        addPartitionsToTxn: (r) => addPartitionsToTxn(broker, r),
+        addOffsetsToTxn: (r) => broker.addOffsetsToTxn(r),
+        txnOffsetCommit: (r) => broker.txnOffsetCommit(r),
+        endTxn: (r) => broker.endTxn(r),
+        produce: (r) => broker.produce(r),
+      };
     } catch (e) {
       // a missing ACL on the transactional id or group reaches kafkajs as "no coordinator": name it
       throw await explainNoCoordinator(this.kafka, e, key, coordinatorType);
