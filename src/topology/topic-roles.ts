@@ -64,8 +64,7 @@ export function roleClaimsOf(p: ProcessorDecl, index: number): RoleClaim[] {
         ...claim(p.output.log, 'saga-log', 'writes', at('output', 'log')),
       ];
     }
-    case 'window': // its results are keyed values, read like views
-      return claim(p.output, 'views', 'writes', at('output'));
+    case 'window': // a stream of window results (several per key): not a view, so its topic is not created compacted
     case 'custom':
       return [];
     default:

@@ -4,6 +4,7 @@
 import test from 'ava';
 import { ConfigError } from '../../src/errors.ts';
 import { parseTopology } from '../../src/topology/load.ts';
+import { planTopics } from '../../src/topology/topic-plan.ts';
 import { topicRoles } from '../../src/topology/topic-roles.ts';
 
 const problems = (yaml: string) => {
@@ -142,4 +143,23 @@ test('a declared topic with the name of a derived repartition topic cannot be re
   t.deepEqual(problems(yaml), [
     '9:18 topics.other.name topic "a-g-repartition" collides with the repartition topic foldstream derives for processor "g"; rename the topic or the processor',
   ]);
+});
+
+// Regression: a window processor's results topic was given the views role, so `topics --create` and the app's start
+// created it compacted, and compaction removed earlier windows of a key (the windows integration test lost 4 hourly
+// results). Window results are a stream, several per key.
+test('a window processor\'s results topic is not a view: it is planned without compaction, and it may not be an events topic', (t) => {
+  const win = (output: string) => `${head}  - name: w
+    type: window
+    input: events
+    output: ${output}
+    window: { kind: tumbling, sizeMs: 60000 }
+    aggregate: { n: count }
+`;
+  const { topology } = parseTopology(win('other'), 'inline.yaml', { checkModules: false });
+  t.is(topicRoles(topology).get('other'), undefined);
+  const planned = planTopics(topology).find((p) => p.name === 'a-other');
+  t.not(planned?.config?.['cleanup.policy'], 'compact');
+  const refused = problems(win('events'));
+  t.true(refused.some((p) => p.includes('window processor "w" writes its results to topic "events"')), refused.join('\n'));
 });

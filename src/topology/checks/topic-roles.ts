@@ -57,6 +57,16 @@ export function checkTopicRoles(ctx: CheckContext): void {
       }
     });
 
+    if (p.type === 'window' && p.output !== undefined) {
+      const target = roles.get(p.output);
+      if (target?.role === 'events') {
+        ctx.problem(
+          at('output'),
+          `window processor "${p.name}" writes its results to topic "${p.output}", ${owner(target)}: only that aggregate may append to it (with versions and idempotence)`,
+          'give the window processor a topic of its own for its results',
+        );
+      }
+    }
     if (p.type === 'custom') {
       p.outputs.forEach((alias, j) => {
         const target = roles.get(alias);
