@@ -167,8 +167,7 @@ for (const [kind, topology] of [['a decider module', moduleBank], ['a declarativ
 
   test(`aggregateSpec given legacy events runs them through the upcasters for ${kind}`, async (t) => {
     const accounts = aggregateSpec({ topology, baseDir: FIXTURES, processor: 'accounts', aggregateId: 'a1' });
-    await accounts.given(legacyDeposit).when({ commandType: 'Withdraw', data: { amount: 30 } }).thenEvents([{ type: 'Withdrawn', data: { amount: 30 } }]);
-    await accounts.given(legacyDeposit).when({ commandType: 'Withdraw', data: { amount: 130 } }).thenRejected({ code: 'INSUFFICIENT_FUNDS' });
-    t.pass();
+    await t.notThrowsAsync(accounts.given(legacyDeposit).when({ commandType: 'Withdraw', data: { amount: 30 } }).thenEvents([{ type: 'Withdrawn', data: { amount: 30 } }]));
+    await t.notThrowsAsync(accounts.given(legacyDeposit).when({ commandType: 'Withdraw', data: { amount: 130 } }).thenRejected({ code: 'INSUFFICIENT_FUNDS' }));
   });
 }
