@@ -176,3 +176,8 @@ export function internalTopics(t: Topology): InternalTopic[] {
   }
   return out;
 }
+
+/** A stage's redrive markers: one record per dead letter sent back, written in the redrive's transactions (app/dead-letters.ts). */
+export const redriveMarkerTopic = (app: string, processor: string) => `${app}-${processor}-dlq-redriven`;
+/** The one transactional id of a stage's redrives: a new redrive fences an older one still running. */
+export const redriveTransactionalId = (app: string, processor: string) => `${app}-${processor}-dlq-redrive`;

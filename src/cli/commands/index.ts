@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { registerDescribe } from './describe.ts';
+import { registerDlq } from './dlq.ts';
 import { registerGraph } from './graph.ts';
 import { registerReset } from './reset.ts';
 import { registerRun } from './run.ts';
@@ -18,5 +19,6 @@ export function registerCommands(program: Command): void {
   registerTopics(program);
   registerReset(program);
   registerStateAt(program);
+  registerDlq(program);
   registerSchema(program);
 }
