@@ -24,7 +24,7 @@ import { ChangelogReader } from '../kafka/changelog-reader.ts';
 import { createKafka, type KafkaClient } from '../kafka/client.ts';
 import { createOffsetsAdmin } from '../kafka/offsets-admin.ts';
 import { createTaskProducer } from '../kafka/task-producer.ts';
-import type { FetchedRecord, OutgoingRecord, RecordHeaders } from '../kafka/types.ts';
+import type { FetchedRecord, OffsetsAdmin, OutgoingRecord, RecordHeaders } from '../kafka/types.ts';
 import type { Logger } from '../processors/types.ts';
 import { DLQ_HEADERS } from '../runtime/record-handler.ts';
 import type { LoadedTopology } from '../topology/load.ts';
@@ -167,7 +167,7 @@ export class DeadLetters {
   private readonly t: Topology;
   private readonly kafka: KafkaClient;
   private readonly reader: ChangelogReader;
-  private readonly admin;
+  private readonly admin: OffsetsAdmin;
 
   constructor(
     private readonly loaded: LoadedTopology,
@@ -256,11 +256,24 @@ export class DeadLetters {
    * `batchSize` dead letters, each with its marker. Returns what was sent and what earlier redrives had sent.
    */
   async redrive(chosen: readonly DeadLetter[], opts: { batchSize: number; pauseMs?: number }): Promise<{ sent: number; already: number }> {
+    // every chosen one must have somewhere to go before anything is sent
+    const partitions = new Map<string, number | undefined>();
+    for (const d of chosen) {
+      const target = redriveTarget(this.t, this.q.processor, d);
+      if (!target.ok) throw refused(d, target.why);
+      if (!partitions.has(target.topic)) partitions.set(target.topic, await this.admin.partitionCount(target.topic));
+      const count = partitions.get(target.topic);
+      if (count === undefined || d.source.partition >= count) {
+        throw refused(d, `its source partition ${target.topic}/${d.source.partition} does not exist (the topic has ${count ?? 'no'} partitions)`);
+      }
+    }
     await this.ensureMarkerTopics();
     const byStage = new Map<string, DeadLetter[]>();
     for (const d of chosen) byStage.set(d.dlqTopic, [...(byStage.get(d.dlqTopic) ?? []), d]);
     let sent = 0;
     let already = 0;
+    // what is left to send: known per stage once its markers are read
+    let toSend = 0;
     for (const s of this.q.stages) {
       const dlq = dlqTopic(this.t.app, s);
       const letters = byStage.get(dlq) ?? [];
@@ -273,13 +286,13 @@ export class DeadLetters {
         for (const r of await this.readTopic(redriveMarkerTopic(this.t.app, s))) if (r.key && r.value) done.add(r.key.toString('utf8'));
         const todo = letters.filter((d) => !done.has(deadLetterId(d)));
         already += letters.length - todo.length;
-        this.q.onProgress?.(sent, chosen.length - already);
+        toSend += todo.length;
+        this.q.onProgress?.(sent, toSend);
         for (let i = 0; i < todo.length; i += opts.batchSize) {
           const batch = todo.slice(i, i + opts.batchSize);
           const records: OutgoingRecord[] = [];
           for (const d of batch) {
-            const target = redriveTarget(this.t, this.q.processor, d);
-            if (!target.ok) throw refused(d, target.why);
+            const target = redriveTarget(this.t, this.q.processor, d) as { ok: true; topic: string };
             records.push(redriveRecord(d, target.topic));
             records.push({
               topic: redriveMarkerTopic(this.t.app, s),
@@ -297,8 +310,8 @@ export class DeadLetters {
             throw e;
           }
           sent += batch.length;
-          this.q.log.info({ event: 'dlq.redriven', dlq, sent, of: chosen.length - already });
-          this.q.onProgress?.(sent, chosen.length - already);
+          this.q.log.info({ event: 'dlq.redriven', dlq, sent, of: toSend });
+          this.q.onProgress?.(sent, toSend);
           if (opts.pauseMs && i + opts.batchSize < todo.length) await new Promise((r) => setTimeout(r, opts.pauseMs));
         }
       } finally {

@@ -130,8 +130,25 @@ export class Replay {
     }
   }
 
+  /** The inputs must be there to read, and the replay topic for a running version of the app to read. */
+  private async checkTopics(): Promise<void> {
+    for (const d of this.inputs()) {
+      if ((await this.admin.partitionCount(d.name)) === undefined) {
+        throw new FoldstreamError('TOPIC_MISMATCH', `topic ${d.name}, an input of projection "${this.q.projection.name}", does not exist`, {
+          hint: 'check kafka.brokers and the topic names, or create the topics with `foldstream topics <file> --create`',
+        });
+      }
+    }
+    if ((await this.admin.partitionCount(this.topic)) === undefined) {
+      throw new FoldstreamError('REPLAY_REFUSED', `the replay topic ${this.topic} of projection "${this.q.projection.name}" does not exist, so no running version of the app reads it`, {
+        hint: 'start this version of the app (it creates its internal topics), or run `foldstream topics <file> --create`, then replay again; nothing was sent',
+      });
+    }
+  }
+
   /** The chosen keys and their events, read now (read_committed, to the inputs' last stable offsets). */
   async plan(only?: Set<string>): Promise<ReplayPlan> {
+    await this.checkTopics();
     let keys = only;
     let read = 0;
     if (!keys && this.q.aggregates) keys = new Set(this.q.aggregates);
@@ -167,6 +184,7 @@ export class Replay {
    * projection's results, planning and sending stale keys again up to `attempts` times in all.
    */
   async run(first: ReplayPlan, opts: { waitMs: number; attempts: number; batchKeys?: number }): Promise<ReplayOutcomes> {
+    await this.checkTopics();
     const total = first.keys.length;
     const rebuilt: ReplayOutcomes['rebuilt'] = [];
     const notRebuilt: ReplayOutcomes['notRebuilt'] = [];
