@@ -31,6 +31,8 @@ export const ERROR_CODES = {
   KAFKA_AUTHENTICATION_FAILED: 'the broker (or the OAuth token endpoint) refused the credentials of the topology',
   KAFKA_AUTHORIZATION_FAILED: 'the broker refused an operation on a resource: an ACL is missing',
   HISTORY_INCOMPLETE: "an aggregate's events on its topic have a gap, so its history cannot be rebuilt",
+  REPLAY_REFUSED: "a projection's views cannot be rebuilt by a selective replay",
+  DLQ_REDRIVE_REFUSED: 'a dead letter cannot be sent back to its source topic without damaging data',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -2,7 +2,7 @@
  * `foldstream reset`: makes one processor start over from the beginning of its inputs, as Kafka Streams' application
  * reset tool does for a whole app. For a projection this rebuilds its read model; its other processors are untouched.
  * Per runtime stage of the processor: the consumer group is deleted (no committed offsets: read from the earliest),
- * the changelogs and the repartition topic are deleted and created again empty (the stores' contents and the offset
+ * the changelogs, the repartition topic and a projection's replay topic are deleted and created again empty (the stores' contents and the offset
  * markers, which are the position, go with them), and the stage's folder in this machine's state directory is
  * deleted. Output and dead-letter topics are kept: a rebuilt projection writes its views again (readers skip what
  * they have by version), and bad input is dead-lettered again. The plan is pure; `resetProcessor` wires Kafka for it
@@ -57,7 +57,7 @@ export function planReset(loaded: LoadedTopology, p: ProcessorDecl, stateDirOver
     processor: p,
     stages,
     groups: stages.map((s) => groupId(t.app, s)),
-    topics: internalTopics(t).filter((it) => it.processor === p.name && (it.purpose === 'changelog' || it.purpose === 'repartition')),
+    topics: internalTopics(t).filter((it) => it.processor === p.name && (it.purpose === 'changelog' || it.purpose === 'repartition' || it.purpose === 'replay')),
     stateDir,
     folders: stages.map((s) => join(stateDir, t.app, s)),
   };

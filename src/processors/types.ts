@@ -70,7 +70,7 @@ export interface ForwardOptions {
  */
 export interface ProcessorMetrics {
   command_outcomes: { outcome: 'accepted' | 'rejected' | 'conflict' | 'duplicate' | 'reused' | 'expired' };
-  projection_events: { outcome: 'applied' | 'already_applied' | 'unknown_type' };
+  projection_events: { outcome: 'applied' | 'already_applied' | 'unknown_type' | 'replayed' | 'replay_rebuilt' | 'replay_stale' | 'replay_orphan' };
   upcasts: { event_type: string; from_version: string; to_version: string };
   saga_events: { outcome: 'started' | 'handled' | 'ignored' | 'already_applied' | 'ended' | 'uncorrelated' | 'expired' };
   saga_lifecycle: { event: 'started' | 'step_completed' | 'timed_out' | 'failed' | 'compensated' | 'completed' };

@@ -54,6 +54,9 @@ export function requiredAcls(t: Topology, opts: { createTopics?: boolean } = {})
         add({ resource: 'topic', name: i.name, operation: 'WRITE', reason: `changelog of ${stage}, store ${i.store}` });
       } else if (i.purpose === 'dlq') {
         add({ resource: 'topic', name: i.name, operation: 'WRITE', reason: `dead letters of ${stage}` });
+      } else if (i.purpose === 'replay') {
+        add({ resource: 'topic', name: i.name, operation: 'READ', reason: `replay topic of ${p.name}: views rebuilt by foldstream replay` });
+        add({ resource: 'topic', name: i.name, operation: 'WRITE', reason: `replay topic of ${p.name}: the outcome of each rebuild` });
       } else {
         add({ resource: 'topic', name: i.name, operation: 'WRITE', reason: `repartition topic of ${p.name}` });
         add({ resource: 'topic', name: i.name, operation: 'READ', reason: `repartition topic of ${p.name}` });

@@ -3,7 +3,7 @@
  * every name foldstream derives (consumer groups, transactional ids, changelog, dead-letter and repartition topics)
  * taken from names.ts, so this text and the running app never disagree.
  */
-import { changelogTopic, dlqTopic, groupId, inputsOf, repartitionTopic, stagesOf, storesOf, transactionalId } from './names.ts';
+import { changelogTopic, dlqTopic, groupId, inputsOf, replays, replayTopic, repartitionTopic, stagesOf, storesOf, transactionalId } from './names.ts';
 import type { ProcessorDecl, Topology } from './schema.ts';
 import { planTopics } from './topic-plan.ts';
 import { topicRoles } from './topic-roles.ts';
@@ -163,6 +163,7 @@ export function describeTopology(t: Topology): string {
     );
     const by = repartitionKey(p);
     if (by !== undefined) rows.push(['repartition', `${repartitionTopic(t.app, p.name)} (by ${by})`]);
+    if (replays(p)) rows.push(['replay', `${replayTopic(t.app, p.name)} (foldstream replay)`]);
     rows.push(['dead-letter', dlqTopic(t.app, p.name)]);
     rows.push(['consumer group', groupId(t.app, p.name)]);
     rows.push(['transactional id', transactionalText(t, p)]);

@@ -61,8 +61,8 @@ function buildGraph(t: Topology): Graph {
     const processor = processorIds.get(it.processor);
     if (!processor) return;
     edges.push({ from: processor, to: id, internal: true });
-    // a repartition topic is written and read back by the same processor
-    if (it.purpose === 'repartition') edges.push({ from: id, to: processor, internal: true });
+    // a repartition topic is written and read back by the same processor, and so is a replay topic (its outcomes)
+    if (it.purpose === 'repartition' || it.purpose === 'replay') edges.push({ from: id, to: processor, internal: true });
   });
   return { app: t.app, nodes, edges };
 }

@@ -12,6 +12,8 @@ export const isCompacted = (policy: string | undefined): boolean => (policy ?? '
 export const changelogTopic = (app: string, processor: string, store: string) => `${app}-${processor}-${store}-changelog`;
 export const dlqTopic = (app: string, processor: string) => `${app}-${processor}-dlq`;
 export const repartitionTopic = (app: string, processor: string) => `${app}-${processor}-repartition`;
+/** A projection's replay topic: `foldstream replay` writes there what the running projection rebuilds views from (docs/projections.md). */
+export const replayTopic = (app: string, processor: string) => `${app}-${processor}-replay`;
 
 /** The second stage of a projection with `groupBy`: it folds the repartitioned changes into one view per group. */
 export const GROUP_STAGE = 'group';
@@ -109,11 +111,19 @@ export function storesOf(
   ];
 }
 
+/**
+ * Whether a processor reads a replay topic besides its inputs: a projection of events (not of another projection's
+ * views), whose views `foldstream replay` can rebuild for some aggregates while it runs.
+ */
+export function replays(p: ProcessorDecl): boolean {
+  return p.type === 'projection' && p.inputFormat !== 'view';
+}
+
 export function inputsOf(p: ProcessorDecl): string[] {
   return Array.isArray(p.input) ? p.input : [p.input];
 }
 
-export type InternalTopicPurpose = 'changelog' | 'dlq' | 'repartition';
+export type InternalTopicPurpose = 'changelog' | 'dlq' | 'repartition' | 'replay';
 
 export interface InternalTopic {
   name: string;
@@ -161,6 +171,17 @@ export function internalTopics(t: Topology): InternalTopic[] {
         replicationFactor,
         config: { 'retention.ms': '-1', ...minIsr },
       });
+      // the first stage of a projection reads its replay topic
+      if (stage.stage === undefined && replays(p)) {
+        out.push({
+          name: replayTopic(t.app, p.name),
+          processor: p.name,
+          purpose: 'replay',
+          partitions,
+          replicationFactor,
+          config: { ...minIsr },
+        });
+      }
       // the first stage writes the repartition topic the group stage reads
       if (stage.stage === undefined && repartitions(p)) {
         out.push({
@@ -176,3 +197,8 @@ export function internalTopics(t: Topology): InternalTopic[] {
   }
   return out;
 }
+
+/** A stage's redrive markers: one record per dead letter sent back, written in the redrive's transactions (app/dead-letters.ts). */
+export const redriveMarkerTopic = (app: string, processor: string) => `${app}-${processor}-dlq-redriven`;
+/** The one transactional id of a stage's redrives: a new redrive fences an older one still running. */
+export const redriveTransactionalId = (app: string, processor: string) => `${app}-${processor}-dlq-redrive`;

@@ -37,6 +37,7 @@ const PURPOSE_TEXT: Record<InternalTopicPurpose, string> = {
   changelog: 'changelog',
   dlq: 'dead-letter topic',
   repartition: 'repartition topic',
+  replay: 'replay topic',
 };
 
 /** Retention configs that delete an events topic's old events unless they are -1. */

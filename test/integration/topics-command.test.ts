@@ -76,13 +76,13 @@ test('topics --create makes every declared and internal topic with its partition
 
   const before = await runCli(['topics', file, '--check']);
   t.is(before.code, 1, 'nothing exists yet');
-  // 2 declared; changelog, DLQ and repartition of by-email; changelog and DLQ of its group stage by-email-group
-  t.is(before.stdout.match(/^drift: .* does not exist/gm)?.length, 7);
+  // 2 declared; changelog, DLQ, replay and repartition of by-email; changelog and DLQ of its group stage by-email-group
+  t.is(before.stdout.match(/^drift: .* does not exist/gm)?.length, 8);
 
   const created = await runCli(['topics', file, '--create']);
   t.is(created.code, 0, created.stdout + created.stderr);
-  t.regex(created.stdout, /created 7, 0 existed already/);
-  t.regex(created.stdout, /all 7 topics match the topology/);
+  t.regex(created.stdout, /created 8, 0 existed already/);
+  t.regex(created.stdout, /all 8 topics match the topology/);
 
   const checked = await runCli(['topics', file, '--check']);
   t.is(checked.code, 0, checked.stdout + checked.stderr);
@@ -90,7 +90,7 @@ test('topics --create makes every declared and internal topic with its partition
 
   const again = await runCli(['topics', file, '--create']);
   t.is(again.code, 0, again.stdout + again.stderr);
-  t.regex(again.stdout, /created 0, 7 existed already/);
+  t.regex(again.stdout, /created 0, 8 existed already/);
 
   const state = await withAdmin((a) =>
     brokerState(a, [`${app}-events`, `${app}-view`, `${app}-by-email-view-changelog`, `${app}-by-email-dlq`, `${app}-by-email-repartition`, `${app}-by-email-group-groups-changelog`]),
@@ -120,7 +120,7 @@ test('topics --create makes every declared and internal topic with its partition
         `state and co-partitioning, so prefer a new topic (or declare 2); to add them anyway: kafka-topics.sh --alter --topic ${app}-view --partitions 4`,
     ],
   );
-  t.regex(drifted.stdout, /1 of 7 topics differ from the topology/);
+  t.regex(drifted.stdout, /1 of 8 topics differ from the topology/);
 });
 
 test('checkTopics reports a changed config, a different replication factor and a missing topic, and createTopics is idempotent', async (t) => {

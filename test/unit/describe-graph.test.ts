@@ -106,6 +106,7 @@ test('mermaid: a flowchart LR with topics and processors as nodes and edges inpu
   edge('auditor', 'shop-auditor-dlq', '-.->');
   edge('email-index', 'shop-email-index-repartition', '-.->');
   edge('shop-email-index-repartition', 'email-index', '-.->');
+  edge('shop-email-index-replay', 'email-index', '-.->');
   t.true(text.includes(`["users<br/>aggregate"]`));
   const internalClass = lines.find((l) => l.startsWith('  class ') && l.endsWith(' internal'));
   t.deepEqual(
@@ -117,6 +118,7 @@ test('mermaid: a flowchart LR with topics and processors as nodes and edges inpu
       'shop-users-dlq',
       'shop-email-index-view-changelog',
       'shop-email-index-dlq',
+      'shop-email-index-replay',
       'shop-email-index-repartition',
       'shop-email-index-group-groups-changelog',
       'shop-email-index-group-dlq',

@@ -117,6 +117,7 @@ test('a groupBy projection is two runtime processors; describe shows the group s
     [
       ['changelog', 'user-service-users-by-status-view-changelog', ''],
       ['dlq', 'user-service-users-by-status-dlq', ''],
+      ['replay', 'user-service-users-by-status-replay', ''],
       ['repartition', 'user-service-users-by-status-repartition', ''],
       ['changelog', 'user-service-users-by-status-group-groups-changelog', 'group'],
       ['dlq', 'user-service-users-by-status-group-dlq', 'group'],

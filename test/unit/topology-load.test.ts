@@ -133,6 +133,8 @@ test('internal topic names, consumer groups and transactional ids follow DESIGN 
       'dlq shop-users-dlq',
       'changelog shop-email-index-view-changelog',
       'dlq shop-email-index-dlq',
+      // what `foldstream replay` writes for the running projection to rebuild views from
+      'replay shop-email-index-replay',
       'repartition shop-email-index-repartition',
       // the group stage of a groupBy projection is a runtime processor of its own
       'changelog shop-email-index-group-groups-changelog',

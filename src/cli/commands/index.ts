@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { registerDescribe } from './describe.ts';
+import { registerDlq } from './dlq.ts';
 import { registerGraph } from './graph.ts';
+import { registerReplay } from './replay.ts';
 import { registerReset } from './reset.ts';
 import { registerRun } from './run.ts';
 import { registerSchema } from './schema.ts';
@@ -18,5 +20,7 @@ export function registerCommands(program: Command): void {
   registerTopics(program);
   registerReset(program);
   registerStateAt(program);
+  registerDlq(program);
+  registerReplay(program);
   registerSchema(program);
 }

@@ -1,5 +1,5 @@
 /** `type: projection`: events in, a read model out (docs/projections.md); with groupBy, two runtime processors. */
-import { repartitionTopic, stagesOf } from '../../topology/names.ts';
+import { replays, replayTopic, repartitionTopic, stagesOf } from '../../topology/names.ts';
 import type { ProjectionProcessorDecl } from '../../topology/schema.ts';
 import type { BuildContext } from '../build-context.ts';
 import { eventEnvelopeStage, eventKeyStage } from '../input/events.ts';
@@ -12,6 +12,7 @@ import { projectionProcessor } from './processor.ts';
 import { loadProjector } from './projector.ts';
 import { rulesProjector } from './rules.ts';
 import { unknownEventStage } from './unknown-events.ts';
+import { replayAwareStages } from './replay.ts';
 
 export async function buildProjectionSpecs(b: BuildContext, p: ProjectionProcessorDecl): Promise<ProcessorSpec[]> {
   const t = b.loaded.topology;
@@ -25,13 +26,17 @@ export async function buildProjectionSpecs(b: BuildContext, p: ProjectionProcess
   const steps = stepStages(p.steps, p.name);
   const routed = [...b.outputNames(stepOutputs(p.steps))];
 
+  // a projection of events also reads its replay topic (projection/replay.ts), with the codec of its events
+  const replay = replays(p) ? replayTopic(t.app, p.name) : undefined;
+  const inputs = b.inputs(p);
+  const stages = [...admission, ...steps, ...known];
   const first: ProcessorSpec = {
     ...b.common(p),
-    inputs: b.inputs(p),
+    inputs: replay ? [...inputs, { topic: replay, codec: inputs[0]!.codec }] : inputs,
     requireKey: true,
-    stages: [...admission, ...steps, ...known],
-    outputs: new Set([groupBy ? repartition : output, ...routed]),
-    create: () => projectionProcessor({ projector, output: groupBy ? repartition : output, groupBy }),
+    stages: replay ? replayAwareStages(stages, replay) : stages,
+    outputs: new Set([groupBy ? repartition : output, ...routed, ...(replay ? [replay] : [])]),
+    create: () => projectionProcessor({ projector, output: groupBy ? repartition : output, groupBy, replayTopic: replay }),
   };
   if (!groupBy) return [first];
   const second: ProcessorSpec = {
