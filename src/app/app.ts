@@ -25,7 +25,8 @@ import { RuntimeMetrics } from '../runtime/metrics.ts';
 import { ProcessorRunner } from '../runtime/processor-runner.ts';
 import { TopicRegistry } from '../runtime/topic-registry.ts';
 import { ReadCache } from '../state/lru-cache.ts';
-import { instanceId, lockStateDir } from '../state/state-dir.ts';
+import { lockStateDir } from '../state/state-dir.ts';
+import { instanceIdentity } from './instance-identity.ts';
 import type { LoadedTopology } from '../topology/load.ts';
 import { groupId } from '../topology/names.ts';
 import { formatDrift, isDamagingDrift, planTopics, type TopicDrift } from '../topology/topic-plan.ts';
@@ -61,6 +62,8 @@ export class App {
   private readonly replyWatchers = new Map<string, ReplyWatcher>();
   private unlock: (() => void) | undefined;
   private started = false;
+  /** a static member sends LeaveGroup when it stops (see stop) */
+  private leaveGroup = false;
   httpPort: number | undefined;
 
   constructor(
@@ -177,9 +180,11 @@ export class App {
       await this.provisionTopics();
       this.admin = createOffsetsAdmin(this.kafka);
       const topics = new TopicRegistry(t);
-      const id = instanceId(this.stateDir, t.app);
+      const identity = instanceIdentity(t, this.stateDir);
+      const id = identity.instanceId;
+      const groupInstanceId = identity.groupInstanceId;
       const readCache = new ReadCache(t.processing.cacheMaxBytes);
-      this.log.info({ event: 'app.starting', instanceId: id, stateDir: this.stateDir, guarantee: t.processing.guarantee, processors: specs.map((s) => s.name) });
+      this.log.info({ event: 'app.starting', instanceId: id, instanceIdFrom: identity.source, staticMembership: groupInstanceId !== undefined, stateDir: this.stateDir, guarantee: t.processing.guarantee, processors: specs.map((s) => s.name) });
       this.runners = specs.map(
         (spec) =>
           new ProcessorRunner({
@@ -190,6 +195,7 @@ export class App {
             topics,
             stateDir: this.stateDir,
             instanceId: id,
+            ...(groupInstanceId === undefined ? {} : { staticMembership: { groupInstanceId, leaveOnStop: () => this.leaveGroup } }),
             url: () => this.url,
             metrics: this.metrics,
             readCache,
@@ -227,9 +233,15 @@ export class App {
     }
   }
 
-  /** Drains: each runner stops consuming (its batch in progress commits), closes tasks, producers and stores. */
-  async stop(): Promise<void> {
-    this.log.info({ event: 'app.stopping' });
+  /**
+   * Drains: each runner stops consuming (its batch in progress commits), closes tasks, producers and stores. With
+   * static membership the instance stays a member of its groups (a restart within the session timeout gets its tasks
+   * back with no rebalance) unless `leaveGroup` (or processing.staticMembership.leaveGroupOnShutdown) says it leaves
+   * for good (a scale-down: its tasks move at once).
+   */
+  async stop(opts: { leaveGroup?: boolean } = {}): Promise<void> {
+    this.leaveGroup = opts.leaveGroup ?? this.loaded.topology.processing.staticMembership.leaveGroupOnShutdown;
+    this.log.info({ event: 'app.stopping', ...(this.loaded.topology.processing.staticMembership.enabled ? { leaveGroup: this.leaveGroup } : {}) });
     this.started = false;
     await Promise.all(this.runners.map((r) => r.stop()));
     this.runners = [];
