@@ -9,6 +9,7 @@ import { Registry } from 'prom-client';
 import { FoldstreamError } from '../errors.ts';
 import { CommandGateway } from '../http/command-gateway.ts';
 import { QueryApi, type QueryableProcessor } from '../http/query-api.ts';
+import { QueryRouter } from '../http/query-router.ts';
 import { ReplyWatcher } from '../http/reply-watcher.ts';
 import { HttpServer } from '../http/server.ts';
 import { checkTopics, createTopics } from '../kafka/admin.ts';
@@ -65,6 +66,8 @@ export class App {
   /** a static member sends LeaveGroup when it stops (see stop) */
   private leaveGroup = false;
   httpPort: number | undefined;
+  /** this instance's id in its groups (instance-identity.ts), once started */
+  instanceId: string | undefined;
 
   constructor(
     readonly loaded: LoadedTopology,
@@ -128,18 +131,21 @@ export class App {
     });
   }
 
+  /** A file the topology names (relative to the topology file). */
+  private readFile(what: string, p: string): string {
+    const path = resolve(this.loaded.baseDir, p);
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (e) {
+      throw new FoldstreamError('CONFIG_INVALID', `${what}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, {
+        hint: 'Mount the file, or fix the path (relative to the topology file)',
+      });
+    }
+  }
+
   /** The HTTP port's certificate and key, read from their files (relative to the topology file). */
   private httpTls(tls: { cert: string; key: string; passphrase?: string | undefined }): { cert: string; key: string; passphrase?: string } {
-    const read = (what: string, p: string) => {
-      const path = resolve(this.loaded.baseDir, p);
-      try {
-        return readFileSync(path, 'utf8');
-      } catch (e) {
-        throw new FoldstreamError('CONFIG_INVALID', `http.tls.${what}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, {
-          hint: 'Mount the file, or fix the path (relative to the topology file)',
-        });
-      }
-    };
+    const read = (what: string, p: string) => this.readFile(`http.tls.${what}`, p);
     return { cert: read('cert', tls.cert), key: read('key', tls.key), ...(tls.passphrase ? { passphrase: tls.passphrase } : {}) };
   }
 
@@ -182,6 +188,7 @@ export class App {
       const topics = new TopicRegistry(t);
       const identity = instanceIdentity(t, this.stateDir);
       const id = identity.instanceId;
+      this.instanceId = id;
       const groupInstanceId = identity.groupInstanceId;
       const readCache = new ReadCache(t.processing.cacheMaxBytes);
       this.log.info({ event: 'app.starting', instanceId: id, instanceIdFrom: identity.source, staticMembership: groupInstanceId !== undefined, stateDir: this.stateDir, guarantee: t.processing.guarantee, processors: specs.map((s) => s.name) });
@@ -217,7 +224,11 @@ export class App {
           log: this.log,
           onResponse: (route, status) => this.metrics.httpRequests.inc({ route, status: String(status) }),
         });
-        new QueryApi(() => this.queryable()).register(this.http);
+        const routing = t.http.routing;
+        const router = routing.enabled
+          ? new QueryRouter({ instanceId: id, timeoutMs: routing.timeoutMs, ...(routing.ca ? { ca: this.readFile('http.routing.ca', routing.ca) } : {}) })
+          : undefined;
+        new QueryApi(() => this.queryable(), router).register(this.http);
         this.commandGateway(topics).register(this.http);
         this.httpPort = await this.http.listen();
         const host = t.http.host === '0.0.0.0' || t.http.host === '::' ? hostname() : t.http.host;

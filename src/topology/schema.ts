@@ -161,6 +161,17 @@ export const HttpSchema = z
       })
       .optional()
       .describe('serve HTTPS instead of HTTP; paths relative to the topology file'),
+    routing: z
+      .strictObject({
+        enabled: z
+          .boolean()
+          .default(true)
+          .describe('forward a query for a partition another instance runs to it, and gather listings from every instance (false: answer 421 and list local partitions only)'),
+        timeoutMs: positiveInt().default(5000).describe('how long a forwarded query waits for the owner; then 503'),
+        ca: z.string().optional().describe('PEM file of the CAs that sign the other instances\' HTTPS certificates (default: the system CAs); relative to the topology file'),
+      })
+      .default({ enabled: true, timeoutMs: 5000 })
+      .describe('routed queries: any instance answers any query (docs/http-api.md#routing)'),
     maxBodyBytes: positiveInt().default(1048576).describe('largest request body; larger ones get 413'),
     rateLimit: z
       .strictObject({
