@@ -4,7 +4,12 @@
 // partition gives a 503 with a reason; a listing is the union of every instance's partitions, or a 503 naming the
 // partitions that cannot be read.
 import test from 'ava';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { get as httpsGet } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ensureCertificates, securedLayout, securedSecrets } from '../../scripts/kafka/secure.ts';
 import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { QueryApi, type QueryableProcessor, type StoreRead } from '../../src/http/query-api.ts';
@@ -35,6 +40,8 @@ class Node {
     readonly id: string,
     private readonly routing: boolean,
     private readonly timeoutMs = 2000,
+    /** `ca` signs every certificate (the test's client trusts it); `routerCa`: what the router trusts */
+    private readonly tls?: { cert: string; key: string; ca: string; routerCa?: string },
   ) {}
 
   run(p: number, state = 'running'): void {
@@ -77,15 +84,27 @@ class Node {
       readiness: () => ({ ready: true, detail: {} }),
       log: memoryLogger(),
       onResponse: () => undefined,
+      ...(this.tls ? { tls: { cert: this.tls.cert, key: this.tls.key } } : {}),
     });
-    const router = this.routing ? new QueryRouter({ instanceId: this.id, timeoutMs: this.timeoutMs }) : undefined;
+    const router = this.routing ? new QueryRouter({ instanceId: this.id, timeoutMs: this.timeoutMs, ...(this.tls?.routerCa ? { ca: this.tls.routerCa } : {}) }) : undefined;
     const processor = this.processor();
     new QueryApi(() => [processor], router).register(this.http);
     const port = await this.http.listen();
-    this.url = `http://127.0.0.1:${port}`;
+    this.url = `${this.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   }
 
   async get(path: string, headers: Record<string, string> = { authorization: `Bearer ${TOKEN}` }) {
+    const tls = this.tls;
+    if (tls) {
+      return new Promise<{ status: number; servedBy: string | null; body: Record<string, any> }>((resolve, reject) => {
+        const req = httpsGet(`${this.url}${path}`, { headers, ca: tls.ca }, (res) => {
+          let body = '';
+          res.setEncoding('utf8').on('data', (x: string) => (body += x));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, servedBy: (res.headers['x-foldstream-served-by'] as string | undefined) ?? null, body: JSON.parse(body) as Record<string, any> }));
+        });
+        req.on('error', reject);
+      });
+    }
     const r = await fetch(`${this.url}${path}`, { headers });
     return { status: r.status, servedBy: r.headers.get('x-foldstream-served-by'), body: (await r.json()) as Record<string, any> };
   }
@@ -241,4 +260,30 @@ test('a listing is the union of every instance\'s partitions; one partition that
       [3, 'no_owner'],
     ],
   );
+});
+
+test('an owner serving HTTPS is reached over TLS, verified against http.routing.ca; without that CA its certificate is refused (503)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'routing-tls-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const l = securedLayout(dir, 1);
+  ensureCertificates(l, securedSecrets(l));
+  // the test broker's certificate (for 127.0.0.1) serves as every instance's HTTPS certificate
+  const pem = { cert: readFileSync(join(dir, 'tls/broker.pem'), 'utf8'), key: readFileSync(join(dir, 'tls/broker.plain.key.pem'), 'utf8') };
+  const ca = readFileSync(l.caFile, 'utf8');
+  const owner = new Node('tls-owner', true, 2000, { ...pem, ca, routerCa: ca });
+  const asker = new Node('tls-asker', true, 2000, { ...pem, ca, routerCa: ca });
+  const untrusting = new Node('tls-untrusting', true, 2000, { ...pem, ca });
+  owner.run(3);
+  for (const n of [owner, asker, untrusting]) await n.start();
+  t.teardown(() => Promise.all([owner, asker, untrusting].map((n) => n.http.close())));
+  await owner.put(keyOf(3), { secure: true });
+  for (const n of [asker, untrusting]) n.owners = () => ({ instanceId: owner.id, url: owner.url });
+  const r = await asker.get(`/stores/view/view/${keyOf(3)}`);
+  t.is(r.status, 200);
+  t.deepEqual(r.body.value, { secure: true });
+  t.is(r.servedBy, 'tls-owner');
+  const refused = await untrusting.get(`/stores/view/view/${keyOf(3)}`, { authorization: `Bearer ${TOKEN}` });
+  t.is(refused.status, 503);
+  t.like(refused.body, { reason: 'owner_unreachable' });
+  t.regex(refused.body.error, /certificate/);
 });
