@@ -3,6 +3,9 @@
 // same, the other instance never rejoins), exactly once; a second live instance with the same id fences the first
 // with a typed error instead of the two taking the member's place from each other forever.
 import test from 'ava';
+import { App } from '../../src/app/app.ts';
+import { loadTopology } from '../../src/topology/load.ts';
+import { memoryLogger } from '../helpers/log.ts';
 import { assertExactlyOnce, cleanUpAfter, countingApp, produceCounting, waitForCaughtUp } from '../helpers/counting-app.ts';
 import { endOffsets } from '../helpers/kafka.ts';
 import { Instance, waitFor } from '../helpers/processes.ts';
@@ -91,5 +94,33 @@ test('a second live instance with the same group.instance.id fences the first wi
   t.is(first.events('consumer.fenced_instance').length, 1, 'the fenced consumer stayed stopped');
   t.is(await second.stop(), 0);
   t.is(await first.stop(), 0);
+  await assertExactlyOnce(t, c, model);
+});
+
+test('a scale-down: App.stop({ leaveGroup: true }) sends the LeaveGroup, so the other instance takes the tasks at once instead of after the session timeout', async (t) => {
+  // a session timeout of ten minutes: without the LeaveGroup the other instance would not get the tasks within the test
+  const c = await countingApp({ partitions: 4, sessionTimeoutMs: 10000, processingYaml: ['  staticMembership: { enabled: true, sessionTimeoutMs: 600000 }'] });
+  cleanUpAfter(t, c);
+  const loaded = loadTopology(c.file);
+  const logs = { a: memoryLogger(), b: memoryLogger() };
+  const a = new App(loaded, { log: logs.a, stateDir: c.stateDir('a'), httpPort: 0 });
+  const b = new App(loaded, { log: logs.b, stateDir: c.stateDir('b'), httpPort: 0 });
+  t.teardown(async () => {
+    await a.stop().catch(() => undefined);
+    await b.stop().catch(() => undefined);
+  });
+  const tasks = (app: App) => Object.keys((app.readiness().detail.processors as Record<string, { tasks: Record<string, string> }>).counter?.tasks ?? {}).length;
+  await a.start();
+  await b.start();
+  await waitFor(() => a.ready && b.ready && tasks(a) === 2 && tasks(b) === 2, 60_000, 'tasks split 2/2');
+  const model = await produceCounting(c.input, 400, 17);
+  await waitForCaughtUp(`${c.app}-counter`, c.input);
+  await a.stop({ leaveGroup: true });
+  t.is(logs.a.events('group.leaving').length, 1, 'the static member left its group');
+  t.is(logs.a.events('group.leave_skipped').length, 0);
+  await waitFor(() => b.ready && tasks(b) === 4, 120_000, 'the other instance running every task');
+  await produceCounting(c.input, 400, 17, model);
+  await waitForCaughtUp(`${c.app}-counter`, c.input);
+  await b.stop();
   await assertExactlyOnce(t, c, model);
 });
