@@ -13,15 +13,16 @@
  * Consequences, which docs/exactly-once.md#static-membership states:
  * - stopping must not send a LeaveGroup (it would remove the member and rebalance at once): a leave is sent only
  *   when asked (`leaveOnStop`: processing.staticMembership.leaveGroupOnShutdown or App.stop({ leaveGroup: true }),
- *   for a scale-down);
+ *   for a scale-down), or from outside once the instance is gone (removeStaticMember: `foldstream leave-group`);
  * - a second live instance with the same id takes the member's place and the first one's next request is refused
  *   with FENCED_INSTANCE_ID: that consumer must stop (rejoining would fence the other one back, forever), and the
  *   error says which id is doubled.
  */
-import type { PartitionAssigner } from 'kafkajs';
+import type { Kafka, PartitionAssigner } from 'kafkajs';
 import { createRequire } from 'node:module';
 import { FoldstreamError } from '../errors.ts';
 import type { Logger } from '../processors/types.ts';
+import { createCluster, GROUP_COORDINATOR, READ_COMMITTED } from './kafkajs-cluster.ts';
 
 const require = createRequire(import.meta.url);
 const apiKeys = require('kafkajs/src/protocol/requests/apiKeys.js') as Record<string, number>;
@@ -153,4 +154,27 @@ export function fencedInstance(error: unknown, groupId: string, groupInstanceId:
     e = (e.cause ?? e.originalError) as typeof e;
   }
   return undefined;
+}
+
+/**
+ * Removes the static member `groupInstanceId` from `groupId` (what Kafka's AdminClient.removeMembersFromConsumerGroup
+ * does: LeaveGroup v3 with the instance id and no member id), so the group rebalances now instead of when the
+ * member's session expires: a scale-down of instances that stopped without leaving. `not_a_member`: the group has no
+ * such member (it already left, or its session expired).
+ */
+export async function removeStaticMember(kafka: Kafka, groupId: string, groupInstanceId: string): Promise<'removed' | 'not_a_member'> {
+  if (!GROUP_INSTANCE_ID.test(groupInstanceId)) throw invalidInstanceId(groupInstanceId, 'the instance id');
+  const cluster = createCluster(kafka, READ_COMMITTED);
+  await cluster.connect();
+  try {
+    const broker = (await cluster.findGroupCoordinator({ groupId, coordinatorType: GROUP_COORDINATOR })) as unknown as KafkaJsGroupBroker;
+    await sendRequestOf(broker)(staticRequest(broker, 'LeaveGroup', { groupId, memberId: '', groupInstanceId }));
+    return 'removed';
+  } catch (e) {
+    const type = (e as { type?: string }).type;
+    if (type === 'UNKNOWN_MEMBER_ID' || type === 'GROUP_ID_NOT_FOUND') return 'not_a_member';
+    throw e;
+  } finally {
+    await cluster.disconnect().catch(() => undefined);
+  }
 }

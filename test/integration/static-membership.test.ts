@@ -5,6 +5,7 @@
 import test from 'ava';
 import { App } from '../../src/app/app.ts';
 import { loadTopology } from '../../src/topology/load.ts';
+import { runCli } from '../helpers/cli.ts';
 import { memoryLogger } from '../helpers/log.ts';
 import { assertExactlyOnce, cleanUpAfter, countingApp, produceCounting, waitForCaughtUp } from '../helpers/counting-app.ts';
 import { endOffsets } from '../helpers/kafka.ts';
@@ -126,6 +127,38 @@ test('a scale-down: App.stop({ leaveGroup: true }) sends the LeaveGroup, so the 
   await waitFor(() => b.ready && tasks(b) === 4, 120_000, 'the other instance running every task');
   await produceCounting(c.input, 400, 17, model);
   await waitForCaughtUp(`${c.app}-counter`, c.input);
+  await b.stop();
+  await assertExactlyOnce(t, c, model);
+});
+
+test('a scale-down from outside: `foldstream leave-group` removes a stopped static member, and the other instance takes its tasks at once', async (t) => {
+  const c = await countingApp({ partitions: 4, sessionTimeoutMs: 10000, processingYaml: ['  staticMembership: { enabled: true, sessionTimeoutMs: 600000 }'] });
+  cleanUpAfter(t, c);
+  const loaded = loadTopology(c.file);
+  const logs = { a: memoryLogger(), b: memoryLogger() };
+  const a = new App(loaded, { log: logs.a, stateDir: c.stateDir('a'), httpPort: 0 });
+  const b = new App(loaded, { log: logs.b, stateDir: c.stateDir('b'), httpPort: 0 });
+  t.teardown(async () => {
+    await a.stop().catch(() => undefined);
+    await b.stop().catch(() => undefined);
+  });
+  const tasks = (app: App) => Object.keys((app.readiness().detail.processors as Record<string, { tasks: Record<string, string> }>).counter?.tasks ?? {}).length;
+  await a.start();
+  await b.start();
+  await waitFor(() => a.ready && b.ready && tasks(a) === 2 && tasks(b) === 2, 60_000, 'tasks split 2/2');
+  const model = await produceCounting(c.input, 400, 19);
+  await waitForCaughtUp(`${c.app}-counter`, c.input);
+  const id = a.instanceId!;
+  await a.stop(); // a restart-style stop: the member keeps its place (and its two tasks) for ten minutes
+  t.is(logs.a.events('group.leave_skipped').length, 1);
+  const r = await runCli(['leave-group', c.file, '--instance-id', id]);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, new RegExp(`removed ${id} from consumer group ${c.app}-counter`));
+  await waitFor(() => b.ready && tasks(b) === 4, 120_000, 'the other instance running every task');
+  await produceCounting(c.input, 400, 19, model);
+  await waitForCaughtUp(`${c.app}-counter`, c.input);
+  const again = await runCli(['leave-group', c.file, '--instance-id', id]);
+  t.regex(again.stdout, /is not a member of consumer group/, 'a second removal finds nothing to remove');
   await b.stop();
   await assertExactlyOnce(t, c, model);
 });
