@@ -5,7 +5,7 @@
  * the ratios compare like with like. Results go to bench/results/<run>.json and .md.
  *
  *   npm run bench -- [--events 200000] [--aggregates 20000] [--workload projection,aggregate]
- *                    [--systems foldstream,kstreams,kafkats,ceiling] [--phases throughput,restore,latency]
+ *                    [--systems foldstream,kstreams,kafkats,ceiling] [--phases throughput,restore,latency,failover,failover-dynamic]
  *                    [--repeat 3] [--rate 500] [--warmup 5] [--measure 20] [--commit-interval-ms 100]
  *                    [--session-timeout-ms 10000] [--brokers 127.0.0.1:9092] [--out bench/results] [--keep]
  *   npm run bench -- --delete <run>     deletes what a run kept with --keep
@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { startCluster } from '../scripts/kafka/cluster.ts';
 import { ceilingLatency, ceilingRestore, ceilingThroughput, prepareCeiling } from './lib/ceiling.ts';
 import { Broker, fill } from './lib/kafka.ts';
+import { failover } from './lib/failover.ts';
 import { appName, latencyAndRecovery, restore, throughput, type Backlog, type Context } from './lib/phases.ts';
 import { add, markdown, ratio, summarizeAll, type Column, type Values } from './lib/report.ts';
 import { LABELS, ROOT, SYSTEMS, systemsByName, type SystemName } from './lib/systems.ts';
@@ -215,6 +216,26 @@ try {
           }
           await cleanup(appName(ctx, system, w, `l${rep}`));
         }
+        for (const variant of ['failover', 'failover-dynamic'] as const) {
+          // two instances, kill -9 of one and an immediate restart (bench/lib/failover.ts); @kafkats/flow has no static
+          // membership and does not say which partitions it runs
+          if (!phases.has(variant) || system === 'kafkats') continue;
+          const staticMembership = variant === 'failover';
+          const f = await attempt(`${system} ${w} ${variant} #${rep}`, () =>
+            failover(ctx, system, w, rep, { rate, warmupSec: Number(args.warmup), aggregates: Math.max(100, Math.round(rate * 3)), staticMembership }),
+          );
+          if (f) {
+            raw.push({ phase: variant, system, workload: w, rep, ...f });
+            const s = (ms: number) => (ms / 1000).toFixed(1);
+            log(`  ${variant}: first new output of the killed instance's tasks ${s(f.firstOutputMs)} s, all of them ${s(f.resumedMs)} s, caught up ${s(f.caughtUpMs)} s after kill -9; the other instance: ${f.survivorRebalances} rebalance(s), longest output gap ${s(f.survivorLongestGapMs)} s (${s(f.survivorLongestGapBeforeMs)} s before the kill); duplicates ${f.duplicates}, missing ${f.missing}`);
+            const prefix = staticMembership ? 'failover' : 'failoverDynamic';
+            put(w, system, `${prefix}First`, f.firstOutputMs / 1000);
+            put(w, system, `${prefix}Resumed`, f.resumedMs / 1000);
+            put(w, system, `${prefix}CaughtUp`, f.caughtUpMs / 1000);
+            if (f.duplicates || f.missing) failures.push(`${system} ${w} ${variant} #${rep}: ${f.duplicates} duplicate and ${f.missing} missing outputs`);
+          }
+          await cleanup(appName(ctx, system, w, `${staticMembership ? 'fs' : 'fd'}${rep}`));
+        }
         loads.push(loadavg());
       }
       if (withCeiling) log(`rep ${rep}/${repeat} ${w} ceiling`);
@@ -287,7 +308,7 @@ const table = markdown(summaries, columns, workloads.map((w) => ({ name: w, titl
 const ratios: Record<string, Record<string, Record<string, number | undefined>>> = {};
 for (const w of workloads) {
   for (const c of columns.filter((x) => x !== 'foldstream')) {
-    for (const f of ['throughput', 'p50', 'p99', 'restore', 'recoveryFirst', 'recoveryCaughtUp', 'rss', 'cpu']) {
+    for (const f of ['throughput', 'p50', 'p99', 'restore', 'recoveryFirst', 'recoveryCaughtUp', 'failoverFirst', 'failoverResumed', 'failoverCaughtUp', 'failoverDynamicFirst', 'failoverDynamicResumed', 'failoverDynamicCaughtUp', 'rss', 'cpu']) {
       ((ratios[w] ??= {})[`foldstream/${c}`] ??= {})[f] = ratio(summaries, w, 'foldstream', c, f);
     }
   }

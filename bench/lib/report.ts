@@ -21,6 +21,12 @@ export const FIGURES: Figure[] = [
   { key: 'restore', label: 'restore, fresh state directory', unit: 'records/s', higherIsBetter: true, digits: 0 },
   { key: 'recoveryFirst', label: 'kill -9 → first new committed output', unit: 's', higherIsBetter: false, digits: 1 },
   { key: 'recoveryCaughtUp', label: 'kill -9 → caught up', unit: 's', higherIsBetter: false, digits: 1 },
+  { key: 'failoverFirst', label: 'failover, static membership: kill -9 → first new output of its tasks', unit: 's', higherIsBetter: false, digits: 1 },
+  { key: 'failoverResumed', label: 'failover, static membership: kill -9 → all its tasks producing', unit: 's', higherIsBetter: false, digits: 1 },
+  { key: 'failoverCaughtUp', label: 'failover, static membership: kill -9 → caught up', unit: 's', higherIsBetter: false, digits: 1 },
+  { key: 'failoverDynamicFirst', label: 'failover, dynamic membership: kill -9 → first new output of its tasks', unit: 's', higherIsBetter: false, digits: 1 },
+  { key: 'failoverDynamicResumed', label: 'failover, dynamic membership: kill -9 → all its tasks producing', unit: 's', higherIsBetter: false, digits: 1 },
+  { key: 'failoverDynamicCaughtUp', label: 'failover, dynamic membership: kill -9 → caught up', unit: 's', higherIsBetter: false, digits: 1 },
   { key: 'rss', label: 'peak RSS, backlog run', unit: 'MiB', higherIsBetter: false, digits: 0 },
   { key: 'cpu', label: 'CPU per 1000 events, fixed load', unit: 'ms', higherIsBetter: false, digits: 0 },
 ];

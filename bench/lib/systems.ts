@@ -5,7 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { Proc, waitFor, type LogLine } from './proc.ts';
 import type { WorkloadName } from './workload.ts';
 
@@ -40,6 +40,8 @@ export interface StartSpec {
   commitIntervalMs: number;
   sessionTimeoutMs: number;
   logFile: string;
+  /** a group.instance.id: static membership (KIP-345) with sessionTimeoutMs as its session timeout (failover phase) */
+  instanceId?: string;
 }
 
 export interface RestoreStats {
@@ -56,6 +58,10 @@ export interface Running {
   /** resolves with the time every task was restored and running */
   ready(timeoutMs: number): Promise<number>;
   restore(): RestoreStats | undefined;
+  /** the input partitions of its active tasks, once ready (failover phase) */
+  partitions(): Promise<number[]>;
+  /** rebalances it went through that began at or after `since` (epoch ms), from its log */
+  rebalancesSince(since: number): number;
 }
 
 export interface System {
@@ -74,7 +80,13 @@ export function foldstreamTopology(s: StartSpec): Record<string, unknown> {
   const base = {
     app: s.app,
     kafka: { brokers: s.brokers.join(',') },
-    processing: { guarantee: 'exactly_once', commitIntervalMs: s.commitIntervalMs, sessionTimeoutMs: s.sessionTimeoutMs, stateDir: s.stateDir },
+    processing: {
+      guarantee: 'exactly_once',
+      commitIntervalMs: s.commitIntervalMs,
+      sessionTimeoutMs: s.sessionTimeoutMs,
+      stateDir: s.stateDir,
+      ...(s.instanceId === undefined ? {} : { staticMembership: { enabled: true, instanceId: s.instanceId, sessionTimeoutMs: s.sessionTimeoutMs } }),
+    },
     http: { port: 0, host: '127.0.0.1' },
   };
   if (s.workload === 'projection') {
@@ -128,7 +140,8 @@ export const foldstream: System = {
   prepare() {},
   start(s) {
     mkdirSync(s.stateDir, { recursive: true });
-    const file = join(s.stateDir, '..', `${s.app}.topology.yaml`);
+    // one file per state directory: two instances of an app (the failover phase) have topologies of their own
+    const file = join(s.stateDir, '..', `${s.app}.${basename(s.stateDir)}.topology.yaml`);
     // JSON is YAML
     writeFileSync(file, JSON.stringify(foldstreamTopology(s), null, 2));
     const proc = new Proc(process.execPath, [...tsxArgs(join(ROOT, 'src/cli/main.ts')), 'run', file, '--state-dir', s.stateDir, '--http-port', '0'], {
@@ -137,9 +150,18 @@ export const foldstream: System = {
       logFile: s.logFile,
     });
     const processor = s.workload === 'projection' ? 'user-view' : 'users';
+    const port = async () => (await proc.waitLine((l) => l.event === 'http.listening', 60_000, 'foldstream http.listening')).port;
     return {
       proc,
       groupId: `${s.app}-${processor}`,
+      async partitions() {
+        const res = await fetch(`http://127.0.0.1:${String(await port())}/readyz`);
+        const body = (await res.json()) as { processors?: Record<string, { tasks?: Record<string, string> }> };
+        return Object.keys(body.processors?.[processor]?.tasks ?? {}).map(Number).sort((a, b) => a - b);
+      },
+      rebalancesSince(since) {
+        return proc.events('group.rebalancing').filter((l) => Date.parse(String(l.time)) >= since).length;
+      },
       async ready(timeoutMs) {
         const listening = await proc.waitLine((l) => l.event === 'http.listening', timeoutMs, 'foldstream http.listening');
         let at = 0;
@@ -224,6 +246,7 @@ export const kstreams: System = {
         `stateDir=${s.stateDir}`,
         `commitIntervalMs=${s.commitIntervalMs}`,
         `sessionTimeoutMs=${s.sessionTimeoutMs}`,
+        ...(s.instanceId === undefined ? [] : [`instanceId=${s.instanceId}`]),
         ...topics,
       ],
       { cwd: KSTREAMS, logFile: s.logFile },
@@ -232,6 +255,13 @@ export const kstreams: System = {
       proc,
       groupId: s.app,
       ready: stateRunning(proc, 'Kafka Streams', s.logFile),
+      async partitions() {
+        // printed each time it reaches RUNNING
+        return ((proc.events('tasks').at(-1)?.partitions as number[] | undefined) ?? []).slice().sort((a, b) => a - b);
+      },
+      rebalancesSince(since) {
+        return proc.events('state').filter((l) => l.to === 'REBALANCING' && Number(l.t) >= since).length;
+      },
       restore() {
         const starts = proc.events('restore.start');
         const ends = proc.events('restore.end');
@@ -276,6 +306,12 @@ export const kafkats: System = {
       proc,
       groupId: s.app,
       ready: stateRunning(proc, '@kafkats/flow', s.logFile),
+      async partitions() {
+        throw new Error('@kafkats/flow does not say which partitions it runs (and has no static membership): no failover phase');
+      },
+      rebalancesSince(since) {
+        return proc.events('state').filter((l) => l.to === 'REBALANCING' && Number(l.t) >= since).length;
+      },
       restore() {
         // it restores its in-memory stores inside start(), between these two lines, and logs no figures
         const from = proc.events('state').find((l) => l.to === 'STARTING');

@@ -9,6 +9,7 @@ import { Registry } from 'prom-client';
 import { FoldstreamError } from '../errors.ts';
 import { CommandGateway } from '../http/command-gateway.ts';
 import { QueryApi, type QueryableProcessor } from '../http/query-api.ts';
+import { QueryRouter } from '../http/query-router.ts';
 import { ReplyWatcher } from '../http/reply-watcher.ts';
 import { HttpServer } from '../http/server.ts';
 import { checkTopics, createTopics } from '../kafka/admin.ts';
@@ -25,7 +26,8 @@ import { RuntimeMetrics } from '../runtime/metrics.ts';
 import { ProcessorRunner } from '../runtime/processor-runner.ts';
 import { TopicRegistry } from '../runtime/topic-registry.ts';
 import { ReadCache } from '../state/lru-cache.ts';
-import { instanceId, lockStateDir } from '../state/state-dir.ts';
+import { lockStateDir } from '../state/state-dir.ts';
+import { instanceIdentity } from './instance-identity.ts';
 import type { LoadedTopology } from '../topology/load.ts';
 import { groupId } from '../topology/names.ts';
 import { formatDrift, isDamagingDrift, planTopics, type TopicDrift } from '../topology/topic-plan.ts';
@@ -61,7 +63,11 @@ export class App {
   private readonly replyWatchers = new Map<string, ReplyWatcher>();
   private unlock: (() => void) | undefined;
   private started = false;
+  /** a static member sends LeaveGroup when it stops (see stop) */
+  private leaveGroup = false;
   httpPort: number | undefined;
+  /** this instance's id in its groups (instance-identity.ts), once started */
+  instanceId: string | undefined;
 
   constructor(
     readonly loaded: LoadedTopology,
@@ -125,18 +131,21 @@ export class App {
     });
   }
 
+  /** A file the topology names (relative to the topology file). */
+  private readFile(what: string, p: string): string {
+    const path = resolve(this.loaded.baseDir, p);
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (e) {
+      throw new FoldstreamError('CONFIG_INVALID', `${what}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, {
+        hint: 'Mount the file, or fix the path (relative to the topology file)',
+      });
+    }
+  }
+
   /** The HTTP port's certificate and key, read from their files (relative to the topology file). */
   private httpTls(tls: { cert: string; key: string; passphrase?: string | undefined }): { cert: string; key: string; passphrase?: string } {
-    const read = (what: string, p: string) => {
-      const path = resolve(this.loaded.baseDir, p);
-      try {
-        return readFileSync(path, 'utf8');
-      } catch (e) {
-        throw new FoldstreamError('CONFIG_INVALID', `http.tls.${what}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, {
-          hint: 'Mount the file, or fix the path (relative to the topology file)',
-        });
-      }
-    };
+    const read = (what: string, p: string) => this.readFile(`http.tls.${what}`, p);
     return { cert: read('cert', tls.cert), key: read('key', tls.key), ...(tls.passphrase ? { passphrase: tls.passphrase } : {}) };
   }
 
@@ -177,9 +186,12 @@ export class App {
       await this.provisionTopics();
       this.admin = createOffsetsAdmin(this.kafka);
       const topics = new TopicRegistry(t);
-      const id = instanceId(this.stateDir, t.app);
+      const identity = instanceIdentity(t, this.stateDir);
+      const id = identity.instanceId;
+      this.instanceId = id;
+      const groupInstanceId = identity.groupInstanceId;
       const readCache = new ReadCache(t.processing.cacheMaxBytes);
-      this.log.info({ event: 'app.starting', instanceId: id, stateDir: this.stateDir, guarantee: t.processing.guarantee, processors: specs.map((s) => s.name) });
+      this.log.info({ event: 'app.starting', instanceId: id, instanceIdFrom: identity.source, staticMembership: groupInstanceId !== undefined, stateDir: this.stateDir, guarantee: t.processing.guarantee, processors: specs.map((s) => s.name) });
       this.runners = specs.map(
         (spec) =>
           new ProcessorRunner({
@@ -190,6 +202,7 @@ export class App {
             topics,
             stateDir: this.stateDir,
             instanceId: id,
+            ...(groupInstanceId === undefined ? {} : { staticMembership: { groupInstanceId, leaveOnStop: () => this.leaveGroup } }),
             url: () => this.url,
             metrics: this.metrics,
             readCache,
@@ -211,7 +224,11 @@ export class App {
           log: this.log,
           onResponse: (route, status) => this.metrics.httpRequests.inc({ route, status: String(status) }),
         });
-        new QueryApi(() => this.queryable()).register(this.http);
+        const routing = t.http.routing;
+        const router = routing.enabled
+          ? new QueryRouter({ instanceId: id, timeoutMs: routing.timeoutMs, ...(routing.ca ? { ca: this.readFile('http.routing.ca', routing.ca) } : {}) })
+          : undefined;
+        new QueryApi(() => this.queryable(), router).register(this.http);
         this.commandGateway(topics).register(this.http);
         this.httpPort = await this.http.listen();
         const host = t.http.host === '0.0.0.0' || t.http.host === '::' ? hostname() : t.http.host;
@@ -227,9 +244,15 @@ export class App {
     }
   }
 
-  /** Drains: each runner stops consuming (its batch in progress commits), closes tasks, producers and stores. */
-  async stop(): Promise<void> {
-    this.log.info({ event: 'app.stopping' });
+  /**
+   * Drains: each runner stops consuming (its batch in progress commits), closes tasks, producers and stores. With
+   * static membership the instance stays a member of its groups (a restart within the session timeout gets its tasks
+   * back with no rebalance) unless `leaveGroup` (or processing.staticMembership.leaveGroupOnShutdown) says it leaves
+   * for good (a scale-down: its tasks move at once).
+   */
+  async stop(opts: { leaveGroup?: boolean } = {}): Promise<void> {
+    this.leaveGroup = opts.leaveGroup ?? this.loaded.topology.processing.staticMembership.leaveGroupOnShutdown;
+    this.log.info({ event: 'app.stopping', ...(this.loaded.topology.processing.staticMembership.enabled ? { leaveGroup: this.leaveGroup } : {}) });
     this.started = false;
     await Promise.all(this.runners.map((r) => r.stop()));
     this.runners = [];

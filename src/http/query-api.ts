@@ -16,6 +16,7 @@ import { partitionForKey } from '../serde/murmur2.ts';
 import type { CommittedStore } from '../state/committed-store.ts';
 import { rangeBounds } from '../state/key-order.ts';
 import { decodeValue } from '../state/value-codec.ts';
+import { mayForward, SERVED_BY, type PeerAnswer, type QueryRouter } from './query-router.ts';
 import { sendJson, type HttpServer } from './server.ts';
 
 export type StoreRead<T> = { ok: true; value: T } | { ok: false; reason: 'not_hosted' | 'not_running'; state: string | undefined };
@@ -65,8 +66,20 @@ function intParam(res: ServerResponse, q: URLSearchParams, name: string, min: nu
   return n;
 }
 
+function relay(res: ServerResponse, a: PeerAnswer): never {
+  res.setHeader(SERVED_BY, a.servedBy);
+  if (a.retryAfter !== undefined) res.setHeader('retry-after', a.retryAfter);
+  res.writeHead(a.status, { 'content-type': a.contentType, 'content-length': a.body.length });
+  res.end(a.body);
+  throw new Answered();
+}
+
 export class QueryApi {
-  constructor(private readonly processors: () => QueryableProcessor[]) {}
+  /** `router`: forward reads of partitions other instances run to them (query-router.ts); without it, 421 */
+  constructor(
+    private readonly processors: () => QueryableProcessor[],
+    private readonly router?: QueryRouter,
+  ) {}
 
   register(http: HttpServer): void {
     const wrap =
@@ -96,23 +109,29 @@ export class QueryApi {
     if (!p.stores.includes(store)) fail(res, 404, { error: `processor "${p.name}" has no store "${store}"`, stores: p.stores });
   }
 
-  /** Runs a read on the task of `partition`, or answers 421/503 for it. */
-  private async read<T>(res: ServerResponse, p: QueryableProcessor, partition: number, store: string, fn: (s: CommittedStore) => Promise<T>): Promise<T> {
+  /** Runs a read on the task of `partition`, or forwards the request to its owner, or answers 421/503 for it. */
+  private async read<T>(req: IncomingMessage, res: ServerResponse, p: QueryableProcessor, partition: number, store: string, fn: (s: CommittedStore) => Promise<T>): Promise<T> {
     const r = await p.readCommitted(partition, store, fn);
     if (r.ok) return r.value;
-    return this.unavailable(res, p, partition, r);
+    return this.unavailable(req, res, p, partition, r);
   }
 
-  private async unavailable(res: ServerResponse, p: QueryableProcessor, partition: number, r: { reason: 'not_hosted' | 'not_running'; state: string | undefined }): Promise<never> {
+  private async unavailable(req: IncomingMessage, res: ServerResponse, p: QueryableProcessor, partition: number, r: { reason: 'not_hosted' | 'not_running'; state: string | undefined }): Promise<never> {
     const hosted = hostedOf(p);
     if (r.reason === 'not_hosted') {
       // where it is hosted, as the group's coordinator says (none while a rebalance moves it, or if it cannot be asked)
       const owner = await p.owner?.(partition).catch(() => undefined);
+      if (this.router && mayForward(req)) {
+        const a = await this.router.forward(req, owner, `partition ${partition} of processor "${p.name}"`);
+        if (a.ok) relay(res, a);
+        res.setHeader('retry-after', '1');
+        fail(res, 503, { error: `${a.error}; try again shortly`, reason: a.reason, processor: p.name, partition, ...(a.hostedBy ? { hostedBy: a.hostedBy } : {}) });
+      }
       const hostedBy = owner ? { hostedBy: { instanceId: owner.instanceId, ...(owner.url === undefined ? {} : { url: owner.url }) } } : {};
       fail(res, 421, { error: `partition ${partition} of processor "${p.name}" is not hosted on this instance; ask the instance that runs it`, processor: p.name, partition, hosted, ...hostedBy });
     }
     res.setHeader('retry-after', '1');
-    fail(res, 503, { error: `partition ${partition} of processor "${p.name}" is ${r.state ?? 'not running'} on this instance; try again shortly`, processor: p.name, partition, state: r.state, hosted });
+    fail(res, 503, { error: `partition ${partition} of processor "${p.name}" is ${r.state ?? 'not running'} on this instance; try again shortly`, reason: 'not_running', processor: p.name, partition, state: r.state, hosted });
   }
 
   private partitionOf(res: ServerResponse, req: IncomingMessage, p: QueryableProcessor, key: string): number {
@@ -123,7 +142,7 @@ export class QueryApi {
     const p = this.processor(res, name);
     this.store(res, p, store);
     const partition = this.partitionOf(res, req, p, key);
-    const bytes = await this.read(res, p, partition, store, (s) => s.get(key));
+    const bytes = await this.read(req, res, p, partition, store, (s) => s.get(key));
     if (bytes === undefined) fail(res, 404, { error: `no key ${JSON.stringify(key)} in store "${store}" of processor "${p.name}" (partition ${partition})`, key, partition });
     sendJson(res, 200, { key, partition, value: decodeValue(bytes) });
   }
@@ -136,6 +155,7 @@ export class QueryApi {
     const limit = intParam(res, q, 'limit', 1, MAX_LIMIT) ?? DEFAULT_LIMIT;
     const only = intParam(res, q, 'partition', 0, p.partitions - 1);
     const bounds = rangeBounds(prefix ? { prefix } : {});
+    if (only === undefined && this.router && mayForward(req)) return this.routedList(req, res, p, store, bounds, prefix, limit, this.router);
     const states = p.taskStates();
     const candidates = only !== undefined ? [only] : hostedOf(p);
     const entries: { key: string; partition: number; value: unknown }[] = [];
@@ -158,7 +178,7 @@ export class QueryApi {
       });
       if (!r.ok) {
         // asked for one partition: say why it cannot be answered; listing all: report it and go on
-        if (only !== undefined) await this.unavailable(res, p, partition, r);
+        if (only !== undefined) await this.unavailable(req, res, p, partition, r);
         unavailable.push({ partition, state: r.state ?? states[partition] });
         continue;
       }
@@ -167,6 +187,81 @@ export class QueryApi {
       for (const [key, value] of r.value.slice(0, room)) entries.push({ key, partition, value: decodeValue(value) });
     }
     sendJson(res, 200, { processor: p.name, store, partitions: searched, unavailable, hosted: hostedOf(p), entries, truncated });
+  }
+
+  /**
+   * A listing of every partition: this instance's tasks read here, the others asked of their owners (one request
+   * each, `?partition=`, which the owner answers from its own task and never forwards). Every partition must answer:
+   * one that cannot (no live owner, restoring, unreachable, moving) makes the answer a 503 that lists why.
+   */
+  private async routedList(
+    req: IncomingMessage,
+    res: ServerResponse,
+    p: QueryableProcessor,
+    store: string,
+    bounds: ReturnType<typeof rangeBounds>,
+    prefix: string | undefined,
+    limit: number,
+    router: QueryRouter,
+  ): Promise<void> {
+    type Entry = { key: string; partition: number; value: unknown };
+    type Part = { partition: number; entries: Entry[]; truncated: boolean; servedBy: string } | { partition: number; unavailable: Record<string, unknown> };
+    const one = async (partition: number): Promise<Part> => {
+      const r = await p.readCommitted(partition, store, async (s) => {
+        const out: [string, Buffer][] = [];
+        for await (const e of s.entries(bounds, false)) {
+          out.push(e);
+          if (out.length > limit) break;
+        }
+        return out;
+      });
+      if (r.ok) {
+        const entries = r.value.slice(0, limit).map(([key, value]) => ({ key, partition, value: decodeValue(value) }));
+        return { partition, entries, truncated: r.value.length > limit, servedBy: router.instanceId };
+      }
+      if (r.reason === 'not_running') return { partition, unavailable: { partition, reason: 'not_running', state: r.state, instanceId: router.instanceId } };
+      const owner = await p.owner?.(partition).catch(() => undefined);
+      const q = new URLSearchParams({ partition: String(partition), limit: String(limit), ...(prefix === undefined ? {} : { prefix }) });
+      const a = await router.forward(req, owner, `partition ${partition}`, `/stores/${encodeURIComponent(p.name)}/${encodeURIComponent(store)}?${q}`);
+      if (!a.ok) return { partition, unavailable: { partition, reason: a.reason, error: a.error, ...(a.hostedBy ? { hostedBy: a.hostedBy } : {}) } };
+      let body: { entries?: Entry[]; truncated?: boolean; state?: string; error?: string } = {};
+      try {
+        body = JSON.parse(a.body.toString('utf8')) as typeof body;
+      } catch {
+        // not JSON: reported below by its status
+      }
+      if (a.status !== 200 || !Array.isArray(body.entries)) {
+        return { partition, unavailable: { partition, reason: a.status === 503 ? 'not_running' : 'owner_error', status: a.status, error: body.error, state: body.state, instanceId: a.servedBy } };
+      }
+      return { partition, entries: body.entries, truncated: body.truncated === true, servedBy: a.servedBy };
+    };
+    const parts = await Promise.all([...Array(p.partitions).keys()].map(one));
+    const unavailable = parts.flatMap((x) => ('unavailable' in x ? [x.unavailable] : []));
+    if (unavailable.length) {
+      res.setHeader('retry-after', '1');
+      fail(res, 503, {
+        error: `${unavailable.length} of ${p.partitions} partitions of processor "${p.name}" cannot be read now; try again shortly (or ask ?partition= for the others)`,
+        processor: p.name,
+        store,
+        unavailable,
+      });
+    }
+    const entries: Entry[] = [];
+    const servedBy: Record<string, number[]> = {};
+    let truncated = false;
+    for (const x of parts) {
+      if ('unavailable' in x) continue;
+      (servedBy[x.servedBy] ??= []).push(x.partition);
+      for (const e of x.entries) {
+        if (entries.length >= limit) {
+          truncated = true;
+          break;
+        }
+        entries.push(e);
+      }
+      if (x.truncated) truncated = true;
+    }
+    sendJson(res, 200, { processor: p.name, store, partitions: parts.map((x) => x.partition), unavailable: [], hosted: hostedOf(p), servedBy, entries, truncated });
   }
 
   // ---- window processors (issue 20, docs/windows.md) ----
@@ -196,7 +291,7 @@ export class QueryApi {
     const partition = this.partitionOf(res, req, p, key);
     const { kind } = p.window;
     const query = windowQuery(kind, key, from, to);
-    const found = await this.read(res, p, partition, 'windows', async (s) => {
+    const found = await this.read(req, res, p, partition, 'windows', async (s) => {
       const out: StoredWindow[] = [];
       for await (const [k, v] of s.entries(query.bounds, false)) {
         const w = decodeValue<StoredWindow>(v);
@@ -207,7 +302,7 @@ export class QueryApi {
       }
       return out;
     });
-    const streamTime = await this.read(res, p, partition, 'window-index', async (s) => {
+    const streamTime = await this.read(req, res, p, partition, 'window-index', async (s) => {
       const bytes = await s.get(STREAM_TIME_KEY);
       return bytes === undefined ? undefined : decodeValue<number>(bytes);
     });
@@ -256,9 +351,9 @@ export class QueryApi {
   }
 
   /** The aggregate's events in version order, from its `history` store. */
-  private async events(res: ServerResponse, p: QueryableProcessor, key: string, partition: number): Promise<EventEnvelope[]> {
+  private async events(req: IncomingMessage, res: ServerResponse, p: QueryableProcessor, key: string, partition: number): Promise<EventEnvelope[]> {
     const prefix = `${key}:`;
-    return this.read(res, p, partition, 'history', async (s) => {
+    return this.read(req, res, p, partition, 'history', async (s) => {
       const out: EventEnvelope[] = [];
       for await (const [k, v] of s.entries(rangeBounds({ prefix }), false)) {
         // another aggregate whose id starts with this key and a colon shares the prefix: its keys have more after it
@@ -277,7 +372,7 @@ export class QueryApi {
     const head = { aggregateType: a.aggregateType, ...ids, partition };
     const atParam = queryOf(req).get('at');
     if (atParam === null) {
-      const bytes = await this.read(res, p, partition, 'state', (s) => s.get(key));
+      const bytes = await this.read(req, res, p, partition, 'state', (s) => s.get(key));
       if (bytes === undefined) fail(res, 404, { error: `no ${a.aggregateType} ${JSON.stringify(key)}: it has no events (partition ${partition})`, ...head });
       const stored = decodeValue<{ version: number; state: unknown }>(bytes);
       sendJson(res, 200, { ...head, version: stored.version, state: stored.state });
@@ -286,7 +381,7 @@ export class QueryApi {
     const at = /^\d+$/.test(atParam) ? Number(atParam) : Date.parse(atParam);
     if (Number.isNaN(new Date(at).getTime())) fail(res, 400, { error: `at=${atParam} is not a time: give an ISO-8601 time such as 2026-11-27T10:00:00Z (or milliseconds since the epoch)` });
     this.requireHistory(res, p, 'a state as of a time');
-    const events = await this.events(res, p, key, partition);
+    const events = await this.events(req, res, p, key, partition);
     const iso = new Date(at).toISOString();
     // the same fold as `foldstream state-at`: events in version order through evolve, up to the first after the time
     let r: StateAt;
@@ -307,7 +402,7 @@ export class QueryApi {
     const ids = this.ids(res, a, key);
     this.requireHistory(res, p, 'an audit trail');
     const partition = this.partitionOf(res, req, p, key);
-    const events = await this.events(res, p, key, partition);
+    const events = await this.events(req, res, p, key, partition);
     if (events.length === 0) fail(res, 404, { error: `no ${a.aggregateType} ${JSON.stringify(key)}: it has no events (partition ${partition})`, aggregateType: a.aggregateType, ...ids, partition });
     sendJson(res, 200, {
       aggregateType: a.aggregateType,

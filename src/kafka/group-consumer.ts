@@ -10,9 +10,11 @@
  * logged and the partition is sought back so nothing is skipped.
  */
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { FoldstreamError } from '../errors.ts';
 import type { Logger } from '../processors/types.ts';
 import { authorizationDenied, retryOnCoordinatorError } from './errors.ts';
 import { explainNoCoordinator, GROUP_COORDINATOR } from './kafkajs-cluster.ts';
+import { fencedInstance, withStaticMembership, type StaticMembershipOptions } from './static-membership.ts';
 import { coPartitionedAssigner, type MemberUserData } from './task-assigner.ts';
 import type { BatchControl, FetchedBatch, TopicPartitionOffset } from './types.ts';
 
@@ -29,12 +31,18 @@ export interface GroupConsumerOptions {
   onAssigned: (tasks: number[], memberId: string) => void;
   onRebalancing?: () => void;
   onBatch: (batch: FetchedBatch, ctl: BatchControl) => Promise<void>;
+  /** join as a static member (static-membership.ts) */
+  staticMembership?: Omit<StaticMembershipOptions, 'log'>;
+  /** another instance took this static member's place: the consumer stopped for good */
+  onFenced?: (e: FoldstreamError) => void;
   log: Logger;
 }
 
 export class GroupConsumer {
   private consumer: Consumer;
   private stopping = false;
+  /** fenced for good (static membership): kafkajs's consumer is gone, nothing to pause or resume */
+  private stopped = false;
 
   constructor(
     private readonly kafka: Kafka,
@@ -47,7 +55,11 @@ export class GroupConsumer {
     const o = this.opts;
     const consumer = this.kafka.consumer({
       groupId: o.groupId,
-      partitionAssigners: [coPartitionedAssigner(o.userData)],
+      partitionAssigners: [
+        o.staticMembership
+          ? withStaticMembership(coPartitionedAssigner(o.userData), { ...o.staticMembership, log: o.log })
+          : coPartitionedAssigner(o.userData),
+      ],
       sessionTimeout: o.sessionTimeoutMs,
       heartbeatInterval: o.heartbeatIntervalMs,
       rebalanceTimeout: o.rebalanceTimeoutMs,
@@ -69,6 +81,15 @@ export class GroupConsumer {
     });
     consumer.on(consumer.events.CRASH, (e) => {
       const error = e.payload.error;
+      const fenced = fencedInstance(error, o.groupId, o.staticMembership?.groupInstanceId);
+      if (fenced) {
+        // rejoining would take the place back and fence the other instance, and so on: stop here
+        o.log.error({ event: 'consumer.fenced_instance', group: o.groupId, code: fenced.code, error: fenced.describe() });
+        this.stopped = true;
+        o.onAssigned([], '');
+        o.onFenced?.(fenced);
+        return;
+      }
       const log = (denied: ReturnType<typeof authorizationDenied>) =>
         o.log.warn({
           event: 'consumer.crash',
@@ -146,12 +167,12 @@ export class GroupConsumer {
   }
 
   pause(partitions: number[]): void {
-    if (partitions.length === 0) return;
+    if (partitions.length === 0 || this.stopped) return;
     this.consumer.pause(this.opts.topics.map((topic) => ({ topic, partitions })));
   }
 
   resume(partitions: number[]): void {
-    if (partitions.length === 0) return;
+    if (partitions.length === 0 || this.stopped) return;
     this.consumer.resume(this.opts.topics.map((topic) => ({ topic, partitions })));
   }
 

@@ -33,6 +33,8 @@ export interface ProcessorRunnerOptions {
   metrics: RuntimeMetrics;
   /** the instance's read cache, shared by every task and store (processing.cacheMaxBytes) */
   readCache: ReadCache;
+  /** join the group as a static member (processing.staticMembership; src/kafka/static-membership.ts) */
+  staticMembership?: { groupInstanceId: string; leaveOnStop: () => boolean };
   log: Logger;
 }
 
@@ -54,6 +56,7 @@ export class ProcessorRunner {
   private janitorStarted = false;
   private joined = false;
   private stopped = false;
+  private fenced = false;
 
   constructor(private readonly o: ProcessorRunnerOptions) {
     const t = o.topology;
@@ -64,7 +67,7 @@ export class ProcessorRunner {
       groupId: this.groupId,
       topics: o.spec.inputs.map((i) => i.topic),
       readCommitted: true,
-      sessionTimeoutMs: t.processing.sessionTimeoutMs,
+      sessionTimeoutMs: this.sessionTimeoutMs,
       heartbeatIntervalMs: t.processing.heartbeatIntervalMs,
       rebalanceTimeoutMs: t.processing.rebalanceTimeoutMs,
       partitionsConsumedConcurrently: t.processing.partitionsConsumedConcurrently,
@@ -82,8 +85,15 @@ export class ProcessorRunner {
         this.generation++;
       },
       onBatch: (batch, ctl) => this.onBatch(batch, ctl),
+      ...(o.staticMembership ? { staticMembership: o.staticMembership, onFenced: () => (this.fenced = true) } : {}),
       log: o.log,
     });
+  }
+
+  /** the group's session timeout: a static member's is processing.staticMembership.sessionTimeoutMs */
+  private get sessionTimeoutMs(): number {
+    const p = this.o.topology.processing;
+    return this.o.staticMembership ? p.staticMembership.sessionTimeoutMs : p.sessionTimeoutMs;
   }
 
   get name(): string {
@@ -96,7 +106,7 @@ export class ProcessorRunner {
 
   /** Joined its group and every assigned task is running. */
   get ready(): boolean {
-    return this.joined && [...this.tasks.values()].every((t) => t.ready);
+    return this.joined && !this.fenced && [...this.tasks.values()].every((t) => t.ready);
   }
 
   /** Partition count of the processor's inputs: one task per partition number. */
@@ -231,7 +241,7 @@ export class ProcessorRunner {
     setTimeout(() => {
       if (this.stopped || this.tasks.get(task.partition) !== task || task.state !== 'fenced') return;
       if (this.generation === generation) task.reinitialize();
-    }, this.o.topology.processing.sessionTimeoutMs).unref();
+    }, this.sessionTimeoutMs).unref();
   }
 
   private refreshStateGauge(): void {

@@ -51,6 +51,18 @@ export function crossCheck(t: Topology, loc: Locator, opts: CrossCheckOptions): 
   checkUpcasters(ctx);
   ctx.problems.push(...eventTypeProblems(t, loc));
 
+  // kafkajs refuses a consumer whose heartbeat interval is not below its session timeout
+  const sessionTimeout = t.processing.staticMembership.enabled
+    ? { ms: t.processing.staticMembership.sessionTimeoutMs, path: ['processing', 'staticMembership', 'sessionTimeoutMs'] }
+    : { ms: t.processing.sessionTimeoutMs, path: ['processing', 'sessionTimeoutMs'] };
+  if (t.processing.heartbeatIntervalMs >= sessionTimeout.ms) {
+    ctx.problem(
+      sessionTimeout.path,
+      `the session timeout (${sessionTimeout.ms} ms) is not above processing.heartbeatIntervalMs (${t.processing.heartbeatIntervalMs} ms)`,
+      'make the session timeout several heartbeat intervals long (Kafka recommends a heartbeat of a third of it at most)',
+    );
+  }
+
   if (t.http.token !== undefined && t.http.token.length < 16) {
     ctx.problem(['http', 'token'], 'the bearer token is shorter than 16 characters', 'use a long random token, e.g. from ${HTTP_TOKEN}');
   }

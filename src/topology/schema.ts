@@ -64,6 +64,27 @@ export const RetrySchema = z
   })
   .describe('retries of a handler that throws (not a domain error), keeping partition order');
 
+export const StaticMembershipSchema = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(false)
+      .describe('join every processor group with a stable group.instance.id (KIP-345): an instance restarted within the session timeout gets its tasks back with no rebalance (docs/exactly-once.md#static-membership)'),
+    instanceId: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,249}$/, 'a group.instance.id: 1 to 249 of A-Z a-z 0-9 . _ -')
+      .optional()
+      .describe('the group.instance.id of this instance (FOLDSTREAM_INSTANCE_ID overrides it; default: the instance id kept in the state directory). Each instance needs its own'),
+    sessionTimeoutMs: positiveInt()
+      .default(60000)
+      .describe('session timeout of static members, instead of processing.sessionTimeoutMs: a restart must fit in it; a dead instance stops its tasks this long (Kafka Streams recommends a longer one with static membership; at most the broker\'s group.max.session.timeout.ms)'),
+    leaveGroupOnShutdown: z
+      .boolean()
+      .default(false)
+      .describe('send a LeaveGroup when the app stops (SIGTERM): its tasks move at once, as for a scale-down; off, a restart within the session timeout keeps them'),
+  })
+  .describe('static membership of the consumer groups (docs/exactly-once.md#static-membership)');
+
 export const ProcessingSchema = z
   .strictObject({
     guarantee: z
@@ -93,6 +114,7 @@ export const ProcessingSchema = z
       .default(60000)
       .describe('how far ahead of the wall clock stream time counts for command retention, saga deadlines and ended-instance retention, and output records may be dated: a record dated further ahead moves them only this far, and its outputs are dated at most this far ahead'),
     partitionsConsumedConcurrently: positiveInt().default(4).describe('tasks of one processor that process at once'),
+    staticMembership: StaticMembershipSchema.default({ enabled: false, sessionTimeoutMs: 60000, leaveGroupOnShutdown: false }),
     retry: RetrySchema.default({ attempts: 3, initialBackoffMs: 100, maxBackoffMs: 5000 }),
   })
   .describe('processing guarantees, commit cadence and state');
@@ -139,6 +161,17 @@ export const HttpSchema = z
       })
       .optional()
       .describe('serve HTTPS instead of HTTP; paths relative to the topology file'),
+    routing: z
+      .strictObject({
+        enabled: z
+          .boolean()
+          .default(true)
+          .describe('forward a query for a partition another instance runs to it, and gather listings from every instance (false: answer 421 and list local partitions only)'),
+        timeoutMs: positiveInt().default(5000).describe('how long a forwarded query waits for the owner; then 503'),
+        ca: z.string().optional().describe('PEM file of the CAs that sign the other instances\' HTTPS certificates (default: the system CAs); relative to the topology file'),
+      })
+      .default({ enabled: true, timeoutMs: 5000 })
+      .describe('routed queries: any instance answers any query (docs/http-api.md#routing)'),
     maxBodyBytes: positiveInt().default(1048576).describe('largest request body; larger ones get 413'),
     rateLimit: z
       .strictObject({

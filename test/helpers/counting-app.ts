@@ -40,6 +40,8 @@ export interface CountingOptions {
   brokers?: string[];
   /** the topology's `kafka:` mapping as YAML lines (a secured broker's listener and credentials); default: `brokers` */
   kafkaYaml?: string[];
+  /** more lines of the `processing:` section, indented by two spaces (e.g. `  staticMembership: { enabled: true }`) */
+  processingYaml?: string[];
   /** top-level YAML lines that replace the defaults of their sections (e.g. an `http:` line) */
   extraYaml?: string[];
 }
@@ -64,6 +66,7 @@ export async function countingApp(opts: CountingOptions = {}): Promise<CountingA
       `  sessionTimeoutMs: ${opts.sessionTimeoutMs ?? 10000}`,
       `  heartbeatIntervalMs: ${opts.heartbeatIntervalMs ?? 1000}`,
       `  stateCleanupDelayMs: ${opts.stateCleanupDelayMs ?? 600000}`,
+      ...(opts.processingYaml ?? []),
       ...(opts.extraYaml?.some((l) => l.startsWith('http:')) ? [] : ['http: { port: 0 }']),
       ...(opts.extraYaml ?? []),
       `modules: { root: ${FIXTURES} }`,

@@ -130,8 +130,9 @@ test.serial('with a second instance, a key of a partition it does not run gets 4
   const seen = new Map<number, number>();
   const reader = (async () => {
     while (reading) {
-      const perPartition = [...Array(PARTITIONS).keys()].map((p) => `/stores/users/state?partition=${p}`);
-      for (const path of ['/aggregates/User/ann', '/stores/user-view/view', '/aggregates/User/ann/history', ...perPartition]) {
+      // ?route=client: the 421 a client that routes itself gets (routed answers: query-routing.test.ts)
+      const perPartition = [...Array(PARTITIONS).keys()].map((p) => `/stores/users/state?partition=${p}&route=client`);
+      for (const path of ['/aggregates/User/ann?route=client', '/stores/user-view/view?route=client', '/aggregates/User/ann/history?route=client', ...perPartition]) {
         const r = await get(a, path);
         seen.set(r.status, (seen.get(r.status) ?? 0) + 1);
       }
@@ -158,7 +159,7 @@ test.serial('with a second instance, a key of a partition it does not run gets 4
   const notOnB = [...Array(PARTITIONS).keys()].find((p) => !onB.includes(p))!;
   const id = Array.from({ length: 1000 }, (_, i) => `elsewhere-${i}`).find((k) => partitionForKey(k, PARTITIONS) === notOnB)!;
   await run(command('CreateUser', id, { email: `${id}@x.example` }));
-  const there = await get(b, `/aggregates/User/${id}`);
+  const there = await get(b, `/aggregates/User/${id}?route=client`);
   t.is(there.status, 421);
   t.like(there.body, { partition: notOnB, hosted: onB });
   // b names the instance the group gave the partition to, and the URL it advertises: a client follows it there
@@ -167,8 +168,13 @@ test.serial('with a second instance, a key of a partition it does not run gets 4
   const followed = await fetch(`${there.body.hostedBy.url as string}/aggregates/User/${id}`, { headers: { authorization: `Bearer ${TOKEN}` } });
   t.is(followed.status, 200);
   t.like((await get(a, `/aggregates/User/${id}`)).body, { aggregateId: id, version: 1 });
-  // a listing on b searches b's partitions only
-  const list = await get(b, '/stores/users/state');
+  // routed (the default), b answers with a's value, and says a served it
+  const routed = await fetch(`http://127.0.0.1:${b.httpPort}/aggregates/User/${id}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  t.is(routed.status, 200);
+  t.is(routed.headers.get('x-foldstream-served-by'), a.instanceId ?? null);
+  t.like(await routed.json(), { aggregateId: id, version: 1 });
+  // a listing on b with client routing searches b's partitions only
+  const list = await get(b, '/stores/users/state?route=client');
   t.deepEqual(list.body.partitions, onB);
   t.false(list.body.entries.some((e: { key: string }) => e.key === id));
 });

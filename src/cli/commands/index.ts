@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { registerDescribe } from './describe.ts';
 import { registerDlq } from './dlq.ts';
 import { registerGraph } from './graph.ts';
+import { registerLeaveGroup } from './leave-group.ts';
 import { registerReplay } from './replay.ts';
 import { registerReset } from './reset.ts';
 import { registerRun } from './run.ts';
@@ -19,6 +20,7 @@ export function registerCommands(program: Command): void {
   registerTest(program);
   registerTopics(program);
   registerReset(program);
+  registerLeaveGroup(program);
   registerStateAt(program);
   registerDlq(program);
   registerReplay(program);

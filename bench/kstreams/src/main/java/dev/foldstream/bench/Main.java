@@ -20,8 +20,10 @@ import org.apache.kafka.streams.state.Stores;
  * <pre>java -cp target/classes:target/lib/* dev.foldstream.bench.Main projection|aggregate key=value...</pre>
  *
  * Keys: bootstrap, app (application.id), stateDir, input, output (projection: the view topic), events and replies
- * (aggregate), commitIntervalMs (100), sessionTimeoutMs (10000), threads (1). Lifecycle events are printed to stdout
- * as JSON lines ({"event": "state" | "restore.start" | "restore.end", "t": epoch ms, ...}) for bench/run.ts.
+ * (aggregate), commitIntervalMs (100), sessionTimeoutMs (10000), threads (1), instanceId (none: the consumer's
+ * group.instance.id, static membership, for the failover phase). Lifecycle events are printed to stdout as JSON lines
+ * ({"event": "state" | "restore.start" | "restore.end" | "tasks", "t": epoch ms, ...}) for bench/run.ts; "tasks" lists
+ * the input partitions of the active tasks each time the instance is RUNNING.
  */
 public final class Main {
   public static void main(String[] args) throws InterruptedException {
@@ -49,11 +51,13 @@ public final class Main {
     p.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, 1);
     p.put(StreamsConfig.consumerPrefix(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG), o.getOrDefault("sessionTimeoutMs", "10000"));
     p.put(StreamsConfig.consumerPrefix(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG), "earliest");
+    if (o.containsKey("instanceId")) p.put(StreamsConfig.consumerPrefix(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG), o.get("instanceId"));
 
     KafkaStreams streams = new KafkaStreams(topology, p);
     CountDownLatch done = new CountDownLatch(1);
     streams.setStateListener((to, from) -> {
       print("{\"event\":\"state\",\"from\":\"" + from + "\",\"to\":\"" + to + "\"}");
+      if (to == KafkaStreams.State.RUNNING) printTasks(streams);
       if (to == KafkaStreams.State.NOT_RUNNING || to == KafkaStreams.State.ERROR) done.countDown();
     });
     streams.setGlobalStateRestoreListener(new RestoreLog());
@@ -94,6 +98,19 @@ public final class Main {
     String v = o.get(key);
     if (v == null || v.isEmpty()) throw new IllegalArgumentException("missing " + key + "=...");
     return v;
+  }
+
+  /** The input partitions of this instance's active tasks. */
+  static void printTasks(KafkaStreams streams) {
+    java.util.TreeSet<Integer> partitions = new java.util.TreeSet<>();
+    for (org.apache.kafka.streams.ThreadMetadata thread : streams.metadataForLocalThreads()) {
+      for (org.apache.kafka.streams.TaskMetadata task : thread.activeTasks()) {
+        for (TopicPartition tp : task.topicPartitions()) partitions.add(tp.partition());
+      }
+    }
+    StringBuilder list = new StringBuilder();
+    for (Integer p : partitions) list.append(list.length() == 0 ? "" : ",").append(p);
+    print("{\"event\":\"tasks\",\"partitions\":[" + list + "]}");
   }
 
   static synchronized void print(String json) {
