@@ -228,3 +228,22 @@ for (const mode of ['inner', 'left'] as const) {
     }
   });
 }
+
+test('foreign-key join: bad rows and records on its internal topics go to the dead-letter topics with their reasons, and the join goes on', async (t) => {
+  const d = await TopologyTestDriver.fromObject(
+    { ...topology({ kind: 'foreign-key', join: 'left', foreignKey: 'customerId' }), processing: { retry: { attempts: 1, initialBackoffMs: 1, maxBackoffMs: 1 } } },
+    FIXTURES,
+  );
+  await d.pipe('left', 'o1', '{cut', { raw: true });
+  await d.pipe('left', null, { customerId: 'c1' });
+  await d.pipe('left', 'o2', { customerId: { not: 'a key' } });
+  await d.pipe('shop-j-repartition', 'c1', { op: 'subscribe', key: 'o1' });
+  await d.pipe('shop-j-response', 'o1', 'not a response');
+  await d.pipe('right', 'c1', '{cut', { raw: true });
+  t.deepEqual(d.deadLetters('j').map((x) => x.code), ['DESERIALIZATION_FAILED', 'KEY_MISSING', 'HANDLER_FAILED', 'ENVELOPE_INVALID']);
+  t.deepEqual(d.deadLetters('j-subscriptions').map((x) => x.code), ['ENVELOPE_INVALID', 'DESERIALIZATION_FAILED']);
+  await d.pipe('right', 'c1', { name: 'Ann' });
+  await d.pipe('left', 'o3', { customerId: 'c1' });
+  t.deepEqual(d.latest('out').get('o3'), { key: 'o3', left: { customerId: 'c1' }, right: { name: 'Ann' } });
+  await d.close();
+});
