@@ -5,7 +5,8 @@
  * Admission (both processors read the orders topic): RECORD_TOO_LARGE, KEY_MISSING, DESERIALIZATION_FAILED,
  * ENVELOPE_INVALID as for every event processor (verify/envelopes.ts), but neither checks that the key is the
  * aggregate id (a key-mismatch record is good, under its record key) and neither has a maximum eventVersion. Events
- * of other types than OrderPlaced (PaymentCharged on the right side of the join) are ignored.
+ * of other types than OrderPlaced (PaymentCharged on the right side of the join) are ignored. The workload marks
+ * such records `chaos.unusual`, not `chaos.bad`.
  *
  * `spend` (window, tumbling hours, graceMs 10 min, retention two days, emit update, late: dlq): per input partition,
  * stream time is the highest time of the orders windowed so far; an order whose hour ends more than the grace before
@@ -27,6 +28,9 @@ import { countVerdict, emptyInputSummary, type ModelCheck, type ModelFindings, t
 import type { VRecord } from './read-topics.ts';
 import { ChangelogState } from './store.ts';
 import { at, BAD_KIND_HEADER, changelogName, dlqName } from './wire.ts';
+
+/** Header the workload marks corpus records with that windows and joins accept (workloads/joins.ts). */
+const UNUSUAL_KIND_HEADER = 'chaos.unusual';
 
 export interface JoinsTopics {
   app: string;
@@ -70,7 +74,7 @@ export class JoinsModel implements ModelCheck {
   private readonly sides: { left: Side[]; right: Side[] } = { left: [], right: [] };
   private readonly bufferModel = { left: new Map<string, string>(), right: new Map<string, string>() };
   private readonly placement = emptySequenceFindings();
-  private readonly stats: Record<string, number> = { late: 0, ignored: 0, keyMismatchJoined: 0 };
+  private readonly stats: Record<string, number> = { late: 0, ignored: 0, keyMismatchJoined: 0, unusual: 0 };
 
   constructor(private readonly t: JoinsTopics) {
     const spendDlq = dlqName(t.app, 'spend');
@@ -99,6 +103,8 @@ export class JoinsModel implements ModelCheck {
   onInput(r: VRecord): void {
     const v = this.classify(r);
     countVerdict(this.summary, r, 'bad' in v, 'bad' in v ? `${v.bad}: ${v.why}` : '', BAD_KIND_HEADER);
+    // a corpus kind windows and joins accept (workloads/joins.ts): processed, or ignored, like a good record
+    if (r.headers[UNUSUAL_KIND_HEADER] !== undefined) this.stats.unusual!++;
     if ('bad' in v) {
       const kind = r.headers[BAD_KIND_HEADER] ?? v.why;
       this.spendDlq.expect(r, v.bad, kind);
