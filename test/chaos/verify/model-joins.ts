@@ -194,7 +194,9 @@ export class JoinsModel implements ModelCheck {
     const paid: SequenceFindings = emptySequenceFindings();
     for (const [key, expected] of pairs) {
       const actual = this.paidActual.get(key) ?? [];
-      const index = new Map(actual.map((a, i) => [a.id, i]));
+      // the first delivery of each id (a duplicate comes later and is counted as one)
+      const index = new Map<string, number>();
+      actual.forEach((a, i) => index.has(a.id) || index.set(a.id, i));
       const ordered = [...expected].sort((x, y) => (index.get(x.id) ?? Infinity) - (index.get(y.id) ?? Infinity));
       compareSequence(paid, key, ordered, actual);
     }
