@@ -536,7 +536,7 @@ export const JoinProcessorSchema = z
     join: z
       .enum(['inner', 'left', 'outer'])
       .default('inner')
-      .describe('inner: only when both sides have a value; left: every left record (or row), right null when it has none; outer: table-table only, either side'),
+      .describe('inner: only when both sides have a value; left: every left record (or row), right null when it has none; outer (table-table, stream-stream): either side'),
     key: expr('stream-table: the table key a left event joins, over the event envelope; absent: the record key. A key other than the record key re-keys the events through an internal repartition topic')
       .optional(),
     foreignKey: expr('foreign-key: the right table key a left row refers to, over the left row (e.g. customerId)').optional(),

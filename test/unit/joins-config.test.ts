@@ -144,7 +144,7 @@ test('join mistakes: outer for a stream join, a foreign-key join without foreign
     output: events
 `),
     [
-      '24:11 processors[1].join: join: outer is for table-table joins; a stream-table join is inner or left',
+      '24:11 processors[1].join: join: outer is for table-table and stream-stream joins; a stream-table join is inner or left',
       '25:13 processors[1].window: a stream-table join takes no `window`: a table has one row per key at any time',
       '27:5 processors[2]: a foreign-key join needs `foreignKey:`, the right table key a left row refers to',
       '31:12 processors[2].right: join "b" reads topic "events", the events topic of aggregate "orders": the right side of a foreign-key join is a table (one row per key), and this topic holds events',

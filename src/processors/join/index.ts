@@ -59,7 +59,7 @@ export async function buildJoinSpecs(b: BuildContext, p: JoinProcessorDecl): Pro
           ...common,
           inputs: [input(left), input(right)],
           stages: [sides, joinTimeStage({ processor: p.name, time: p.time, graceMs: w.graceMs, late: p.late })],
-          create: () => streamStreamJoin({ right: right.name, beforeMs: w.beforeMs, afterMs: w.afterMs, graceMs: w.graceMs, output, combine, timeOf: eventTimeOf(p.time) }),
+          create: () => streamStreamJoin({ right: right.name, mode: p.join, beforeMs: w.beforeMs, afterMs: w.afterMs, graceMs: w.graceMs, output, combine, timeOf: eventTimeOf(p.time) }),
         },
       ];
     }

@@ -13,6 +13,7 @@
 import { isPlainObject } from '../../serde/envelope.ts';
 import { compileExpression } from '../expressions.ts';
 import type { Processor, ProcessorContext } from '../types.ts';
+import { timeKey } from '../time-index.ts';
 import { expiryDue, expiryKey, isPointKeyOf, pointBounds, pointKey, STREAM_TIME_KEY } from '../window/store-keys.ts';
 import { keyOf } from './stages.ts';
 
@@ -84,8 +85,13 @@ export function tableTableJoin(o: { right: string; mode: JoinMode; output: strin
 const PER_RECORD = 16;
 const PER_PUNCTUATION = 1000;
 
+/** In `join-index`: an event of a left or outer stream-stream join that has joined nothing yet, due when its window closes. */
+const unmatchedKey = (at: number, entry: string) => `u:${timeKey(at, entry)}`;
+const unmatchedDue = (streamTime: number) => ({ gte: 'u:', lt: `u:${timeKey(streamTime + 1, '')}` });
+
 export function streamStreamJoin(o: {
   right: string;
+  mode: JoinMode;
   beforeMs: number;
   afterMs: number;
   graceMs: number;
@@ -95,14 +101,33 @@ export function streamStreamJoin(o: {
 }): Processor {
   // a record not late (at or after streamTime - grace) joins records at most max(before, after) away from it
   const keepMs = Math.max(o.beforeMs, o.afterMs) + o.graceMs;
+  // no record that is not late can join a left event at l once stream time passes l + after + grace (a right one
+  // at r: r + before + grace); its window closes then, and a left (outer) join sends it alone if it joined nothing
+  const closeAt = (side: 'l' | 'r', time: number) => time + (side === 'l' ? o.afterMs : o.beforeMs) + o.graceMs + 1;
+  const alone = (side: 'l' | 'r') => (side === 'l' ? o.mode !== 'inner' : o.mode === 'outer');
 
-  const expire = async (ctx: ProcessorContext, streamTime: number, limit: number) => {
+  const sweep = async (ctx: ProcessorContext, streamTime: number, limit: number) => {
     const index = ctx.store<string | number>('join-index');
+    const buffer = (entry: string) => ctx.store(entry.startsWith('l:') ? 'left-buffer' : 'right-buffer');
+    // windows that closed first: an event expires no earlier than its window closes
+    const closed: [string, string][] = [];
+    if (o.mode !== 'inner') for await (const [k, entry] of index.range({ ...unmatchedDue(streamTime), limit })) closed.push([k, entry as string]);
+    for (const [k, entry] of closed) {
+      index.delete(k);
+      const bk = entry.slice(2);
+      const event = await buffer(entry).get(bk);
+      if (event === undefined) continue;
+      const end = keyEnd(bk);
+      const key = bk.slice(0, end);
+      const [left, right] = entry.startsWith('l:') ? [event, null] : [null, event];
+      ctx.forward(o.output, key, await o.combine(key, left, right), { timestamp: Number(bk.slice(end + 1, end + 16)) });
+      ctx.count('join_records', { outcome: 'unmatched' });
+    }
     const due: [string, string][] = [];
     for await (const [k, entry] of index.range({ ...expiryDue(streamTime), limit })) due.push([k, entry as string]);
     for (const [k, entry] of due) {
       index.delete(k);
-      ctx.store(entry.startsWith('l:') ? 'left-buffer' : 'right-buffer').delete(entry.slice(2));
+      buffer(entry).delete(entry.slice(2));
       ctx.count('join_records', { outcome: 'expired' });
     }
   };
@@ -111,7 +136,7 @@ export function streamStreamJoin(o: {
     init(ctx) {
       ctx.schedule(Math.min(3_600_000, Math.max(1000, Math.floor(keepMs / 10))), 'stream-time', async () => {
         const streamTime = await ctx.store<number>('join-index').get(STREAM_TIME_KEY);
-        if (typeof streamTime === 'number') await expire(ctx, streamTime, PER_PUNCTUATION);
+        if (typeof streamTime === 'number') await sweep(ctx, streamTime, PER_PUNCTUATION);
       });
     },
     async process(record, ctx) {
@@ -123,28 +148,44 @@ export function streamStreamJoin(o: {
       const streamTime = Math.max(typeof before === 'number' ? before : -1, time);
       if (streamTime !== before) index.put(STREAM_TIME_KEY, streamTime);
 
-      const isRight = record.topic === o.right;
-      const own = ctx.store(isRight ? 'right-buffer' : 'left-buffer');
-      const other = ctx.store(isRight ? 'left-buffer' : 'right-buffer');
+      const side = record.topic === o.right ? 'r' : 'l';
+      const otherSide = side === 'l' ? 'r' : 'l';
+      const own = ctx.store(side === 'r' ? 'right-buffer' : 'left-buffer');
+      const other = ctx.store(side === 'r' ? 'left-buffer' : 'right-buffer');
       const pk = pointKey(key, time, record.topic, record.offset);
       own.put(pk, record.value);
-      const entry = `${isRight ? 'r' : 'l'}:${pk}`;
+      const entry = `${side}:${pk}`;
       index.put(expiryKey(time + keepMs + 1, entry), entry);
 
       // a left event at t joins right events in [t - before, t + after]; a right event at t the left ones in [t - after, t + before]
-      const [from, to] = isRight ? [time - o.afterMs, time + o.beforeMs] : [time - o.beforeMs, time + o.afterMs];
-      const matches: unknown[] = [];
-      for await (const [k, v] of other.range(pointBounds(key, Math.max(0, from), to))) if (isPointKeyOf(k, key)) matches.push(v);
-      for (const m of matches) {
-        const [left, right] = isRight ? [m, record.value] : [record.value, m];
+      const [from, to] = side === 'r' ? [time - o.afterMs, time + o.beforeMs] : [time - o.beforeMs, time + o.afterMs];
+      const matches: [string, unknown][] = [];
+      for await (const [k, v] of other.range(pointBounds(key, Math.max(0, from), to))) if (isPointKeyOf(k, key)) matches.push([k, v]);
+      for (const [k, m] of matches) {
+        const [left, right] = side === 'r' ? [m, record.value] : [record.value, m];
         const t = Math.max(time, timeOfValue(m, o.timeOf) ?? time);
         ctx.forward(o.output, key, await o.combine(key, left, right), { timestamp: t });
         ctx.count('join_records', { outcome: 'joined' });
+        // it joined: it is not sent alone when its window closes
+        if (alone(otherSide)) index.delete(unmatchedKey(closeAt(otherSide, pointTime(k, key)), `${otherSide}:${k}`));
       }
-      if (matches.length === 0) ctx.count('join_records', { outcome: 'unmatched' });
-      await expire(ctx, streamTime, PER_RECORD);
+      if (matches.length === 0) {
+        if (alone(side)) index.put(unmatchedKey(closeAt(side, time), entry), entry);
+        else ctx.count('join_records', { outcome: 'unmatched' });
+      }
+      await sweep(ctx, streamTime, PER_RECORD);
     },
   };
+}
+
+/** The time in a buffer key of `key` (`<key>@<time, 15 digits>@…`). */
+const pointTime = (bufferKey: string, key: string) => Number(bufferKey.slice(key.length + 1, key.length + 16));
+
+/** Where the record key ends in a buffer key: before the last three `@` fields (time, offset, topic). */
+function keyEnd(bufferKey: string): number {
+  let at = bufferKey.length;
+  for (let i = 0; i < 3; i++) at = bufferKey.lastIndexOf('@', at - 1);
+  return at;
 }
 
 /** The time of a buffered event (with time: record the buffer has no record timestamp: the result takes the newer one's). */

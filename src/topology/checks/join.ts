@@ -46,8 +46,8 @@ export function checkJoin(ctx: CheckContext, p: JoinProcessorDecl, at: At): void
   if ((p.kind === 'table-table' || p.kind === 'foreign-key') && p.steps.length > 0) {
     ctx.problem(at('steps'), `a ${p.kind} join takes no steps: a step that dropped or changed a row would leave its old join row behind`, 'filter or map the rows upstream, in the projection that writes them');
   }
-  if (p.join === 'outer' && p.kind !== 'table-table') {
-    ctx.problem(at('join'), `join: outer is for table-table joins; a ${p.kind} join is inner or left`, 'use join: inner or join: left');
+  if (p.join === 'outer' && (p.kind === 'stream-table' || p.kind === 'foreign-key')) {
+    ctx.problem(at('join'), `join: outer is for table-table and stream-stream joins; a ${p.kind} join is inner or left`, 'use join: inner or join: left');
   }
   if (p.eventTypes?.right !== undefined && p.kind !== 'stream-stream') {
     ctx.problem(at('eventTypes', 'right'), `the right side of a ${p.kind} join is a table, not events`, 'remove eventTypes.right');
