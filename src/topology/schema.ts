@@ -548,11 +548,12 @@ export const JoinProcessorSchema = z
       })
       .optional()
       .describe('stream sides: event types that join; others are ignored and counted'),
-    late: z.enum(['drop', 'dlq']).default('drop').describe('stream-stream: late records are dropped and counted, or sent to the dead-letter topic'),
+    // no defaults here: a kind that takes no time is refused them (checks/join.ts); stream-stream: drop, event
+    late: z.enum(['drop', 'dlq']).optional().describe('stream-stream: late records are dropped and counted (default), or sent to the dead-letter topic'),
     time: z
       .enum(['event', 'record'])
-      .default('event')
-      .describe("stream-stream: event: the envelope's timestamp; record: the Kafka record timestamp"),
+      .optional()
+      .describe("stream-stream: event (default): the envelope's timestamp; record: the Kafka record timestamp"),
     select: z
       .record(z.string(), expr('a field of the join result, over { key, left, right }'))
       .optional()

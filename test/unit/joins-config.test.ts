@@ -108,7 +108,7 @@ test('a stream-table join with key: and a foreign-key join need no co-partitioni
   t.is(topicRoles(topology).get('out2')?.role, 'views');
 });
 
-test('join mistakes: outer for a stream join, a foreign-key join without foreignKey, a window on a table join, a table side reading events, a stream side reading views, writing an events topic', (t) => {
+test('join mistakes: outer for a stream-table join, late for a table lookup, a foreign-key join without foreignKey, a window on a table join, a table side reading events, a stream side reading views, writing an events topic', (t) => {
   t.deepEqual(
     problems(`  - name: a
     type: join
@@ -117,6 +117,7 @@ test('join mistakes: outer for a stream join, a foreign-key join without foreign
     right: views
     join: outer
     window: { beforeMs: 0, afterMs: 1 }
+    late: dlq
     output: out
   - name: b
     type: join
@@ -146,13 +147,14 @@ test('join mistakes: outer for a stream join, a foreign-key join without foreign
     [
       '24:11 processors[1].join: join: outer is for table-table and stream-stream joins; a stream-table join is inner or left',
       '25:13 processors[1].window: a stream-table join takes no `window`: a table has one row per key at any time',
-      '27:5 processors[2]: a foreign-key join needs `foreignKey:`, the right table key a left row refers to',
-      '31:12 processors[2].right: join "b" reads topic "events", the events topic of aggregate "orders": the right side of a foreign-key join is a table (one row per key), and this topic holds events',
-      '32:13 processors[2].output: join "b" writes its views to topic "events", the events topic of aggregate "orders": views would be appended to the event store (and `topics --create` would create it compacted, keeping one event per aggregate)',
-      '33:5 processors[3]: a stream-stream join needs `window: { beforeMs, afterMs }`: which times of the two sides join',
-      '37:12 processors[3].right: join "c" reads topic "out2", the view topic of join "d": the right side of a stream-stream join is a stream of events, and this topic holds views; every record would be dead-lettered',
-      '43:12 processors[4].right: join "d" joins by record key, and its sides are not co-partitioned: "views" has 3 partitions, "customers" 6, so a key\'s left and right records land in different partition numbers',
-      '50:13 processors[5].output: join "e" writes its results to topic "events", the events topic of aggregate "orders": only that aggregate may append to it (with versions and idempotence)',
+      '26:11 processors[1].late: a stream-table join takes no `late`: an event joins the row its key has when it comes, whatever its time',
+      '28:5 processors[2]: a foreign-key join needs `foreignKey:`, the right table key a left row refers to',
+      '32:12 processors[2].right: join "b" reads topic "events", the events topic of aggregate "orders": the right side of a foreign-key join is a table (one row per key), and this topic holds events',
+      '33:13 processors[2].output: join "b" writes its views to topic "events", the events topic of aggregate "orders": views would be appended to the event store (and `topics --create` would create it compacted, keeping one event per aggregate)',
+      '34:5 processors[3]: a stream-stream join needs `window: { beforeMs, afterMs }`: which times of the two sides join',
+      '38:12 processors[3].right: join "c" reads topic "out2", the view topic of join "d": the right side of a stream-stream join is a stream of events, and this topic holds views; every record would be dead-lettered',
+      '44:12 processors[4].right: join "d" joins by record key, and its sides are not co-partitioned: "views" has 3 partitions, "customers" 6, so a key\'s left and right records land in different partition numbers',
+      '51:13 processors[5].output: join "e" writes its results to topic "events", the events topic of aggregate "orders": only that aggregate may append to it (with versions and idempotence)',
     ].sort(),
   );
 });

@@ -58,8 +58,8 @@ export async function buildJoinSpecs(b: BuildContext, p: JoinProcessorDecl): Pro
           ...b.common(p),
           ...common,
           inputs: [input(left), input(right)],
-          stages: [sides, joinTimeStage({ processor: p.name, time: p.time, graceMs: w.graceMs, late: p.late })],
-          create: () => streamStreamJoin({ right: right.name, mode: p.join, beforeMs: w.beforeMs, afterMs: w.afterMs, graceMs: w.graceMs, output, combine, timeOf: eventTimeOf(p.time) }),
+          stages: [sides, joinTimeStage({ processor: p.name, time: p.time ?? 'event', graceMs: w.graceMs, late: p.late ?? 'drop' })],
+          create: () => streamStreamJoin({ right: right.name, mode: p.join, beforeMs: w.beforeMs, afterMs: w.afterMs, graceMs: w.graceMs, output, combine, timeOf: eventTimeOf(p.time ?? 'event') }),
         },
       ];
     }

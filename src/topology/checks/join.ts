@@ -24,12 +24,16 @@ export function checkJoin(ctx: CheckContext, p: JoinProcessorDecl, at: At): void
     case 'stream-table':
       refuse('foreignKey', 'the events join the table by the record key, or by `key:`');
       refuse('window', 'a table has one row per key at any time');
+      refuse('late', 'an event joins the row its key has when it comes, whatever its time');
+      refuse('time', 'an event joins the row its key has when it comes, whatever its time');
       break;
     case 'table-table':
       refuse('key', 'both tables are keyed by their record keys; use kind: foreign-key to join by a field of the left row');
       refuse('foreignKey', 'both tables join by key; use kind: foreign-key to join by a field of the left row');
       refuse('window', 'a table has one row per key at any time');
       refuse('eventTypes', 'both sides are tables of rows, not events');
+      refuse('late', 'rows are joined whatever their time');
+      refuse('time', 'rows are joined whatever their time');
       break;
     case 'stream-stream':
       refuse('key', 'both streams join by their record keys; re-key them upstream (a window or projection with a key) if they differ');
@@ -40,6 +44,8 @@ export function checkJoin(ctx: CheckContext, p: JoinProcessorDecl, at: At): void
       refuse('key', 'the left rows join the right table by `foreignKey:`');
       refuse('window', 'a table has one row per key at any time');
       refuse('eventTypes', 'both sides are tables of rows, not events');
+      refuse('late', 'rows are joined whatever their time');
+      refuse('time', 'rows are joined whatever their time');
       if (p.foreignKey === undefined) ctx.problem(at(), 'a foreign-key join needs `foreignKey:`, the right table key a left row refers to', 'e.g. foreignKey: customerId');
       break;
   }
