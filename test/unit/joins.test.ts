@@ -258,3 +258,17 @@ test('foreign-key join: bad rows and records on its internal topics go to the de
   t.deepEqual(d.latest('out').get('o3'), { key: 'o3', left: { customerId: 'c1' }, right: { name: 'Ann' } });
   await d.close();
 });
+
+test('stream-table join: steps run on the events only — a filter drops some, a route step copies them to its topic and lets them go on', async (t) => {
+  const base = topology({
+    kind: 'stream-table',
+    steps: [{ filter: 'data.n != 3' }, { route: { by: 'eventType', to: { OrderPlaced: 'copies' }, continue: true } }],
+  });
+  const d = await TopologyTestDriver.fromObject({ ...base, topics: { ...base.topics, copies: { name: 'copies', partitions: 3 } } }, FIXTURES);
+  await d.pipe('right', 'c1', { name: 'Ann' });
+  for (const n of [1, 2, 3, 4]) await d.pipeEvent(event('OrderPlaced', 'c1', { n }), { topic: 'left' });
+  t.deepEqual(d.output('out').map((r) => (r.value as { left: { data: { n: number } } }).left.data.n), [1, 2, 4]);
+  t.deepEqual(d.output('copies').map((r) => (r.value as { data: { n: number } }).data.n), [1, 2, 4]);
+  t.deepEqual(d.deadLetters('j'), []);
+  await d.close();
+});

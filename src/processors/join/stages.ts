@@ -8,7 +8,6 @@
 import { FoldstreamError } from '../../errors.ts';
 import { describeValue, isPlainObject } from '../../serde/envelope.ts';
 import { compileExpression } from '../expressions.ts';
-import { eventEnvelopeStage } from '../input/events.ts';
 import type { Stage } from '../spec.ts';
 import type { Processor } from '../types.ts';
 import { eventTimeOf } from '../window/stages.ts';
@@ -27,8 +26,6 @@ export function onTopics(topics: Set<string>, stages: Stage[]): Stage {
     return { record: r };
   };
 }
-
-export const envelopeStage: Stage = eventEnvelopeStage;
 
 export function eventTypeStage(types: string[] | undefined): Stage[] {
   if (types === undefined) return [];
