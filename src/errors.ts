@@ -29,6 +29,7 @@ export const ERROR_CODES = {
   TASK_FAILED: 'a task stopped because its error policy is `fail`',
   KAFKA_UNAVAILABLE: 'the Kafka cluster could not be reached',
   WINDOW_RECORD_LATE: 'a record came after every window it belongs to had closed (a window processor with late: dlq)',
+  JOIN_RECORD_LATE: 'a record of a stream-stream join came more than graceMs behind its stream time (a join with late: dlq)',
   KAFKA_AUTHENTICATION_FAILED: 'the broker (or the OAuth token endpoint) refused the credentials of the topology',
   KAFKA_AUTHORIZATION_FAILED: 'the broker refused an operation on a resource: an ACL is missing',
   HISTORY_INCOMPLETE: "an aggregate's events on its topic have a gap, so its history cannot be rebuilt",

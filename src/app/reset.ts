@@ -31,6 +31,9 @@ export function duplicatesOf(p: ProcessorDecl): string | undefined {
       return undefined;
     case 'window':
       return p.output === undefined ? undefined : 'a window processor would send its window results again';
+    case 'join':
+      // a table-table or foreign-key join writes a view: the same rows again are harmless
+      return p.kind === 'stream-table' || p.kind === 'stream-stream' ? 'a join would send its join results again' : undefined;
     default:
       return assertNever(p, 'processor type');
   }

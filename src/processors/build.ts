@@ -12,6 +12,7 @@ import { BuildContext } from './build-context.ts';
 import { customProcessor, loadCustomModule } from './custom.ts';
 import { buildProjectionSpecs } from './projection/index.ts';
 import { buildSagaSpecs } from './saga/index.ts';
+import { buildJoinSpecs } from './join/index.ts';
 import { buildWindowSpecs } from './window/index.ts';
 import type { ProcessorSpec } from './spec.ts';
 import { stepOutputs, stepStages } from './steps/index.ts';
@@ -49,6 +50,9 @@ export async function buildProcessorSpecs(loaded: LoadedTopology): Promise<Proce
         break;
       case 'window':
         specs.push(...(await buildWindowSpecs(b, p)));
+        break;
+      case 'join':
+        specs.push(...(await buildJoinSpecs(b, p)));
         break;
       default:
         assertNever(p, 'processor type');

@@ -46,6 +46,8 @@ function usesOf(p: ProcessorDecl, i: number): ModuleUse[] {
       return use(p.module, at('module'), [initialState, fn('handle', 'state, event, saga')]);
     case 'window':
       return use(p.module, at('module'), [initialState, fn('add', 'aggregate, event'), ...(p.window.kind === 'session' ? [fn('merge', 'older, newer')] : [])]);
+    case 'join':
+      return [];
     default:
       return assertNever(p, 'processor type');
   }

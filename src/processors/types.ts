@@ -77,6 +77,7 @@ export interface ProcessorMetrics {
   saga_commands: { command_type: string };
   window_records: { outcome: 'applied' | 'late' | 'ignored' | 'unkeyed' };
   windows: { event: 'closed' | 'expired' };
+  join_records: { outcome: 'joined' | 'unmatched' | 'table' | 'late' | 'ignored' | 'unkeyed' | 'stale' | 'expired' };
 }
 
 export type ProcessorMetric = keyof ProcessorMetrics;

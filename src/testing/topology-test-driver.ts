@@ -89,6 +89,11 @@ export interface DriverOptions {
   /** start of the driver's wall clock (ms since the epoch); default 2026-01-01T00:00:00Z */
   wallClock?: number;
   env?: NodeJS.ProcessEnv;
+  /**
+   * Delivers queued records in a random order that keeps each topic partition's order (as consumers of different
+   * partitions and processors run on a broker), from this number in [0, 1); default: in the order they were queued.
+   */
+  interleave?: () => number;
 }
 
 export class TopologyTestDriver {
@@ -104,6 +109,8 @@ export class TopologyTestDriver {
   private wallClock: number;
   private readonly pending: FetchedRecord[] = [];
   private delivering = false;
+  private held = false;
+  private readonly interleave: (() => number) | undefined;
   private commands = 0;
   /** ctx.count calls kept: processor, metric, labels */
   private readonly counts: { processor: string; metric: ProcessorMetric; labels: Record<string, string>; by: number }[] = [];
@@ -117,6 +124,32 @@ export class TopologyTestDriver {
     this.facts = new TopologyFacts(loaded.topology, this.topics);
     this.log = opts.log ?? silentLogger;
     this.wallClock = opts.wallClock ?? Date.parse('2026-01-01T00:00:00.000Z');
+    this.interleave = opts.interleave;
+  }
+
+  /** Queues what is piped from now on without processing it, until release(). */
+  hold(): void {
+    this.held = true;
+  }
+
+  /** Processes what was queued since hold() (with `interleave`, in a random order that keeps each partition's). */
+  async release(): Promise<void> {
+    this.held = false;
+    await this.deliver();
+  }
+
+  /** The next queued record: the first, or with `interleave` the first of a random topic partition. */
+  private nextPending(): FetchedRecord | undefined {
+    if (!this.interleave || this.pending.length < 2) return this.pending.shift();
+    const heads: number[] = [];
+    const seen = new Set<string>();
+    this.pending.forEach((r, i) => {
+      const tp = `${r.topic}:${r.partition}`;
+      if (!seen.has(tp)) heads.push(i);
+      seen.add(tp);
+    });
+    const i = heads[Math.floor(this.interleave() * heads.length)]!;
+    return this.pending.splice(i, 1)[0];
   }
 
   /** From a topology file. */
@@ -302,10 +335,10 @@ export class TopologyTestDriver {
 
   /** Delivers queued records (piped or written by processors) to the processors that read them, in order. */
   private async deliver(): Promise<void> {
-    if (this.delivering) return;
+    if (this.delivering || this.held) return;
     this.delivering = true;
     try {
-      for (let r = this.pending.shift(); r; r = this.pending.shift()) {
+      for (let r = this.nextPending(); r; r = this.nextPending()) {
         for (const spec of this.specs) {
           if (!spec.inputs.some((i) => i.topic === r!.topic)) continue;
           const task = this.task(spec.name, r.partition);

@@ -13,7 +13,7 @@
  *   transactionalId WRITE   one per task under exactly_once: `<app>-<stage>-<partition>`
  */
 import { outputsOf } from './describe.ts';
-import { groupId, inputsOf, internalTopics, stagesOf, transactionalId } from './names.ts';
+import { groupId, inputsOf, internalTopics, stagePartitions, stagesOf, transactionalId } from './names.ts';
 import type { Topology } from './schema.ts';
 
 export type AclResource = 'topic' | 'group' | 'transactionalId' | 'cluster';
@@ -78,8 +78,8 @@ export function requiredAcls(t: Topology, opts: { createTopics?: boolean } = {})
   }
   if (t.processing.guarantee === 'exactly_once') {
     for (const p of t.processors) {
-      const partitions = t.topics[inputsOf(p)[0]!]?.partitions ?? 1;
       for (const stage of stagesOf(p)) {
+        const partitions = stagePartitions(t, p, stage);
         for (let n = 0; n < partitions; n++) {
           add({ resource: 'transactionalId', name: transactionalId(t.app, stage.name, n), operation: 'WRITE', reason: `task ${stage.name}[${n}]` });
         }

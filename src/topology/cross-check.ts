@@ -14,6 +14,7 @@ import { checkProjection } from './checks/projection.ts';
 import { checkSaga } from './checks/saga.ts';
 import { checkTopicRoles } from './checks/topic-roles.ts';
 import { checkUpcasters } from './checks/upcasters.ts';
+import { checkJoin } from './checks/join.ts';
 import { checkWindow } from './checks/window.ts';
 import { expressionsOf, syntaxError } from './expressions.ts';
 import type { Locator } from './load.ts';
@@ -91,6 +92,8 @@ function checkKind(ctx: CheckContext, p: ProcessorDecl, at: At): void {
       return checkSaga(ctx, p, at);
     case 'window':
       return checkWindow(ctx, p, at);
+    case 'join':
+      return checkJoin(ctx, p, at);
     default:
       return assertNever(p, 'processor type');
   }
@@ -106,7 +109,8 @@ function checkCommon(ctx: CheckContext, p: ProcessorDecl, at: At): void {
     if (!d?.partitions) continue;
     counts.set(d.partitions, [...(counts.get(d.partitions) ?? []), alias]);
   }
-  if (counts.size > 1) {
+  // a join checks its two sides itself: they are co-partitioned only when the key is the same (checks/join.ts)
+  if (counts.size > 1 && p.type !== 'join') {
     const detail = [...counts].map(([n, as]) => `${as.join(', ')}: ${n}`).join('; ');
     ctx.problem(at('input'), `input topics are not co-partitioned (${detail})`, 'give every input of a processor the same partition count');
   }

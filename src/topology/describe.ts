@@ -3,7 +3,7 @@
  * every name foldstream derives (consumer groups, transactional ids, changelog, dead-letter and repartition topics)
  * taken from names.ts, so this text and the running app never disagree.
  */
-import { changelogTopic, dlqTopic, groupId, inputsOf, replays, replayTopic, repartitionTopic, stagesOf, storesOf, transactionalId } from './names.ts';
+import { changelogTopic, dlqTopic, groupId, inputsOf, replays, replayTopic, repartitionTopic, responseTopic, stageName, stagePartitions, stagesOf, storesOf, SUBSCRIPTIONS_STAGE, transactionalId } from './names.ts';
 import type { ProcessorDecl, Topology } from './schema.ts';
 import { planTopics } from './topic-plan.ts';
 import { topicRoles } from './topic-roles.ts';
@@ -37,6 +37,7 @@ export function outputsOf(p: ProcessorDecl): string[] {
       add(p.output.log);
       break;
     case 'window':
+    case 'join':
       add(p.output);
       break;
     default:
@@ -84,6 +85,7 @@ function repartitionKey(p: ProcessorDecl): string | undefined {
   if (p.type === 'projection' && p.groupBy) return groupByKey(p.groupBy);
   if (p.type === 'saga') return p.correlate;
   if (p.type === 'window') return p.key;
+  if (p.type === 'join') return p.kind === 'foreign-key' ? p.foreignKey : p.key;
   return undefined;
 }
 
@@ -96,9 +98,11 @@ function secondStageLines(t: Topology, p: ProcessorDecl): string[] {
   const by = repartitionKey(p);
   if (!stage || by === undefined) return [];
   const rows: string[][] = [];
-  const partitions = t.topics[inputsOf(p)[0]!]?.partitions ?? 1;
+  const partitions = stagePartitions(t, p, stage);
   rows.push(['inputs', `${repartitionTopic(t.app, p.name)} (${partitions} partition${partitions === 1 ? '' : 's'})`]);
-  outputsOf(p).forEach((alias, i) => rows.push([i === 0 ? 'outputs' : '', topicText(t, alias)]));
+  if (p.type === 'join') rows.push(['', topicText(t, p.right)]);
+  if (p.type === 'join' && p.kind === 'foreign-key') rows.push(['outputs', `${responseTopic(t.app, p.name)} (${t.topics[inputsOf(p)[0]!]?.partitions ?? 1} partitions)`]);
+  else outputsOf(p).forEach((alias, i) => rows.push([i === 0 ? 'outputs' : '', topicText(t, alias)]));
   storesOf(t, p, stage).forEach((s, i) => rows.push([i === 0 ? 'stores' : '', `${s.name} → changelog ${changelogTopic(t.app, stage.name, s.name)}`]));
   rows.push(['dead-letter', dlqTopic(t.app, stage.name)]);
   rows.push(['consumer group', groupId(t.app, stage.name)]);
@@ -151,9 +155,12 @@ export function describeTopology(t: Topology): string {
   for (const p of t.processors) {
     const rows: string[][] = [];
     if (p.type === 'aggregate') rows.push(['aggregate type', p.aggregateType]);
-    if (p.module) rows.push(['module', p.module]);
-    inputsOf(p).forEach((alias, i) => rows.push([i === 0 ? 'inputs' : '', topicText(t, alias)]));
-    const outputs = outputsOf(p);
+    if ('module' in p && p.module) rows.push(['module', p.module]);
+    // a join with a second stage reads its right side there
+    const inputs = p.type === 'join' && stagesOf(p).length > 1 ? inputsOf(p).slice(0, -1) : inputsOf(p);
+    inputs.forEach((alias, i) => rows.push([i === 0 ? 'inputs' : '', topicText(t, alias)]));
+    if (p.type === 'join' && p.kind === 'foreign-key') rows.push(['', `${responseTopic(t.app, p.name)} (responses of ${stageName(p.name, SUBSCRIPTIONS_STAGE)})`]);
+    const outputs = p.type === 'join' && p.kind === 'stream-table' && p.key !== undefined ? [] : outputsOf(p);
     if (outputs.length === 0) rows.push(['outputs', '-']);
     outputs.forEach((alias, i) => rows.push([i === 0 ? 'outputs' : '', topicText(t, alias)]));
     const stores = storesOf(t, p);

@@ -80,6 +80,11 @@ export function expressionsOf(p: ProcessorDecl): LocatedExpression[] {
     }
     case 'custom':
       break;
+    case 'join':
+      if (p.key !== undefined) out.push({ path: ['key'], source: p.key });
+      if (p.foreignKey !== undefined) out.push({ path: ['foreignKey'], source: p.foreignKey });
+      for (const [field, source] of Object.entries(p.select ?? {})) out.push({ path: ['select', field], source });
+      break;
     case 'window':
       if (p.key !== undefined) out.push({ path: ['key'], source: p.key });
       for (const [field, agg] of Object.entries(p.aggregate ?? {})) {

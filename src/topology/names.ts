@@ -14,6 +14,8 @@ export const dlqTopic = (app: string, processor: string) => `${app}-${processor}
 export const repartitionTopic = (app: string, processor: string) => `${app}-${processor}-repartition`;
 /** A projection's replay topic: `foldstream replay` writes there what the running projection rebuilds views from (docs/projections.md). */
 export const replayTopic = (app: string, processor: string) => `${app}-${processor}-replay`;
+/** A foreign-key join's responses, from its subscriptions stage back to the left rows (docs/joins.md). */
+export const responseTopic = (app: string, processor: string) => `${app}-${processor}-response`;
 
 /** The second stage of a projection with `groupBy`: it folds the repartitioned changes into one view per group. */
 export const GROUP_STAGE = 'group';
@@ -21,6 +23,10 @@ export const GROUP_STAGE = 'group';
 export const SAGA_STAGE = 'instances';
 /** The second stage of a window processor with `key`: it aggregates the events re-keyed by window key. */
 export const WINDOW_STAGE = 'windows';
+/** The second stage of a stream-table join with `key`: it joins the events re-keyed by the table key. */
+export const JOIN_STAGE = 'joined';
+/** The second stage of a foreign-key join: it keeps the right table and which left rows refer to each of its keys. */
+export const SUBSCRIPTIONS_STAGE = 'subscriptions';
 
 /** Runtime name of a processor's extra stage: its consumer group, transactional ids, stores and DLQ derive from it. */
 export const stageName = (processor: string, stage: string) => `${processor}-${stage}`;
@@ -72,6 +78,24 @@ export function stagesOf(p: ProcessorDecl): ProcessorStage[] {
         { name: stageName(p.name, WINDOW_STAGE), stage: WINDOW_STAGE, stores },
       ];
     }
+    case 'join':
+      switch (p.kind) {
+        case 'stream-table':
+          if (p.key === undefined) return [{ name: p.name, stage: undefined, stores: ['table'] }];
+          return [
+            { name: p.name, stage: undefined, stores: [] },
+            { name: stageName(p.name, JOIN_STAGE), stage: JOIN_STAGE, stores: ['table'] },
+          ];
+        case 'table-table':
+          return [{ name: p.name, stage: undefined, stores: ['left', 'right'] }];
+        case 'stream-stream':
+          return [{ name: p.name, stage: undefined, stores: ['left-buffer', 'right-buffer', 'join-index'] }];
+        case 'foreign-key':
+          return [
+            { name: p.name, stage: undefined, stores: ['left'] },
+            { name: stageName(p.name, SUBSCRIPTIONS_STAGE), stage: SUBSCRIPTIONS_STAGE, stores: ['subscriptions', 'right'] },
+          ];
+      }
   }
 }
 
@@ -80,7 +104,8 @@ export function repartitions(p: ProcessorDecl): boolean {
   return (
     (p.type === 'projection' && p.groupBy !== undefined) ||
     (p.type === 'saga' && p.correlate !== undefined) ||
-    (p.type === 'window' && p.key !== undefined)
+    (p.type === 'window' && p.key !== undefined) ||
+    (p.type === 'join' && (p.kind === 'foreign-key' || (p.kind === 'stream-table' && p.key !== undefined)))
   );
 }
 
@@ -120,7 +145,18 @@ export function replays(p: ProcessorDecl): boolean {
 }
 
 export function inputsOf(p: ProcessorDecl): string[] {
-  return Array.isArray(p.input) ? p.input : [p.input];
+  const inputs = Array.isArray(p.input) ? p.input : [p.input];
+  // a join reads its right side too (its second stage does, when it has one)
+  return p.type === 'join' ? [...inputs, p.right] : inputs;
+}
+
+/**
+ * The partition count of a processor's stage: its first input's. The second stage of a join reads the right side
+ * (with the repartition topic sized like it), so it has the right side's.
+ */
+export function stagePartitions(t: Topology, p: ProcessorDecl, stage: ProcessorStage): number {
+  const alias = p.type === 'join' && stage.stage !== undefined ? p.right : inputsOf(p)[0]!;
+  return t.topics[alias]?.partitions ?? 1;
 }
 
 export type InternalTopicPurpose = 'changelog' | 'dlq' | 'repartition' | 'replay';
@@ -144,11 +180,11 @@ export function internalTopics(t: Topology): InternalTopic[] {
   for (const p of t.processors) {
     if (!p) continue;
     const first = t.topics[inputsOf(p)[0]!];
-    const partitions = first?.partitions ?? 1;
     const replicationFactor = first?.replicationFactor ?? 1;
     const minIsr = replicationFactor >= 3 ? { 'min.insync.replicas': '2' } : {};
     for (const stage of stagesOf(p)) {
       const owner = stage.stage === undefined ? {} : { stage: stage.stage };
+      const partitions = stagePartitions(t, p, stage);
       for (const s of storesOf(t, p, stage)) {
         if (!s.changelog) continue;
         out.push({
@@ -188,10 +224,15 @@ export function internalTopics(t: Topology): InternalTopic[] {
           name: repartitionTopic(t.app, p.name),
           processor: p.name,
           purpose: 'repartition',
-          partitions,
+          // read by the second stage, so partitioned like it
+          partitions: stagesOf(p)[1] ? stagePartitions(t, p, stagesOf(p)[1]!) : partitions,
           replicationFactor,
           config: { ...minIsr },
         });
+      }
+      // a foreign-key join's subscriptions stage answers the first stage, keyed by the left rows' keys
+      if (stage.stage === undefined && p.type === 'join' && p.kind === 'foreign-key') {
+        out.push({ name: responseTopic(t.app, p.name), processor: p.name, purpose: 'repartition', partitions, replicationFactor, config: { ...minIsr } });
       }
     }
   }

@@ -544,12 +544,66 @@ export const WindowProcessorSchema = z
 
 // ---- end of window processors ----
 
+// ---- join processors (issue 20: joins; docs/joins.md) ----
+
+export const JOIN_KINDS = ['stream-table', 'table-table', 'stream-stream', 'foreign-key'] as const;
+
+export const JoinWindowSchema = z
+  .strictObject({
+    beforeMs: nonNegativeInt().describe('a right record joins a left one at time t when its time is at least t - beforeMs'),
+    afterMs: nonNegativeInt().describe('a right record joins a left one at time t when its time is at most t + afterMs'),
+    graceMs: nonNegativeInt()
+      .default(0)
+      .describe('how long (event time) behind the stream time a record still joins; older ones are late'),
+  })
+  .describe('stream-stream: which times of the two sides join');
+
+export const JoinProcessorSchema = z
+  .strictObject({
+    ...common,
+    type: z.literal('join'),
+    kind: z
+      .enum(JOIN_KINDS)
+      .describe('stream-table: enrich each left event from the right table; table-table: a view that follows both tables; stream-stream: events of both sides within a time window; foreign-key: a left table joined with the right table by foreignKey'),
+    right: z.string().min(1).describe('topic alias of the right side (a table: a view topic or any compacted topic; a stream: an events topic)'),
+    join: z
+      .enum(['inner', 'left', 'outer'])
+      .default('inner')
+      .describe('inner: only when both sides have a value; left: every left record (or row), right null when it has none; outer (table-table, stream-stream): either side'),
+    key: expr('stream-table: the table key a left event joins, over the event envelope; absent: the record key. A key other than the record key re-keys the events through an internal repartition topic')
+      .optional(),
+    foreignKey: expr('foreign-key: the right table key a left row refers to, over the left row (e.g. customerId)').optional(),
+    window: JoinWindowSchema.optional(),
+    eventTypes: z
+      .strictObject({
+        left: z.array(z.string().min(1)).min(1).optional().describe('only these left events join (absent: every one)'),
+        right: z.array(z.string().min(1)).min(1).optional().describe('only these right events join (absent: every one)'),
+      })
+      .optional()
+      .describe('stream sides: event types that join; others are ignored and counted'),
+    // no defaults here: a kind that takes no time is refused them (checks/join.ts); stream-stream: drop, event
+    late: z.enum(['drop', 'dlq']).optional().describe('stream-stream: late records are dropped and counted (default), or sent to the dead-letter topic'),
+    time: z
+      .enum(['event', 'record'])
+      .optional()
+      .describe("stream-stream: event (default): the envelope's timestamp; record: the Kafka record timestamp"),
+    select: z
+      .record(z.string(), expr('a field of the join result, over { key, left, right }'))
+      .optional()
+      .describe('fields of each join result (absent: { key, left, right })'),
+    output: z.string().min(1).describe('topic alias join results go to (a view topic for table-table and foreign-key joins)'),
+  })
+  .describe('joins a stream or table with another: stream-table, table-table, stream-stream within a window, foreign-key');
+
+// ---- end of join processors ----
+
 export const ProcessorSchema = z.discriminatedUnion('type', [
   CustomProcessorSchema,
   AggregateProcessorSchema,
   ProjectionProcessorSchema,
   SagaProcessorSchema,
   WindowProcessorSchema,
+  JoinProcessorSchema,
 ]);
 
 export const UpcasterSchema = z
@@ -600,6 +654,8 @@ export type SagaStepDecl = z.infer<typeof SagaStepSchema>;
 export type WindowProcessorDecl = z.infer<typeof WindowProcessorSchema>;
 export type WindowSpecDecl = z.infer<typeof WindowSpecSchema>;
 export type WindowAggregationDecl = z.infer<typeof WindowAggregationSchema>;
+export type JoinProcessorDecl = z.infer<typeof JoinProcessorSchema>;
+export type JoinWindowDecl = z.infer<typeof JoinWindowSchema>;
 export type SagaCommandDecl = z.infer<typeof sagaCommand>;
 export type SagaEventMatchDecl = z.infer<typeof sagaEventMatch>;
 export type GroupByDecl = z.infer<typeof GroupBySchema>;

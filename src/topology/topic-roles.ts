@@ -64,6 +64,9 @@ export function roleClaimsOf(p: ProcessorDecl, index: number): RoleClaim[] {
         ...claim(p.output.log, 'saga-log', 'writes', at('output', 'log')),
       ];
     }
+    case 'join':
+      // a table-table or foreign-key join keeps one row per key: a view; the other kinds send a stream of results
+      return p.kind === 'table-table' || p.kind === 'foreign-key' ? claim(p.output, 'views', 'writes', at('output')) : [];
     case 'window': // a stream of window results (several per key): not a view, so its topic is not created compacted
     case 'custom':
       return [];

@@ -3,7 +3,8 @@
  * transactions (the counting workload; the event-sourcing one: aggregate + projection + groupBy projection + chained
  * projection; the orders one: a declarative aggregate partitioned by tenant with steps, a module projection with
  * filter and route steps, a groupBy by an object key, a module upcaster; and the saga one: the orders example's saga
- * over three declarative aggregates) and a zombie paused past its session timeout,
+ * over three declarative aggregates; the joins one: a window and a stream-stream join) and a zombie paused past its
+ * session timeout,
  * bad input mixed in, then the independent verifier.
  * The full profile runs with `npm run chaos -- --profile full` (docs/reliability.md).
  *
@@ -66,6 +67,15 @@ test.serial('kill -9 inside open transactions: the orders example\'s saga over t
   const paths = ['sagasCompleted', 'sagasCompensated', 'sagasFailed', 'rejected BAD_QUANTITY', 'rejected ORDER_EXISTS', 'retriedCommandIds'];
   t.deepEqual(paths.filter((p) => !((s[p] ?? 0) > 0)), [], `the workload missed a path: ${JSON.stringify(s)}`);
   t.is(s.sagasRunning, 0, `sagas left running: ${JSON.stringify(s)}`);
+});
+
+test.serial('kill -9 inside open transactions: a window (updates, late orders dead-lettered) and a stream-stream join of orders and payments: every window update and every pair exactly once, windows and join buffers equal to the model (joins)', async (t) => {
+  const report = await run(t, { scenario: 'kill', workload: 'joins', events: 6000, kills: 3, durationMs: 25_000 });
+  assertRunClean(t, report);
+  t.true(report.chaos.kills.length >= 1, 'no kill happened');
+  const s = report.verification!.model.stats;
+  const paths = ['late', 'ignored', 'keyMismatchJoined', 'unusual', 'windows', 'pairs'];
+  t.deepEqual(paths.filter((p) => !((s[p] ?? 0) > 0)), [], `the workload missed a path: ${JSON.stringify(s)}`);
 });
 
 test.serial('a zombie paused past its session timeout is fenced and leaves no duplicate (counter)', async (t) => {

@@ -7,7 +7,7 @@ export type PlantKind = 'duplicate' | 'loss' | 'store' | 'open-transaction' | 'd
 export interface RunOptions {
   profile: 'short' | 'full';
   scenario: string;
-  workload: 'counter' | 'bank' | 'orders' | 'saga';
+  workload: 'counter' | 'bank' | 'orders' | 'saga' | 'joins';
   seed: number;
   /** input records, good and bad */
   events: number;

@@ -17,9 +17,10 @@ const USAGE = `Usage: npm run chaos -- [options]
 
   --profile short|full     defaults for everything below (short: CI-sized; full: ≥1,000,000 events, ≥50 kills)
   --scenario NAME|all      kill, rebalance, zombie, broker, state-loss, bad-input (default kill); \`all\` runs each
-  --workload counter|bank|orders|saga  the custom counting workload (default), the event-sourcing one (aggregate +
+  --workload counter|bank|orders|saga|joins  the custom counting workload (default), the event-sourcing one (aggregate +
                            projections), the one of declarative rules, tenants, steps and modules (workloads/orders.ts),
-                           or the orders example's saga over three aggregates (workloads/saga.ts)
+                           the orders example's saga over three aggregates (workloads/saga.ts), or a window and a
+                           stream-stream join (workloads/joins.ts)
   --events N               input records (good and bad)
   --kills N                fault actions (kills, joins/leaves, pauses, processor kills beside broker kills)
   --broker-kills N         broker kills (broker scenario)

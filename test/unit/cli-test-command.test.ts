@@ -18,7 +18,7 @@ test('foldstream test over examples/ runs the users and the orders cases and exi
   t.regex(r.stdout, /✔ a declined payment releases the reserved stock and cancels the order/);
   t.regex(r.stdout, /✔ orders per customer per hour, sent once when the hour closes/);
   t.regex(r.stdout, /✔ the stock as of a time is rebuilt from its events/);
-  t.regex(r.stdout, /2 files: 14 passed, 0 failed/);
+  t.regex(r.stdout, /2 files: 16 passed, 0 failed/);
   t.notRegex(r.stdout, /✘/);
 });
 

@@ -100,7 +100,7 @@ test('the exported JSON Schema describes the file: required sections, every proc
   const branches: any[] = schema.properties.processors.items.oneOf;
   t.deepEqual(
     branches.map((b) => b.properties.type.const),
-    ['custom', 'aggregate', 'projection', 'saga', 'window'],
+    ['custom', 'aggregate', 'projection', 'saga', 'window', 'join'],
   );
   for (const b of branches) t.false(b.additionalProperties);
   t.true(branches[0].required.includes('module'));

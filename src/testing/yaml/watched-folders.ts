@@ -18,7 +18,7 @@ export function watchedFolders(paths: string[]): string[] {
     const { topology: t, file: topologyFile, baseDir } = suite.topology;
     out.add(topologyFile);
     const modules = [
-      ...t.processors.flatMap((p) => [p.module, p.type === 'aggregate' && typeof p.partitioning === 'object' ? p.partitioning.module : undefined]),
+      ...t.processors.flatMap((p) => ['module' in p ? p.module : undefined, p.type === 'aggregate' && typeof p.partitioning === 'object' ? p.partitioning.module : undefined]),
       ...t.upcasters.map((u) => u.module),
     ];
     for (const m of modules) {

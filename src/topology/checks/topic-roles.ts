@@ -57,6 +57,17 @@ export function checkTopicRoles(ctx: CheckContext): void {
       }
     });
 
+    // a table join's output claims the views role, so a clash is reported as a role conflict
+    if (p.type === 'join' && (p.kind === 'stream-table' || p.kind === 'stream-stream')) {
+      const target = roles.get(p.output);
+      if (target?.role === 'events') {
+        ctx.problem(
+          at('output'),
+          `join "${p.name}" writes its results to topic "${p.output}", ${owner(target)}: only that aggregate may append to it (with versions and idempotence)`,
+          'give the join a topic of its own for its results',
+        );
+      }
+    }
     if (p.type === 'window' && p.output !== undefined) {
       const target = roles.get(p.output);
       if (target?.role === 'events') {
@@ -84,14 +95,15 @@ export function checkTopicRoles(ctx: CheckContext): void {
     inputs.forEach((alias, j) => {
       const source = roles.get(alias);
       if (!source || source.processor === p) return;
-      const problem = expectation(p, source.role);
-      if (problem) ctx.problem(Array.isArray(p.input) ? at('input', j) : at('input'), `${processorText(p)} reads topic "${alias}", ${owner(source)}: ${problem[0]}`, problem[1]);
+      const problem = expectation(p, source.role, alias);
+      const path = p.type === 'join' && alias === p.right && j === inputs.length - 1 ? at('right') : Array.isArray(p.input) ? at('input', j) : at('input');
+      if (problem) ctx.problem(path, `${processorText(p)} reads topic "${alias}", ${owner(source)}: ${problem[0]}`, problem[1]);
     });
   });
 }
 
 /** What is wrong when a processor reads a topic with this role, or undefined when it is fine. */
-function expectation(p: ProcessorDecl, role: TopicRole): [string, string] | undefined {
+function expectation(p: ProcessorDecl, role: TopicRole, alias: string): [string, string] | undefined {
   switch (p.type) {
     case 'projection':
       if (p.inputFormat === 'view') {
@@ -110,6 +122,14 @@ function expectation(p: ProcessorDecl, role: TopicRole): [string, string] | unde
       // a view topic read as envelopes is reported by the window's own check
       if (role === 'commands' || role === 'replies') return [`a window processor aggregates events, and this topic holds ${ROLE_RECORDS[role]}; every record would be dead-lettered`, 'read the events topic of the aggregate instead'];
       return undefined;
+    case 'join': {
+      const table = alias === p.right ? p.kind !== 'stream-stream' : p.kind === 'table-table' || p.kind === 'foreign-key';
+      if (table) {
+        return role === 'views' ? undefined : [`the ${alias === p.right ? 'right' : 'left'} side of a ${p.kind} join is a table (one row per key), and this topic holds ${ROLE_RECORDS[role]}`, 'read a projection\'s view topic (or another compacted topic of rows)'];
+      }
+      if (role !== 'events') return [`the ${alias === p.right ? 'right' : 'left'} side of a ${p.kind} join is a stream of events, and this topic holds ${ROLE_RECORDS[role]}; every record would be dead-lettered`, 'read the events topic of an aggregate'];
+      return undefined;
+    }
     case 'aggregate': // its inputs are claims: a conflict is reported as one
     case 'custom':
       return undefined;
@@ -133,7 +153,7 @@ function conflict(c: RoleClaim, role: RoleClaim, owner: string): [string, string
     switch (c.role) {
       case 'views':
         return [
-          `projection "${p.name}" writes its views to ${topic}, ${owner}: views would be appended to the event store (and \`topics --create\` would create it compacted, keeping one event per aggregate)`,
+          `${processorText(p)} writes its views to ${topic}, ${owner}: views would be appended to the event store (and \`topics --create\` would create it compacted, keeping one event per aggregate)`,
           'declare a topic of its own for the views (cleanup.policy: compact) and set output to it',
         ];
       case 'commands':

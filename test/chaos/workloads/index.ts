@@ -3,17 +3,19 @@ import type { PlantTargets } from '../plant.ts';
 import type { RunOptions } from '../profiles.ts';
 import type { ModelCheck } from '../verify/model.ts';
 import { BankModel } from '../verify/model-bank.ts';
+import { JoinsModel } from '../verify/model-joins.ts';
 import { CounterModel } from '../verify/model-counter.ts';
 import { OrdersModel } from '../verify/model-orders.ts';
 import { SagaModel } from '../verify/model-saga.ts';
 import { changelogName, dlqName } from '../verify/wire.ts';
 import { bankTopics, bankWorkload } from './bank.ts';
 import { counterTopics, counterWorkload } from './counter.ts';
+import { joinsTopics, joinsWorkload } from './joins.ts';
 import { ordersTopics, ordersWorkload } from './orders.ts';
 import { sagaTopics, sagaWorkload } from './saga.ts';
 import type { Workload } from './workload.ts';
 
-export const WORKLOADS: Record<string, Workload> = { counter: counterWorkload, bank: bankWorkload, orders: ordersWorkload, saga: sagaWorkload };
+export const WORKLOADS: Record<string, Workload> = { counter: counterWorkload, bank: bankWorkload, orders: ordersWorkload, saga: sagaWorkload, joins: joinsWorkload };
 
 export function modelFor(workload: RunOptions['workload'], app: string, o: Pick<RunOptions, 'partitions' | 'maxRecordBytes'>): ModelCheck {
   switch (workload) {
@@ -27,6 +29,8 @@ export function modelFor(workload: RunOptions['workload'], app: string, o: Pick<
       return new OrdersModel({ app, ...ordersTopics(app), partitions: o.partitions, maxRecordBytes: o.maxRecordBytes });
     case 'saga':
       return new SagaModel({ app, ...sagaTopics(app), partitions: o.partitions, maxRecordBytes: o.maxRecordBytes });
+    case 'joins':
+      return new JoinsModel({ app, ...joinsTopics(app), partitions: o.partitions, maxRecordBytes: o.maxRecordBytes });
   }
 }
 
@@ -73,6 +77,11 @@ export function plantTargets(workload: RunOptions['workload'], app: string): Pla
         // command-duplicate: a command the saga sent, written again
         commands: t.paymentCommands,
       };
+    }
+    case 'joins': {
+      const t = joinsTopics(app);
+      // duplicate / loss: a join result; store: a window
+      return { input: t.orders, output: t.paid, changelog: changelogName(app, 'spend', 'windows'), dlq: dlqName(app, 'spend') };
     }
   }
 }
