@@ -31,6 +31,7 @@ export const ERROR_CODES = {
   KAFKA_AUTHENTICATION_FAILED: 'the broker (or the OAuth token endpoint) refused the credentials of the topology',
   KAFKA_AUTHORIZATION_FAILED: 'the broker refused an operation on a resource: an ACL is missing',
   HISTORY_INCOMPLETE: "an aggregate's events on its topic have a gap, so its history cannot be rebuilt",
+  REBUILD_UNSAFE: "an aggregate's stores and its events topic disagree, or a task's input position is unknown: a rebuild would lose or repeat work",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

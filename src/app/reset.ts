@@ -22,7 +22,7 @@ import { planTopics } from '../topology/topic-plan.ts';
 export function duplicatesOf(p: ProcessorDecl): string | undefined {
   switch (p.type) {
     case 'aggregate':
-      return 'an aggregate would handle its commands again and append their events a second time (its events topic is its history)';
+      return 'an aggregate would handle its commands again and append their events a second time (its events topic is its history); to rebuild its state after a change of evolve, use `foldstream rebuild`';
     case 'saga':
       return 'a saga would send its commands again (aggregates answer a repeated commandId only within their commandRetentionMs)';
     case 'custom':

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { registerDescribe } from './describe.ts';
 import { registerGraph } from './graph.ts';
+import { registerRebuild } from './rebuild.ts';
 import { registerReset } from './reset.ts';
 import { registerRun } from './run.ts';
 import { registerSchema } from './schema.ts';
@@ -17,6 +18,7 @@ export function registerCommands(program: Command): void {
   registerTest(program);
   registerTopics(program);
   registerReset(program);
+  registerRebuild(program);
   registerStateAt(program);
   registerSchema(program);
 }
