@@ -3,6 +3,7 @@ import { registerDescribe } from './describe.ts';
 import { registerGraph } from './graph.ts';
 import { registerRebuild } from './rebuild.ts';
 import { registerReset } from './reset.ts';
+import { registerRetire } from './retire.ts';
 import { registerRun } from './run.ts';
 import { registerSchema } from './schema.ts';
 import { registerStateAt } from './state-at.ts';
@@ -19,6 +20,7 @@ export function registerCommands(program: Command): void {
   registerTopics(program);
   registerReset(program);
   registerRebuild(program);
+  registerRetire(program);
   registerStateAt(program);
   registerSchema(program);
 }
