@@ -102,3 +102,31 @@ function lineProgress(phase: string, total: number | undefined, stream: NodeJS.W
     },
   };
 }
+
+/**
+ * Progress of reading whole partitions, in offsets (records and the transaction markers between them) against the
+ * offsets there were when the read began, so a read that reaches the end shows 100 %:
+ *
+ *   const bar = offsetProgress(progress, `read ${topic}`, starts, ends);
+ *   for (const p of partitions) await bar.partition(p, (from, tick) => reader.read(topic, p, from, async (records) => { ...; tick(records); }));
+ *   bar.stop();
+ */
+export function offsetProgress(progress: ProgressFactory, phase: string, starts: Map<number, bigint>, ends: Map<number, bigint>, only?: number[]) {
+  const counted = only ? [...ends].filter(([q]) => only.includes(q)) : [...ends];
+  const total = counted.reduce((n, [q, end]) => n + Number(end - (starts.get(q) ?? 0n)), 0);
+  const bar = progress(phase, total, 'offsets');
+  let base = 0;
+  return {
+    /** reads one partition from its start offset: `read` calls `tick` with each chunk of records and returns the end offset */
+    async partition(partition: number, read: (from: bigint, tick: (records: { offset: string }[]) => void) => Promise<bigint>): Promise<void> {
+      const from = starts.get(partition) ?? 0n;
+      const end = await read(from, (records) => {
+        const last = records.at(-1);
+        if (last) bar.update(base + Number(BigInt(last.offset) + 1n - from));
+      });
+      base += Number(end - from);
+      bar.update(base);
+    },
+    stop: () => bar.stop(),
+  };
+}

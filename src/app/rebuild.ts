@@ -29,7 +29,7 @@ import { decodeValue, encodeValue } from '../state/value-codec.ts';
 import type { LoadedTopology } from '../topology/load.ts';
 import { changelogTopic, groupId, inputsOf, transactionalId } from '../topology/names.ts';
 import type { AggregateProcessorDecl } from '../topology/schema.ts';
-import type { Progress, ProgressFactory } from './progress.ts';
+import { offsetProgress, type Progress, type ProgressFactory } from './progress.ts';
 
 export interface RebuildOptions {
   /** write the rebuilt stores; false: read, fold and report only */
@@ -166,24 +166,3 @@ export async function rebuildAggregate(loaded: LoadedTopology, p: AggregateProce
 }
 
 
-/**
- * Progress of reading partitions, in offsets (the records and the transaction markers between them) against the
- * offsets there were when the read began, so a read that reaches the end shows 100 %.
- */
-function offsetProgress(progress: ProgressFactory, phase: string, starts: Map<number, bigint>, ends: Map<number, bigint>) {
-  const total = [...ends].reduce((n, [q, end]) => n + Number(end - (starts.get(q) ?? 0n)), 0);
-  const bar = progress(phase, total, 'offsets');
-  let base = 0;
-  return {
-    async partition(partition: number, read: (from: bigint, tick: (records: { offset: string }[]) => void) => Promise<bigint>): Promise<void> {
-      const from = starts.get(partition) ?? 0n;
-      const end = await read(from, (records) => {
-        const last = records.at(-1);
-        if (last) bar.update(base + Number(BigInt(last.offset) + 1n - from));
-      });
-      base += Number(end - from);
-      bar.update(base);
-    },
-    stop: () => bar.stop(),
-  };
-}

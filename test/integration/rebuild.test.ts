@@ -114,8 +114,10 @@ test.serial('an aggregate rebuilt with a new evolve: the fold of its events, its
   t.is(Object.keys(commandsBefore).length, creates.length + later.length);
 
   // a dry run folds and writes nothing
-  const dry = await runCli(['rebuild', fileCounted, 'users', '--quiet']);
+  const dry = await runCli(['rebuild', fileCounted, 'users', '--quiet', '--metrics-port', '0']);
   t.is(dry.code, 0, dry.stdout + dry.stderr);
+  t.regex(dry.stdout, /progress metrics at http:\/\/localhost:\d+\/metrics/);
+  t.is(dry.stderr, '', '--quiet: no progress display');
   t.regex(dry.stdout, /folded 21 events of 12 aggregates: 12 states change/);
   t.regex(dry.stdout, /nothing written/);
   t.deepEqual(sortedObject(await changelogState(stateTopic)), stateBefore);

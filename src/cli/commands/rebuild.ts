@@ -22,7 +22,10 @@ export function registerRebuild(program: Command): void {
     .argument('<aggregate>', 'the aggregate processor, by name or aggregateType')
     .option('--yes', 'write the rebuilt stores (without it, nothing is written)')
     .option('--quiet', 'no progress display')
-    .action(async (file: string, which: string, opts: { yes?: boolean; quiet?: boolean }, cmd: Command) => {
+    .option('--metrics-port <port>', 'serve its progress as Prometheus metrics at /metrics on this port while it runs')
+    .action(async (file: string, which: string, opts: { yes?: boolean; quiet?: boolean; metricsPort?: string }, cmd: Command) => {
+      const metricsPort = opts.metricsPort === undefined ? undefined : Number(opts.metricsPort);
+      if (metricsPort !== undefined && !(Number.isInteger(metricsPort) && metricsPort >= 0 && metricsPort <= 65535)) cmd.error(`error: --metrics-port ${JSON.stringify(opts.metricsPort)}: expected a port number`);
       const loaded = loadTopologyOrExit(file);
       const t = loaded.topology;
       const aggregates = t.processors.filter((p): p is AggregateProcessorDecl => p.type === 'aggregate');
@@ -36,9 +39,18 @@ export function registerRebuild(program: Command): void {
       // loaded here so that the commands that never talk to Kafka do not load kafkajs either
       const { rebuildAggregate } = await import('../../app/rebuild.ts');
       const { progressReporter } = await import('../../app/progress.ts');
+      const { ProgressMetrics } = await import('../../app/progress-metrics.ts');
+      let progress = progressReporter({ quiet: opts.quiet === true });
+      let served: { port: number; close: () => Promise<void> } | undefined;
+      if (metricsPort !== undefined) {
+        const metrics = new ProgressMetrics();
+        progress = metrics.reporter('rebuild', progress);
+        served = await metrics.serve(metricsPort);
+        console.log(`progress metrics at http://localhost:${served.port}/metrics`);
+      }
       console.log(`rebuild aggregate ${p.name} (${p.aggregateType}) of app ${t.app} from ${t.topics[p.output.events]!.name}${opts.yes ? '' : ' (a dry run: nothing is written)'}`);
       try {
-        const r = await rebuildAggregate(loaded, p, { write: opts.yes === true, log, progress: progressReporter({ quiet: opts.quiet === true }) });
+        const r = await rebuildAggregate(loaded, p, { write: opts.yes === true, log, progress });
         if (r.kind === 'busy') {
           for (const g of r.groups) console.error(`consumer group ${g.groupId} is ${g.state}, members: ${g.members.join(', ') || '-'}`);
           console.error(`refusing to rebuild: stop every instance of app ${t.app} first (the group must have no members), then run rebuild again.`);
@@ -59,6 +71,8 @@ export function registerRebuild(program: Command): void {
         if (!(e instanceof FoldstreamError)) throw e;
         console.error(e.describe());
         process.exitCode = e.code === 'REBUILD_UNSAFE' || e.code === 'HISTORY_INCOMPLETE' ? EXIT_REFUSED : EXIT_TROUBLE;
+      } finally {
+        await served?.close();
       }
     });
 }
