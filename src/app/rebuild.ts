@@ -17,7 +17,7 @@ import { buildProcessorSpecs } from '../processors/build.ts';
 import { planRebuild, emptyTaskStores, type ReadEvent, type RebuildPlan, type TaskStores } from '../processors/aggregate/rebuild.ts';
 import type { Logger } from '../processors/types.ts';
 import { ChangelogReader } from '../kafka/changelog-reader.ts';
-import { writeInTransaction } from '../kafka/changelog-writer.ts';
+import { FencingChangelogWriter } from '../kafka/changelog-writer.ts';
 import { createKafka } from '../kafka/client.ts';
 import { createOffsetsAdmin } from '../kafka/offsets-admin.ts';
 import { describeGroups, type GroupState } from '../kafka/reset-admin.ts';
@@ -61,7 +61,18 @@ export async function rebuildAggregate(loaded: LoadedTopology, p: AggregateProce
   const events = t.topics[p.output.events]!;
   const reader = new ChangelogReader(kafka, o.log);
   const admin = createOffsetsAdmin(kafka);
+  const writers = new Map<number, FencingChangelogWriter>();
   try {
+    // 0. before anything is read, every task is fenced under its transactional id: a transaction the app left open is
+    // completed or aborted now, so the changelogs and the events read next are final (not in a dry run: it fences nothing)
+    if (o.write) {
+      const fencing = progress('fence tasks', tasks, 'tasks');
+      for (let partition = 0; partition < tasks; partition++) {
+        writers.set(partition, await FencingChangelogWriter.open(kafka, transactionalId(t.app, p.name, partition)));
+        fencing.tick(1);
+      }
+      fencing.stop();
+    }
     // 1. what the stores hold now, and each task's input position (markers, then the group's offsets, as a task does)
     const stores = new Map<number, TaskStores>();
     const storeNames = ['state', 'commands', ...(p.commandRetentionMs > 0 ? ['command-expiry'] : []), ...(p.history ? ['history'] : [])] as const;
@@ -153,13 +164,14 @@ export async function rebuildAggregate(loaded: LoadedTopology, p: AggregateProce
         const r = dataRecord(w.key, w.value === null ? null : encodeValue(w.value));
         return { topic: changelogTopic(t.app, p.name, w.store), partition, key: r.key, value: r.value };
       });
-      await writeInTransaction(kafka, transactionalId(t.app, p.name, partition), records, { onSent: (n) => writeBar.update(written + n) });
+      await writers.get(partition)!.write(records, (n) => writeBar.update(written + n));
       written += records.length;
       tasksWritten++;
     }
     writeBar.stop();
     return { kind: 'done', plan, eventRecords, skipped, tasksWritten, recordsWritten: written };
   } finally {
+    for (const w of writers.values()) await w.close();
     await reader.close();
     await admin.close();
   }
