@@ -20,7 +20,8 @@ import { ChangelogReader } from '../kafka/changelog-reader.ts';
 import { FencingChangelogWriter } from '../kafka/changelog-writer.ts';
 import { createKafka } from '../kafka/client.ts';
 import { createOffsetsAdmin } from '../kafka/offsets-admin.ts';
-import { describeGroups, type GroupState } from '../kafka/reset-admin.ts';
+import { describeGroups, existingTopics, type GroupState } from '../kafka/reset-admin.ts';
+import { FoldstreamError } from '../errors.ts';
 import type { OutgoingRecord } from '../kafka/types.ts';
 import { decode } from '../serde/codecs.ts';
 import { eventProblem, type EventEnvelope } from '../serde/envelope.ts';
@@ -63,6 +64,16 @@ export async function rebuildAggregate(loaded: LoadedTopology, p: AggregateProce
   const admin = createOffsetsAdmin(kafka);
   const writers = new Map<number, FencingChangelogWriter>();
   try {
+    // the aggregate has run here: its changelogs exist
+    const storeNames = ['state', 'commands', ...(p.commandRetentionMs > 0 ? ['command-expiry'] : []), ...(p.history ? ['history'] : [])] as const;
+    const needed = [events.name, ...storeNames.map((store) => changelogTopic(t.app, p.name, store))];
+    const present = new Set(await existingTopics(kafka, needed));
+    const missing = needed.filter((x) => !present.has(x));
+    if (missing.length) {
+      throw new FoldstreamError('REBUILD_UNSAFE', `topics of aggregate ${p.name} do not exist: ${missing.join(', ')}`, {
+        hint: 'the aggregate has not run on this cluster with this topology (its changelogs are created at its first start, or by `foldstream topics --create`): there is nothing to rebuild, or the topology names another app. Nothing was changed',
+      });
+    }
     // 0. before anything is read, every task is fenced under its transactional id: a transaction the app left open is
     // completed or aborted now, so the changelogs and the events read next are final (not in a dry run: it fences nothing)
     if (o.write) {
@@ -75,7 +86,6 @@ export async function rebuildAggregate(loaded: LoadedTopology, p: AggregateProce
     }
     // 1. what the stores hold now, and each task's input position (markers, then the group's offsets, as a task does)
     const stores = new Map<number, TaskStores>();
-    const storeNames = ['state', 'commands', ...(p.commandRetentionMs > 0 ? ['command-expiry'] : []), ...(p.history ? ['history'] : [])] as const;
     for (const store of storeNames) {
       const topic = changelogTopic(t.app, p.name, store);
       const starts = await admin.startOffsets(topic);

@@ -165,3 +165,15 @@ test.serial('an aggregate rebuilt with a new evolve: the fold of its events, its
   const repliesAfter = (await readAll([replies])).length;
   t.is(repliesAfter, creates.length + later.length + resent.length + 1);
 });
+
+test.serial('an aggregate that never ran on the cluster (no changelogs) is refused, and nothing is created', async (t) => {
+  const doc = parse(readFileSync(join(env.dir, 'topology.yaml'), 'utf8')) as UsersTopologyDoc;
+  doc.app = `${env.app}-other`;
+  const file = join(env.dir, 'topology-other.yaml');
+  writeFileSync(file, stringify(doc));
+  const r = await runCli(['rebuild', file, 'users', '--yes', '--quiet']);
+  t.is(r.code, 1, r.stdout + r.stderr);
+  t.regex(r.stderr, /REBUILD_UNSAFE: topics of aggregate users do not exist: .*-other-users-state-changelog/);
+  const topics = await withAdmin((a) => a.listTopics());
+  t.false(topics.some((x) => x.startsWith(`${env.app}-other-`)));
+});
