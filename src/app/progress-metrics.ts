@@ -4,8 +4,8 @@
  * supervisor can be watched like the app (`foldstream_restore_*` show the app's own restores). Wraps a progress
  * factory (app/progress.ts): every phase sets its done and total gauges as it moves.
  */
-import { createServer, type Server } from 'node:http';
 import { Gauge, Registry } from 'prom-client';
+import { serveMetrics } from '../http/metrics-server.ts';
 import type { Progress, ProgressFactory } from './progress.ts';
 
 export class ProgressMetrics {
@@ -45,22 +45,7 @@ export class ProgressMetrics {
   }
 
   /** Serves /metrics on the port (0: any free one) until closed. */
-  async serve(port: number, host = '0.0.0.0'): Promise<{ port: number; close: () => Promise<void> }> {
-    const server: Server = createServer((req, res) => {
-      if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
-        res.writeHead(404).end();
-        return;
-      }
-      this.registry.metrics().then(
-        (body) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(body),
-        (e: unknown) => res.writeHead(500).end(String(e)),
-      );
-    });
-    await new Promise<void>((ok, fail) => server.once('error', fail).listen(port, host, () => ok()));
-    const address = server.address();
-    return {
-      port: typeof address === 'object' && address ? address.port : port,
-      close: () => new Promise<void>((ok) => server.close(() => ok())),
-    };
+  serve(port: number, host = '0.0.0.0'): Promise<{ port: number; close: () => Promise<void> }> {
+    return serveMetrics(this.registry, port, host);
   }
 }
