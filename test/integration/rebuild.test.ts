@@ -2,7 +2,8 @@
 // rejected, accepted with no event), is stopped, and its aggregate's evolve changes (test/fixtures/modules/user-counted.ts
 // adds a `changes` field). Rebuild is refused while the app runs; a dry run writes nothing; the rebuild writes no event,
 // no reply and no offset, the rebuilt `state` changelog equals a fold of the events through the new evolve, and the
-// `commands` memory is unchanged. The app started again with the new evolve serves the rebuilt state, answers resent
+// `commands` memory is unchanged. With the commands changelog lost, a second rebuild remembers every command that has
+// events again from them. The app started again with the new evolve serves the rebuilt state, answers resent
 // commandIds with their first replies (accepted and rejected alike) without deciding them again, handles nothing it had
 // handled (exactly the replies of the commands sent after the rebuild appear) and decides a new command on the new state.
 import test from 'ava';
@@ -10,6 +11,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { App } from '../../src/app/app.ts';
+import { createKafka } from '../../src/kafka/client.ts';
+import { recreateTopics } from '../../src/kafka/reset-admin.ts';
+import { planTopics } from '../../src/topology/topic-plan.ts';
 import type { EventEnvelope, Reply } from '../../src/serde/envelope.ts';
 import { loadTopology } from '../../src/topology/load.ts';
 import { changelogTopic, groupId } from '../../src/topology/names.ts';
@@ -164,6 +168,28 @@ test.serial('an aggregate rebuilt with a new evolve: the fold of its events, its
   t.is((await readAll([events])).length, eventsBefore.length + 1);
   const repliesAfter = (await readAll([replies])).length;
   t.is(repliesAfter, creates.length + later.length + resent.length + 1);
+
+  // the commands changelog lost (re-created empty): the rebuild remembers every command that has events again from
+  // them, so a resent command that had events still gets its first reply on a machine with no local state
+  const kafka = createKafka(loaded.topology, { clientIdSuffix: '-test' });
+  const commandsTopic = changelogTopic(env.app, 'users', 'commands');
+  await recreateTopics(kafka, planTopics(loaded.topology).filter((x) => x.name === commandsTopic));
+  const again = await runCli(['rebuild', fileCounted, 'users', '--yes', '--quiet']);
+  t.is(again.code, 0, again.stdout + again.stderr);
+  t.regex(again.stdout, /22 processed commandIds remembered again from their events/); // 21 commands with events and the fresh one
+  app = new App(loaded, { log: memoryLogger(), stateDir: env.stateDir('b'), httpPort: 0 });
+  await app.start();
+  const client2 = await CommandClient.start(env.topic('commands'), replies);
+  try {
+    const retried = [creates[5]!, later[1]!];
+    await client2.send(retried);
+    await client2.waitFor([...creates, ...later, fresh, ...retried]);
+    for (const c of retried) t.deepEqual(client2.replies.get(JSON.stringify([c.aggregateId, c.commandId]))!.at(-1), first.get(c.commandId), `${c.commandType} ${c.aggregateId}`);
+  } finally {
+    await client2.close();
+    await app.stop();
+  }
+  t.is((await readAll([events])).length, eventsBefore.length + 1, 'no event for the retried commands');
 });
 
 test.serial('an aggregate that never ran on the cluster (no changelogs) is refused, and nothing is created', async (t) => {
