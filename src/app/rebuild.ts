@@ -107,10 +107,12 @@ export async function rebuildAggregate(loaded: LoadedTopology, p: AggregateProce
       }
       bar.stop();
     }
+    const committed = new Map<string, Map<number, bigint>>();
+    for (const topic of inputs) committed.set(topic, await admin.committedOffsets(group, topic));
     for (const [partition, s] of stores) {
       const offsets: Record<string, string> = {};
       for (const topic of inputs) {
-        const c = (await admin.committedOffsets(group, topic)).get(partition);
+        const c = committed.get(topic)!.get(partition);
         if (c !== undefined) offsets[topic] = c.toString();
       }
       if (Object.keys(offsets).length) s.position = laterPosition(s.position, { offsets, streamTime: -1 });

@@ -156,3 +156,13 @@ test('an event written twice (at-least-once) is folded once', async (t) => {
   const plan = await planRebuild(input(oldStores(4), { events: [...events, events[1]!] }));
   t.deepEqual(of(plan.writes, 'state').a, { version: 3, state: { n: 8, max: 5 } });
 });
+
+test('an evolve that throws on an event the aggregate wrote stops the rebuild, naming the event', async (t) => {
+  const decider = { initialState: () => ({ n: 0 }), evolve: async (s: unknown, e: EventEnvelope) => {
+    if (e.aggregateVersion === 2) throw new Error('no field max');
+    return s;
+  } };
+  const e = await t.throwsAsync(planRebuild(input(oldStores(4), { decider })), { instanceOf: FoldstreamError });
+  t.is(e!.code, 'HANDLER_FAILED');
+  t.regex(e!.message, /evolve threw on event 2 \(Added, .*\) of Counter "a": no field max/);
+});

@@ -16,7 +16,7 @@ export function registerRebuild(program: Command): void {
       "fold an aggregate's events topic again through its current evolve and upcasters into its stores (after a change of evolve " +
         'or of the state shape): no command is run and no event written, the processed commandIds are kept, and the next run ' +
         'continues from the same input position. Every instance of the app must be stopped. Without --yes it reads and folds ' +
-        'and prints what it would write. Exit 1 when refused (instances running, events missing), 2 when Kafka cannot be used',
+        'and prints what it would write. Exit 1 when refused (instances running, events missing, evolve throws), 2 when Kafka cannot be used',
     )
     .argument('<file>', 'topology.yaml')
     .argument('<aggregate>', 'the aggregate processor, by name or aggregateType')
@@ -70,7 +70,7 @@ export function registerRebuild(program: Command): void {
       } catch (e) {
         if (!(e instanceof FoldstreamError)) throw e;
         console.error(e.describe());
-        process.exitCode = e.code === 'REBUILD_UNSAFE' || e.code === 'HISTORY_INCOMPLETE' ? EXIT_REFUSED : EXIT_TROUBLE;
+        process.exitCode = e.code === 'REBUILD_UNSAFE' || e.code === 'HISTORY_INCOMPLETE' || e.code === 'HANDLER_FAILED' ? EXIT_REFUSED : EXIT_TROUBLE;
       } finally {
         await served?.close();
       }

@@ -127,7 +127,17 @@ export async function planRebuild(i: RebuildInput): Promise<RebuildPlan> {
     const ordered = dedupe(key, list);
     events += ordered.length;
     let state = i.decider.initialState();
-    for (const r of ordered) state = await i.decider.evolve(state, await upcast(i.upcasters, r.event));
+    for (const r of ordered) {
+      try {
+        state = await i.decider.evolve(state, await upcast(i.upcasters, r.event));
+      } catch (e) {
+        if (e instanceof FoldstreamError) throw e;
+        throw new FoldstreamError('HANDLER_FAILED', `evolve threw on event ${r.event.aggregateVersion} (${r.event.eventType}, ${r.event.eventId}) of ${i.aggregateType} ${JSON.stringify(key)}: ${(e as Error).message}`, {
+          hint: 'the new evolve (or an upcaster) cannot fold an event the aggregate wrote: fix it and run rebuild again. Nothing was changed',
+          cause: e,
+        });
+      }
+    }
     const last = ordered.at(-1)!.event;
     requireFinite(state, `the rebuilt state of ${i.aggregateType} ${JSON.stringify(last.aggregateId)}`);
     const before = s.state.get(key);
