@@ -1,6 +1,6 @@
 // A blue/green rebuild of a projection on the real broker (issue 17, Deliver 5; docs/projections.md#blue-green-rebuild).
 // The users example runs with its user-view projection. A new version, user-view-v2 (`replaces: user-view`, its own
-// view topic, a module that takes 25 ms per event), is deployed beside it: while it builds from the events topic, reads
+// view topic, a module that takes 40 ms per event), is deployed beside it: while it builds from the events topic, reads
 // of user-view are answered by the old version; once it has caught up, by the new one — and a client reading every key
 // all along gets an answer with a view every time (no 5xx, no 404, no empty view). The new view topic equals a fold of
 // the events. Then the old version leaves the topology and `foldstream retire` deletes its group, changelog, view topic
