@@ -35,6 +35,7 @@ export const ERROR_CODES = {
   HISTORY_INCOMPLETE: "an aggregate's events on its topic have a gap, so its history cannot be rebuilt",
   REPLAY_REFUSED: "a projection's views cannot be rebuilt by a selective replay",
   DLQ_REDRIVE_REFUSED: 'a dead letter cannot be sent back to its source topic without damaging data',
+  REBUILD_UNSAFE: "an aggregate's stores and its events topic disagree, or a task's input position is unknown: a rebuild would lose or repeat work",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

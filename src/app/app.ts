@@ -29,7 +29,7 @@ import { ReadCache } from '../state/lru-cache.ts';
 import { lockStateDir } from '../state/state-dir.ts';
 import { instanceIdentity } from './instance-identity.ts';
 import type { LoadedTopology } from '../topology/load.ts';
-import { groupId } from '../topology/names.ts';
+import { groupId, stageName, stagesOf } from '../topology/names.ts';
 import { formatDrift, isDamagingDrift, planTopics, type TopicDrift } from '../topology/topic-plan.ts';
 import { damagingExisting } from './topics.ts';
 
@@ -99,7 +99,19 @@ export class App {
 
   /** The processors as the query API reads them: their stores, partitions and the committed state of their tasks. */
   private queryable(): QueryableProcessor[] {
+    // blue/green: a projection's stages answer for the same stages of the projection it replaces
+    const replaces = new Map<string, string>();
+    for (const p of this.loaded.topology.processors) {
+      if (p.type !== 'projection' || p.replaces === undefined) continue;
+      for (const s of stagesOf(p)) replaces.set(s.name, s.stage === undefined ? p.replaces : stageName(p.replaces, s.stage));
+    }
+    const lag = async (processor: string, partition: number): Promise<number | undefined> => {
+      const values = (await this.metrics.consumerLag.get()).values.filter((v) => v.labels.processor === processor && v.labels.partition === String(partition));
+      return values.length ? values.reduce((n, v) => n + v.value, 0) : undefined;
+    };
     return this.runners.map((r) => ({
+      replaces: replaces.get(r.name),
+      lag: (partition: number) => lag(r.name, partition),
       name: r.name,
       stores: r.spec.stores.map((s) => s.name),
       partitions: r.partitions,

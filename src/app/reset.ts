@@ -17,12 +17,13 @@ import type { LoadedTopology } from '../topology/load.ts';
 import { groupId, internalTopics, stagesOf, type InternalTopic } from '../topology/names.ts';
 import type { ProcessorDecl } from '../topology/schema.ts';
 import { planTopics } from '../topology/topic-plan.ts';
+import type { ProgressFactory } from './progress.ts';
 
 /** What reprocessing would do to a kind's outputs, when it is not harmless. */
 export function duplicatesOf(p: ProcessorDecl): string | undefined {
   switch (p.type) {
     case 'aggregate':
-      return 'an aggregate would handle its commands again and append their events a second time (its events topic is its history)';
+      return 'an aggregate would handle its commands again and append their events a second time (its events topic is its history); to rebuild its state after a change of evolve, use `foldstream rebuild`';
     case 'saga':
       return 'a saga would send its commands again (aggregates answer a repeated commandId only within their commandRetentionMs)';
     case 'custom':
@@ -70,15 +71,26 @@ export type ResetOutcome =
   | { kind: 'busy'; groups: { groupId: string; state: string; members: string[] }[] }
   | { kind: 'done'; deletedGroups: string[]; recreated: number };
 
-/** Refuses while a group has members (an instance runs); otherwise deletes the groups, re-creates the topics empty and deletes the local folders. */
-export async function resetProcessor(loaded: LoadedTopology, plan: ResetPlan): Promise<ResetOutcome> {
+/**
+ * Refuses while a group has members (an instance runs); otherwise deletes the groups, re-creates the topics empty and
+ * deletes the local folders, showing its steps through `progress` (app/progress.ts). The long part of a reset is the
+ * next run reading the inputs again: `foldstream_consumer_lag` shows it.
+ */
+export async function resetProcessor(loaded: LoadedTopology, plan: ResetPlan, progress?: ProgressFactory): Promise<ResetOutcome> {
   const t = loaded.topology;
   const kafka = createKafka(t, { baseDir: loaded.baseDir, clientIdSuffix: '-reset' });
   const busy = (await describeGroups(kafka, plan.groups)).filter((g) => g.state !== 'Empty' && g.state !== 'Dead');
   if (busy.length) return { kind: 'busy', groups: busy };
+  const steps = progress?.(`reset ${plan.processor.name}`, 2 + plan.folders.length, 'steps');
   const deletedGroups = await deleteGroups(kafka, plan.groups);
+  steps?.tick(1);
   const names = new Set(plan.topics.map((x) => x.name));
   await recreateTopics(kafka, planTopics(t).filter((x) => names.has(x.name)));
-  for (const f of plan.folders) rmSync(f, { recursive: true, force: true });
+  steps?.tick(1);
+  for (const f of plan.folders) {
+    rmSync(f, { recursive: true, force: true });
+    steps?.tick(1);
+  }
+  steps?.stop();
   return { kind: 'done', deletedGroups, recreated: names.size };
 }

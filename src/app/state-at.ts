@@ -14,6 +14,7 @@ import { decode } from '../serde/codecs.ts';
 import { aggregateKey, eventProblem, type EventEnvelope } from '../serde/envelope.ts';
 import { partitionForKey } from '../serde/murmur2.ts';
 import type { LoadedTopology } from '../topology/load.ts';
+import { offsetProgress, type ProgressFactory } from './progress.ts';
 import type { AggregateProcessorDecl } from '../topology/schema.ts';
 
 export interface StateAtQuery {
@@ -23,8 +24,8 @@ export interface StateAtQuery {
   /** ms since the epoch; undefined: now */
   at?: number | undefined;
   log: Logger;
-  /** records read so far of one partition, for a progress display */
-  onProgress?: (topic: string, partition: number, read: number) => void;
+  /** how progress is shown (app/progress.ts); none by default */
+  progress?: ProgressFactory | undefined;
 }
 
 export interface StateAtAnswer {
@@ -53,11 +54,10 @@ export async function aggregateStateAt(loaded: LoadedTopology, q: StateAtQuery):
   try {
     const found: EventEnvelope[] = [];
     let skipped = 0;
+    const starts = await admin.startOffsets(events.name);
+    const bar = q.progress ? offsetProgress(q.progress, `read ${events.name}`, starts, await admin.endOffsets(events.name), partitions) : undefined;
     for (const partition of partitions) {
-      const start = (await admin.startOffsets(events.name)).get(partition) ?? 0n;
-      let read = 0;
-      await reader.read(events.name, partition, start, async (records) => {
-        read += records.length;
+      const read = (from: bigint, tick: (records: { offset: string }[]) => void) => reader.read(events.name, partition, from, async (records) => {
         for (const r of records) {
           if (r.key === null || r.key.toString('utf8') !== key) continue;
           let value: unknown;
@@ -74,9 +74,12 @@ export async function aggregateStateAt(loaded: LoadedTopology, q: StateAtQuery):
           }
           found.push(value as EventEnvelope);
         }
-        q.onProgress?.(events.name, partition, read);
+        tick(records);
       });
+      if (bar) await bar.partition(partition, read);
+      else await read(starts.get(partition) ?? 0n, () => undefined);
     }
+    bar?.stop();
     const r = await stateAt(aggregate, aggregate.upcasters, found, q.at);
     return { version: r.version, state: r.state, events: r.events, later: r.later, skipped };
   } finally {

@@ -36,6 +36,12 @@ export interface QueryableProcessor {
   readCommitted<T>(partition: number, store: string, fn: (s: CommittedStore) => Promise<T>): Promise<StoreRead<T>>;
   /** the instance the group gave `partition` to, and where it answers queries (when it says) */
   owner?(partition: number): Promise<{ instanceId: string; url: string | undefined } | undefined>;
+  /** blue/green: the runtime name of the processor (stage) this one is a new version of */
+  readonly replaces?: string | undefined;
+  /** records behind the end of its inputs on `partition` after its last commit (undefined: nothing committed yet) */
+  lag?(partition: number): Promise<number | undefined>;
+  /** an old and a new version answering as one: the one that answers `partition` now */
+  choose?(partition: number): Promise<QueryableProcessor>;
 }
 
 const DEFAULT_LIMIT = 100;
@@ -75,6 +81,9 @@ function relay(res: ServerResponse, a: PeerAnswer): never {
 }
 
 export class QueryApi {
+  /** blue/green: `<new version>\u0000<partition>` that answer for their old version now */
+  private readonly switched = new Set<string>();
+
   /** `router`: forward reads of partitions other instances run to them (query-router.ts); without it, 421 */
   constructor(
     private readonly processors: () => QueryableProcessor[],
@@ -100,7 +109,10 @@ export class QueryApi {
 
   private processor(res: ServerResponse, name: string): QueryableProcessor {
     const all = this.processors();
-    const p = all.find((x) => x.name === name);
+    const next = all.find((x) => x.replaces === name);
+    const old = all.find((x) => x.name === name);
+    if (next && old) return this.versions(old, next);
+    const p = old ?? next;
     if (!p) fail(res, 404, { error: `no processor "${name}" in this app`, processors: all.filter((x) => x.stores.length).map((x) => ({ name: x.name, stores: x.stores })) });
     return p;
   }
@@ -109,11 +121,43 @@ export class QueryApi {
     if (!p.stores.includes(store)) fail(res, 404, { error: `processor "${p.name}" has no store "${store}"`, stores: p.stores });
   }
 
+  /**
+   * Blue/green (docs/projections.md#blue-green-rebuild): reads of the old name are answered per partition by the old
+   * version until the new one runs that partition and has caught up with its inputs as far as the old one (its lag
+   * after a commit no more than the old one's), then by the new one for good — never by a new version that is still
+   * building, so queries get no 5xx and no empty view during the switch. The switch is per instance and per partition.
+   */
+  private versions(old: QueryableProcessor, next: QueryableProcessor): QueryableProcessor {
+    const choose = async (partition: number): Promise<QueryableProcessor> => {
+      const key = `${next.name}\u0000${partition}`;
+      if (this.switched.has(key)) return next;
+      if (next.partitions !== old.partitions || next.taskStates()[partition] !== 'running') return old;
+      const behind = await next.lag?.(partition);
+      if (behind === undefined) return old;
+      if (old.taskStates()[partition] === 'running' && behind > ((await old.lag?.(partition)) ?? 0)) return old;
+      this.switched.add(key);
+      return next;
+    };
+    return {
+      name: old.name,
+      stores: old.stores,
+      partitions: old.partitions,
+      aggregate: old.aggregate,
+      window: old.window,
+      taskStates: () => old.taskStates(),
+      readCommitted: async (partition, store, fn) => (await choose(partition)).readCommitted(partition, store, fn),
+      ...(old.owner ? { owner: old.owner } : {}),
+      choose,
+    };
+  }
+
   /** Runs a read on the task of `partition`, or forwards the request to its owner, or answers 421/503 for it. */
   private async read<T>(req: IncomingMessage, res: ServerResponse, p: QueryableProcessor, partition: number, store: string, fn: (s: CommittedStore) => Promise<T>): Promise<T> {
-    const r = await p.readCommitted(partition, store, fn);
+    const chosen = p.choose ? await p.choose(partition) : p;
+    res.setHeader('x-foldstream-processor', chosen.name);
+    const r = await chosen.readCommitted(partition, store, fn);
     if (r.ok) return r.value;
-    return this.unavailable(req, res, p, partition, r);
+    return this.unavailable(req, res, chosen, partition, r);
   }
 
   private async unavailable(req: IncomingMessage, res: ServerResponse, p: QueryableProcessor, partition: number, r: { reason: 'not_hosted' | 'not_running'; state: string | undefined }): Promise<never> {

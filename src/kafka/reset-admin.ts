@@ -73,3 +73,30 @@ export async function recreateTopics(kafka: Kafka, plan: readonly PlannedTopic[]
     return deleted;
   });
 }
+
+/** Deletes those of the topics that exist and waits until the broker no longer lists them; returns the ones deleted. */
+export async function deleteTopicsThatExist(kafka: Kafka, names: string[], opts: { timeoutMs?: number } = {}): Promise<string[]> {
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  return withAdmin(kafka, 'delete topics', async (admin) => {
+    const present = new Set(await admin.listTopics());
+    const deleted = names.filter((n) => present.has(n));
+    if (!deleted.length) return [];
+    await admin.deleteTopics({ topics: deleted, timeout: timeoutMs });
+    await retry(
+      async () => {
+        const still = (await admin.listTopics()).filter((n) => deleted.includes(n));
+        if (still.length) throw Object.assign(new Error(`still being deleted: ${still.join(', ')}`), { retriable: true });
+      },
+      { retriable: (e) => (e as { retriable?: boolean }).retriable === true, timeoutMs, maxPauseMs: 500 },
+    );
+    return deleted;
+  });
+}
+
+/** Which of the topics exist. */
+export async function existingTopics(kafka: Kafka, names: string[]): Promise<string[]> {
+  return withAdmin(kafka, 'list topics', async (admin) => {
+    const present = new Set(await admin.listTopics());
+    return names.filter((n) => present.has(n));
+  });
+}

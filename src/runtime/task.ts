@@ -33,6 +33,9 @@ import { RecordHandler, TaskFailedError } from './record-handler.ts';
 import { TaskContext } from './task-context.ts';
 import type { TopicRegistry } from './topic-registry.ts';
 
+/** A restore logs `store.restore_progress` every this many records. */
+const RESTORE_LOG_EVERY = 100_000;
+
 export type TaskState = 'created' | 'initializing' | 'restoring' | 'running' | 'fenced' | 'failed' | 'closed';
 
 /** What a task needs from the processor runner that owns it. */
@@ -346,6 +349,10 @@ export class Task {
       const meta: { checkpoint: string; position?: TaskPosition } = { checkpoint: last.toString() };
       if (position) meta.position = position;
       await s.committed.apply([...writes].map(([key, value]) => ({ key, value })), meta);
+      // a long restore says how far it is (as well as foldstream_restore_remaining_records): a line every 100 000 records
+      if (Math.floor((applied + records.length) / RESTORE_LOG_EVERY) > Math.floor(applied / RESTORE_LOG_EVERY)) {
+        this.log.info({ event: 'store.restore_progress', ...labels, partition, records: applied + records.length, remaining: String(end > last ? end - last : 0n) });
+      }
       applied += records.length;
       this.env.metrics.restoreRecords.inc(labels, records.length);
       this.env.metrics.restoreRemaining.set({ ...labels, partition: String(partition) }, Number(end > last ? end - last : 0n));

@@ -378,6 +378,13 @@ export const ProjectionProcessorSchema = z
       .enum(['envelope', 'view'])
       .default('envelope')
       .describe('envelope: event envelopes; view: another projection\'s view topic (chaining), seen as ViewUpdated / ViewDeleted events'),
+    replaces: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'blue/green rebuild: the projection this one is a new version of. It builds its own view topic and store beside the old one; the query API answers reads of the old name from this one per partition once it has caught up (docs/projections.md#blue-green-rebuild)',
+      ),
   })
   .describe('events in, a read model out');
 

@@ -82,6 +82,8 @@ test.serial('a reset projection is rebuilt from its input: the same stores and t
   for (const p of ['user-view', 'users-by-status']) {
     const r = await runCli(['reset', file(), p, '--yes', '--state-dir', stateDir]);
     t.is(r.code, 0, r.stdout + r.stderr);
+    // its steps, as a line at the end (stderr is no terminal here)
+    t.regex(r.stderr, new RegExp(`^reset ${p}: (\\d+)/\\1 steps \\(100 %\\)$`, 'm'));
   }
   // groups gone, changelogs and the repartition topic empty, local state gone
   const groups = await withAdmin((a) => a.describeGroups(['user-view', 'users-by-status', 'users-by-status-group'].map((p) => groupId(env.app, p))));

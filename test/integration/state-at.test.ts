@@ -65,6 +65,15 @@ test('as of now, the rebuilt state equals the one the aggregate keeps in its sto
   }
 });
 
+test('progress of the read goes to stderr (a line at the end when stderr is no terminal), and --quiet has none', async (t) => {
+  const shown = await runCli(['state-at', join(env.dir, 'topology.yaml'), 'User', 'ann']);
+  t.is(shown.code, 0, shown.stderr);
+  t.regex(shown.stderr, /^read .*-events: (\d+)\/\1 offsets \(100 %\)$/m);
+  const quiet = await runCli(['state-at', join(env.dir, 'topology.yaml'), 'User', 'ann', '--quiet']);
+  t.is(quiet.code, 0);
+  t.is(quiet.stderr, '');
+});
+
 test('an unknown aggregate names the ones there are; a bad time is refused before Kafka is asked', async (t) => {
   const r = await runCli(['state-at', join(env.dir, 'topology.yaml'), 'Usr', 'ann']);
   t.is(r.code, 1);

@@ -96,7 +96,7 @@ async function serve(processors: QueryableProcessor[], token?: string) {
     const r = await fetch(`http://127.0.0.1:${port}${path}`, { headers });
     return { status: r.status, body: (await r.json()) as Record<string, any> };
   };
-  return { http, get, registry };
+  return { http, get, registry, port };
 }
 
 function usersWorld(history = true, states: Record<number, string> = ALL_RUNNING) {
@@ -293,4 +293,50 @@ test('?partition= looks a key up in the partition named, for stores not keyed by
   t.is((await get(`/stores/users/commands/${id}`)).status, 404);
   t.like((await get(`/stores/users/commands/${id}?partition=${pOther}`)).body, { key: id, partition: pOther, value: { status: 'accepted' } });
   t.is((await get(`/stores/users/commands/${id}?partition=${PARTITIONS}`)).status, 400);
+});
+
+test('blue/green: reads of the old name are answered by the old version until the new one runs the partition and has caught up, then by the new one for good', async (t) => {
+  const oldStates: Record<number, string> = { ...ALL_RUNNING };
+  const newStates: Record<number, string> = { ...ALL_RUNNING, [p1]: 'restoring' };
+  const lags: Record<string, number | undefined> = { old: undefined, new: undefined };
+  const old = { ...fakeProcessor('user-view', ['view'], oldStates), lag: async () => lags.old };
+  const next = { ...fakeProcessor('user-view-v2', ['view'], newStates), replaces: 'user-view', lag: async () => lags.new };
+  void old.data(p1, 'view').apply([{ key: 'u1', value: encodeValue({ v: 1 }) }], {});
+  void old.data(pOther, 'view').apply([{ key: otherKey, value: encodeValue({ v: 1 }) }], {});
+  void next.data(p1, 'view').apply([{ key: 'u1', value: encodeValue({ v: 2 }) }], {});
+  void next.data(pOther, 'view').apply([{ key: otherKey, value: encodeValue({ v: 2 }) }], {});
+  const { http, port } = await serve([old, next]);
+  t.teardown(() => http.close());
+  const read = async (key: string) => {
+    const r = await fetch(`http://127.0.0.1:${port}/stores/user-view/view/${key}`);
+    return { status: r.status, by: r.headers.get('x-foldstream-processor'), value: ((await r.json()) as { value?: unknown }).value };
+  };
+  // the new version restores p1: the old one answers
+  t.deepEqual(await read('u1'), { status: 200, by: 'user-view', value: { v: 1 } });
+  // it runs but has committed nothing yet (no lag known): still the old one
+  newStates[p1] = 'running';
+  t.like(await read('u1'), { by: 'user-view' });
+  // behind the old one: the old one
+  lags.old = 2;
+  lags.new = 500;
+  t.like(await read('u1'), { by: 'user-view' });
+  // caught up as far as the old one: the new one, and for good, even when it falls behind again
+  lags.new = 2;
+  t.deepEqual(await read('u1'), { status: 200, by: 'user-view-v2', value: { v: 2 } });
+  lags.new = 900;
+  t.like(await read('u1'), { by: 'user-view-v2' });
+  // per partition: the other partition switches on its own reading
+  lags.new = 3;
+  t.like(await read(otherKey), { by: 'user-view' });
+  // the name of the new version is answered by it directly
+  const direct = await fetch(`http://127.0.0.1:${port}/stores/user-view-v2/view/${otherKey}`);
+  t.is(direct.headers.get('x-foldstream-processor'), 'user-view-v2');
+});
+
+test('blue/green: once the old version has left the app, its name is answered by the new version', async (t) => {
+  const next = { ...fakeProcessor('user-view-v2', ['view'], ALL_RUNNING), replaces: 'user-view' };
+  void next.data(p1, 'view').apply([{ key: 'u1', value: encodeValue({ v: 2 }) }], {});
+  const { http, get } = await serve([next]);
+  t.teardown(() => http.close());
+  t.like(await get('/stores/user-view/view/u1'), { status: 200, body: { value: { v: 2 } } });
 });

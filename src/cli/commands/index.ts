@@ -4,7 +4,9 @@ import { registerDlq } from './dlq.ts';
 import { registerGraph } from './graph.ts';
 import { registerLeaveGroup } from './leave-group.ts';
 import { registerReplay } from './replay.ts';
+import { registerRebuild } from './rebuild.ts';
 import { registerReset } from './reset.ts';
+import { registerRetire } from './retire.ts';
 import { registerRun } from './run.ts';
 import { registerSchema } from './schema.ts';
 import { registerStateAt } from './state-at.ts';
@@ -21,6 +23,8 @@ export function registerCommands(program: Command): void {
   registerTopics(program);
   registerReset(program);
   registerLeaveGroup(program);
+  registerRebuild(program);
+  registerRetire(program);
   registerStateAt(program);
   registerDlq(program);
   registerReplay(program);

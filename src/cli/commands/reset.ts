@@ -24,7 +24,8 @@ export function registerReset(program: Command): void {
     .option('--yes', 'do it (without it, only the plan is printed)')
     .option('--allow-duplicates', 'reset an aggregate, saga, custom or window processor although reprocessing repeats its outputs')
     .option('--state-dir <dir>', 'the state directory of this machine (default: processing.stateDir of the topology)')
-    .action(async (file: string, name: string, opts: { yes?: boolean; allowDuplicates?: boolean; stateDir?: string }) => {
+    .option('--quiet', 'no progress on stderr')
+    .action(async (file: string, name: string, opts: { yes?: boolean; allowDuplicates?: boolean; stateDir?: string; quiet?: boolean }) => {
       const loaded = loadTopologyOrExit(file);
       const t = loaded.topology;
       const p = t.processors.find((x) => x.name === name);
@@ -35,6 +36,7 @@ export function registerReset(program: Command): void {
       }
       // loaded here so that the commands that never talk to Kafka do not load kafkajs either
       const { duplicatesOf, planReset, resetProcessor } = await import('../../app/reset.ts');
+      const { progressReporter } = await import('../../app/progress.ts');
       const duplicates = duplicatesOf(p);
       if (duplicates && !opts.allowDuplicates) {
         console.error(`refusing to reset ${p.type} "${name}": ${duplicates}.`);
@@ -55,7 +57,7 @@ export function registerReset(program: Command): void {
       }
 
       try {
-        const outcome = await resetProcessor(loaded, plan);
+        const outcome = await resetProcessor(loaded, plan, progressReporter({ quiet: opts.quiet === true }));
         if (outcome.kind === 'busy') {
           for (const g of outcome.groups) console.error(`consumer group ${g.groupId} is ${g.state}, members: ${g.members.join(', ') || '-'}`);
           console.error(`refusing to reset: stop every instance of app ${t.app} first (the groups must have no members), then run reset again.`);

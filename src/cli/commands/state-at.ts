@@ -31,7 +31,8 @@ export function registerStateAt(program: Command): void {
     .option('--at <time>', 'ISO-8601 time or ms since the epoch: apply the events in version order up to the first dated after it')
     .option('--tenant <tenantId>', 'the tenant, for an aggregate with partitioning: tenant')
     .option('--events', 'also print the events applied')
-    .action(async (file: string, which: string, aggregateId: string, opts: { at?: string; tenant?: string; events?: boolean }, cmd: Command) => {
+    .option('--quiet', 'no progress on stderr')
+    .action(async (file: string, which: string, aggregateId: string, opts: { at?: string; tenant?: string; events?: boolean; quiet?: boolean }, cmd: Command) => {
       let at: number | undefined;
       try {
         at = opts.at === undefined ? undefined : parseTime(opts.at);
@@ -50,7 +51,7 @@ export function registerStateAt(program: Command): void {
       const log: Logger = { debug() {}, info() {}, warn: (f, m) => console.error(m ?? '', JSON.stringify(f)), error: (f, m) => console.error(m ?? '', JSON.stringify(f)) };
       // loaded here so that the commands that never talk to Kafka do not load kafkajs either
       const { aggregateStateAt } = await import('../../app/state-at.ts');
-      let shown = '';
+      const { progressReporter } = await import('../../app/progress.ts');
       try {
         const r = await aggregateStateAt(loaded, {
           aggregate: p,
@@ -58,14 +59,8 @@ export function registerStateAt(program: Command): void {
           tenant: opts.tenant,
           at,
           log,
-          onProgress: (topic, partition, read) => {
-            if (!process.stderr.isTTY) return;
-            if (shown && shown !== `${topic}-${partition}`) process.stderr.write('\n');
-            shown = `${topic}-${partition}`;
-            process.stderr.write(`\rread ${read} records of ${shown}`);
-          },
+          progress: opts.quiet ? undefined : progressReporter(),
         });
-        if (shown) process.stderr.write('\n');
         const out: Record<string, unknown> = {
           aggregate: p.name,
           aggregateType: p.aggregateType,

@@ -18,6 +18,7 @@ export function checkProjection(ctx: CheckContext, p: ProjectionProcessorDecl, a
       'set cleanup.policy: compact ("compact,delete" also expires old views); left out, foldstream creates it compacted',
     );
   }
+  if (p.replaces !== undefined) checkReplaces(ctx, p, at);
   if (p.groupBy && typeof p.groupBy === 'object' && 'key' in p.groupBy.aggregate) {
     ctx.problem(at('groupBy', 'aggregate', 'key'), '`key` is the group key in every group view; name this field differently');
   }
@@ -30,4 +31,22 @@ export function checkProjection(ctx: CheckContext, p: ProjectionProcessorDecl, a
       }
     }
   }
+}
+
+/** A new version of a projection (blue/green): a projection of its own, with its own view topic, replacing one other. */
+function checkReplaces(ctx: CheckContext, p: ProjectionProcessorDecl, at: At): void {
+  const old = ctx.t.processors.find((q) => q?.name === p.replaces);
+  if (p.replaces === p.name) {
+    ctx.problem(at('replaces'), `projection "${p.name}" cannot replace itself`, 'give the new version a name of its own (for example user-view-v2) and `replaces:` the old name');
+    return;
+  }
+  if (old && old.type !== 'projection') {
+    ctx.problem(at('replaces'), `"${p.replaces}" is not a projection (it is the ${old.type} processor of that name): only a projection is replaced side by side`, 'name the projection this one is a new version of');
+    return;
+  }
+  if (old && old.output === p.output) {
+    ctx.problem(at('output'), `projection "${p.name}" replaces "${old.name}" but writes the same view topic "${p.output}"`, 'a new version builds a view topic of its own while the old one serves: declare a new topic (for example user-view-v2) as its output');
+  }
+  const rival = ctx.t.processors.find((q) => q !== p && q?.type === 'projection' && q.replaces === p.replaces);
+  if (rival) ctx.problem(at('replaces'), `projections "${rival.name}" and "${p.name}" both replace "${p.replaces}"`, 'one new version at a time: remove the other, or make one replace the other');
 }
