@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   CHANGELOG_TRANSACTION_OPEN: "a transaction without its markers lies beyond what a task's store could restore",
   OUTPUT_UNDECLARED: 'processor code forwarded to a topic that is not declared',
   PRODUCER_FENCED: 'another instance took over this task; this one stops working on it',
+  GENERATION_FENCED: "the consumer group moved to a new generation since the runner's transaction began; it is aborted",
   TRANSACTION_FAILED: 'a transaction could not be committed; the task is re-initialised',
   TASK_FAILED: 'a task stopped because its error policy is `fail`',
   KAFKA_UNAVAILABLE: 'the Kafka cluster could not be reached',
