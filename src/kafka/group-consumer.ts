@@ -12,6 +12,7 @@
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from '../processors/types.ts';
 import { authorizationDenied, retryOnCoordinatorError } from './errors.ts';
+import { installGenerationHooks, withGenerationHooks, type GroupGeneration } from './group-generation.ts';
 import { explainNoCoordinator, GROUP_COORDINATOR } from './kafkajs-cluster.ts';
 import { coPartitionedAssigner, type MemberUserData } from './task-assigner.ts';
 import type { BatchControl, FetchedBatch, TopicPartitionOffset } from './types.ts';
@@ -28,9 +29,15 @@ export interface GroupConsumerOptions {
   /** after every rebalance: the tasks (partition numbers) this member now owns, and its member id */
   onAssigned: (tasks: number[], memberId: string) => void;
   onRebalancing?: () => void;
+  /** before kafkajs joins the group again (not its first join): awaited; never throws (group-generation.ts) */
+  beforeRejoin?: () => Promise<void>;
+  /** the generation id and member id after every join */
+  onGeneration?: (g: GroupGeneration) => void;
   onBatch: (batch: FetchedBatch, ctl: BatchControl) => Promise<void>;
   log: Logger;
 }
+
+installGenerationHooks();
 
 export class GroupConsumer {
   private consumer: Consumer;
@@ -47,7 +54,12 @@ export class GroupConsumer {
     const o = this.opts;
     const consumer = this.kafka.consumer({
       groupId: o.groupId,
-      partitionAssigners: [coPartitionedAssigner(o.userData)],
+      partitionAssigners: [
+        withGenerationHooks(coPartitionedAssigner(o.userData), {
+          beforeRejoin: () => o.beforeRejoin?.() ?? Promise.resolve(),
+          joined: (g) => o.onGeneration?.(g),
+        }),
+      ],
       sessionTimeout: o.sessionTimeoutMs,
       heartbeatInterval: o.heartbeatIntervalMs,
       rebalanceTimeout: o.rebalanceTimeoutMs,

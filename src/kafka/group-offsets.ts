@@ -23,13 +23,13 @@ export class KafkaJsGroupOffsets implements GroupOffsets {
     this.cluster = new KafkaJsTxnCluster(kafka);
   }
 
-  async stableOffsets(groupId: string, topics: string[], partition: number): Promise<StableOffsets> {
+  async stableOffsets(groupId: string, topics: string[], partition: number, requireStable = true): Promise<StableOffsets> {
     await (this.connected ??= this.cluster.connect());
     let broker = this.coordinators.get(groupId);
     try {
       broker ??= await this.cluster.coordinator('group', groupId);
       this.coordinators.set(groupId, broker);
-      const r = await sendToBroker(broker, offsetFetchV7({ groupId, topics: topics.map((topic) => ({ topic, partitions: [partition] })), requireStable: true }));
+      const r = await sendToBroker(broker, offsetFetchV7({ groupId, topics: topics.map((topic) => ({ topic, partitions: [partition] })), requireStable }));
       const out: StableOffsets = { unstable: false, offsets: {} };
       for (const t of r.topics) {
         for (const p of t.partitions) {

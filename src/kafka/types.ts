@@ -97,7 +97,8 @@ export interface StableOffsets {
 
 /** What a new owner of a task asks of the group and the transaction coordinator (exactly-once v2). */
 export interface GroupOffsets {
-  stableOffsets(groupId: string, topics: string[], partition: number): Promise<StableOffsets>;
+  /** `requireStable` false: the last committed offsets even while a transaction holds newer ones (their metadata names the writer) */
+  stableOffsets(groupId: string, topics: string[], partition: number, requireStable?: boolean): Promise<StableOffsets>;
   /** InitProducerId with another writer's transactional id: aborts its open transaction and fences it */
   abortTransactionOf(transactionalId: string, transactionTimeoutMs: number): Promise<void>;
   close(): Promise<void>;
