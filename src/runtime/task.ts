@@ -329,7 +329,9 @@ export class Task implements TxnParticipant {
       }
       if (!fenced && Date.now() - started > patience) {
         fenced = true;
-        for (const writer of await this.previousWriters(topics)) {
+        const writers = await this.previousWriters(topics);
+        if (!writers.length) this.log.warn({ event: 'task.previous_writer_unknown', processor: spec.name, partition, holds: open, waitedMs: Date.now() - started, hint: 'waits until the broker aborts the transaction (transactionTimeoutMs)' });
+        for (const writer of writers) {
           this.log.warn({ event: 'task.fencing_previous_writer', processor: spec.name, partition, transactionalId: writer, holds: open, waitedMs: Date.now() - started });
           await groupOffsets.abortTransactionOf(writer, this.env.transactionTimeoutMs).catch((e: unknown) =>
             this.log.warn({ event: 'task.fencing_failed', processor: spec.name, partition, transactionalId: writer, error: errorMessage(e) }),
@@ -347,7 +349,10 @@ export class Task implements TxnParticipant {
       const w = (await s.committed.position().catch(() => undefined))?.writer;
       if (w) out.add(w);
     }
-    const last = await this.env.groupOffsets.stableOffsets(this.env.groupId, topics, this.partition, false).catch(() => undefined);
+    const last = await this.env.groupOffsets.stableOffsets(this.env.groupId, topics, this.partition, false).catch((e: unknown) => {
+      this.log.warn({ event: 'task.offsets_unreadable', processor: this.env.spec.name, partition: this.partition, error: errorMessage(e) });
+      return undefined;
+    });
     for (const c of Object.values(last?.offsets ?? {})) if (c.metadata) out.add(c.metadata);
     const own = this.env.txn.transactionalId;
     if (own) out.delete(own);
