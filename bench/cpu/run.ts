@@ -160,7 +160,8 @@ async function runWorkload(workload: WorkloadName, o: Options): Promise<CpuResul
     metrics,
     log: silentLogger,
   });
-  await txn.start();
+  txn.start();
+  await txn.ready();
   txn.joined({ generationId: 1, memberId: 'bench' });
   const groupOffsets = { stableOffsets: async () => ({ unstable: false, offsets: {} }), abortTransactionOf: async () => undefined, close: async () => undefined };
   for (let partition = 0; partition < PARTITIONS; partition++) {

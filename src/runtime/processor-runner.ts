@@ -145,8 +145,8 @@ export class ProcessorRunner {
   }
 
   async start(): Promise<void> {
-    // InitProducerId first: it aborts what a crash of this instance (same instance id) left open
-    await this.txn.start();
+    // InitProducerId (in the background; tasks wait for it): it aborts what a crash of this instance left open
+    this.txn.start();
     await this.consumer.start();
     this.punctuationTimer = setInterval(() => {
       if (!this.txn.accepting || this.stopped) return;

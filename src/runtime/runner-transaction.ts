@@ -21,6 +21,7 @@
  * 5. A new owner of a task waits for the previous writer's transaction before it processes: task.ts, waitForStable().
  */
 import { FoldstreamError, errorMessage } from '../errors.ts';
+import { authorizationDenied } from '../kafka/errors.ts';
 import type { OffsetsGeneration, OutgoingRecord, TaskProducer, TopicPartitionOffset } from '../kafka/types.ts';
 import type { Logger } from '../processors/types.ts';
 import { Gate } from './gate.ts';
@@ -77,6 +78,8 @@ export class RunnerTransaction {
   /** sends of the open transaction, one after the other (a producer's sends must not overlap) */
   private sending: Promise<unknown> = Promise.resolve();
   private sendFailed: unknown;
+  /** topics the open transaction wrote or tried to (to name a missing ACL) */
+  private written = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
 
@@ -91,13 +94,21 @@ export class RunnerTransaction {
     return !this.stopped && (!this.o.exactlyOnce || this.generation !== undefined);
   }
 
-  /** InitProducerId (aborts what a crash of this instance left open), then the commit timer. */
-  async start(): Promise<void> {
-    await this.ensureProducer();
+  /**
+   * The commit timer, and InitProducerId in the background (it aborts what a crash of this instance left open; tasks
+   * wait for it: ready()). A producer that cannot start (a missing ACL) is retried and said why, as tasks are.
+   */
+  start(): void {
+    void this.ensureProducer().catch(() => undefined);
     this.timer = setInterval(() => {
       if (this.open && !this.stopped && Date.now() - this.openedAt >= this.o.commitIntervalMs) void this.commit();
     }, Math.max(5, Math.min(50, Math.floor(this.o.commitIntervalMs / 4))));
     this.timer.unref();
+  }
+
+  /** Resolves once the runner's producer is initialised. */
+  async ready(): Promise<void> {
+    await this.ensureProducer();
   }
 
   /** The producer, made and initialised if there is none (retried until it works or the runner stops). */
@@ -113,7 +124,14 @@ export class RunnerTransaction {
         } catch (e) {
           await p.close().catch(() => undefined);
           if (this.stopped) throw e;
-          this.o.log.warn({ event: 'runner.producer_init_failed', processor: this.o.processor, transactionalId: this.o.transactionalId, error: errorMessage(e) });
+          const denied = this.denied(e, []);
+          this.o.log.warn({
+            event: 'runner.producer_init_failed',
+            processor: this.o.processor,
+            transactionalId: this.o.transactionalId,
+            error: errorMessage(e),
+            ...(denied ? { code: 'KAFKA_AUTHORIZATION_FAILED', denied, hint: 'grant the ACLs `foldstream describe --acls` prints' } : {}),
+          });
           await sleep(Math.min(200 * 2 ** attempt, 5_000));
         }
       }
@@ -153,6 +171,7 @@ export class RunnerTransaction {
   async send(records: OutgoingRecord[]): Promise<void> {
     if (!records.length) return;
     this.markOpen();
+    for (const r of records) this.written.add(r.topic);
     const done = this.sending.then(async () => {
       if (this.sendFailed) return;
       const p = await this.begin();
@@ -228,6 +247,7 @@ export class RunnerTransaction {
         return;
       }
       const records = parts.flatMap((c) => c.records);
+      for (const r of records) this.written.add(r.topic);
       const offsets = parts.flatMap((c) => c.offsets);
       let at = performance.now();
       const p = await this.begin();
@@ -255,6 +275,7 @@ export class RunnerTransaction {
   }
 
   private reset(): void {
+    this.written = new Set();
     this.open = false;
     this.processed = 0;
     this.sendFailed = undefined;
@@ -262,9 +283,26 @@ export class RunnerTransaction {
     this.txnGeneration = undefined;
   }
 
+  /** The resource an ACL is missing for, when that is why `e` happened; `topics`: what the transaction wrote. */
+  private denied(e: unknown, topics: string[]): string | undefined {
+    switch (authorizationDenied(e)) {
+      case undefined:
+        return undefined;
+      case 'transactionalId':
+        return `transactional id ${this.o.transactionalId ?? '(none)'} (WRITE)`;
+      case 'group':
+        return `consumer group ${this.o.groupId} (READ)`;
+      case 'cluster':
+        return 'the cluster';
+      case 'topic':
+        return `topic ${topics.length ? topics.join(' or ') : '(unknown)'} (WRITE: the transaction of processor ${this.o.processor})`;
+    }
+  }
+
   private async abortExclusive(cause: unknown, why = 'task'): Promise<void> {
     const { metrics, processor } = this.o;
-    const code = cause instanceof FoldstreamError ? cause.code : 'TRANSACTION_FAILED';
+    const denied = this.denied(cause, [...this.written]);
+    const code = denied ? 'KAFKA_AUTHORIZATION_FAILED' : cause instanceof FoldstreamError ? cause.code : 'TRANSACTION_FAILED';
     const hadWork = this.open || this.producer?.inTransaction;
     await this.sending.catch(() => undefined);
     for (const t of this.o.participants()) if (t.inTransaction) t.aborted();
@@ -287,7 +325,15 @@ export class RunnerTransaction {
     }
     if (hadWork) {
       metrics.transactions.inc({ processor, result: 'aborted' });
-      this.o.log.warn({ event: 'runner.transaction_aborted', code, processor, transactionalId: this.o.transactionalId, during: why, error: errorMessage(cause) });
+      this.o.log.warn({
+        event: 'runner.transaction_aborted',
+        code,
+        processor,
+        transactionalId: this.o.transactionalId,
+        during: why,
+        error: errorMessage(cause),
+        ...(denied ? { denied, hint: 'grant the ACLs `foldstream describe --acls` prints' } : {}),
+      });
     }
   }
 

@@ -73,6 +73,8 @@ export interface TaskEnv {
 /** What a task uses of its runner's transaction (runner-transaction.ts). */
 export interface TaskTxn {
   readonly transactionalId: string | undefined;
+  /** the runner's producer is initialised (InitProducerId ended what a crash of this instance left open) */
+  ready(): Promise<void>;
   send(records: OutgoingRecord[]): Promise<void>;
   recordsProcessed(n: number): void;
   readonly due: boolean;
@@ -216,7 +218,10 @@ export class Task implements TxnParticipant {
     }
     if (this.isClosed()) return;
 
-    // 1. Wait: no transaction of the previous writer may hold this task's offsets or changelog records.
+    // 1. Wait: no transaction of the previous writer may hold this task's offsets or changelog records (this
+    // instance's own, left by a crash, is aborted by the runner's InitProducerId).
+    await this.env.txn.ready();
+    if (this.isClosed()) return;
     const stable = await this.waitForStable();
     if (!stable || this.isClosed()) return;
 
@@ -304,7 +309,6 @@ export class Task implements TxnParticipant {
   private async waitForStable(): Promise<StableOffsets | undefined> {
     const { spec, partition, groupOffsets, admin, groupId } = this.env;
     const topics = spec.inputs.map((i) => i.topic);
-    const changelogs = spec.stores.flatMap((s) => (s.changelog ? [s.changelog] : []));
     const started = Date.now();
     const patience = 2 * this.env.commitIntervalMs + 1_000;
     let fenced = false;
@@ -313,11 +317,16 @@ export class Task implements TxnParticipant {
       if (this.isClosed()) return undefined;
       const offsets = await groupOffsets.stableOffsets(groupId, topics, partition, true);
       let open: string | undefined = offsets.unstable ? 'offsets' : undefined;
-      for (const changelog of changelogs) {
-        if (open) break;
+      for (const s of this.stores.values()) {
+        const changelog = s.spec.changelog;
+        if (open || !changelog) continue;
         const lso = (await admin.endOffsets(changelog)).get(partition) ?? 0n;
         const hw = (await admin.highWatermarks(changelog)).get(partition) ?? 0n;
-        if (lso < hw) open = `changelog ${changelog}-${partition}`;
+        // A transaction open beyond what the store holds: restoring to the last stable offset and processing would do
+        // its work again. A store whose checkpoint is already past the last stable offset holds committed work beyond
+        // it (a transaction whose markers a restarting broker lost: restore() keeps such a store) and need not wait.
+        const checkpoint = BigInt((await s.committed.checkpoint()) ?? '0');
+        if (lso < hw && checkpoint <= lso) open = `changelog ${changelog}-${partition}`;
       }
       if (!open) {
         if (logged) this.log.info({ event: 'task.previous_transaction_ended', processor: spec.name, partition, waitedMs: Date.now() - started, fenced });

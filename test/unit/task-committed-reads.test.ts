@@ -49,7 +49,7 @@ function task(store: GatedStore): Task {
     maxBufferedRecords: 100,
     taskDir: '/nonexistent',
     topics: {} as TopicRegistry,
-    txn: { transactionalId: 'a-p-i', send: async () => undefined, recordsProcessed: () => undefined, due: false, commitFromTask: async () => undefined, abortFromTask: async () => undefined },
+    txn: { transactionalId: 'a-p-i', ready: async () => undefined, send: async () => undefined, recordsProcessed: () => undefined, due: false, commitFromTask: async () => undefined, abortFromTask: async () => undefined },
     groupOffsets: { stableOffsets: async () => ({ unstable: false, offsets: {} }), abortTransactionOf: async () => undefined, close: async () => undefined },
     transactionTimeoutMs: 10_000,
     openStore: async () => store,
