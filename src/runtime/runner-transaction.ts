@@ -307,22 +307,16 @@ export class RunnerTransaction {
     await this.sending.catch(() => undefined);
     for (const t of this.o.participants()) if (t.inTransaction) t.aborted();
     this.reset();
+    // The producer is thrown away after any failed transaction, as a task's was: the next one's InitProducerId bumps
+    // the epoch, which ends a transaction whose EndTxn outcome is unknown, and starts its sequences from 0.
     const p = this.producer;
-    if (p?.inTransaction) {
-      try {
-        await p.abort();
-      } catch {
-        // fenced, or an EndTxn of unknown outcome: the next producer's InitProducerId ends that transaction
-        this.producer = undefined;
-        await p.close().catch(() => undefined);
-      }
+    this.producer = undefined;
+    if (p) {
+      if (p.inTransaction) await p.abort().catch(() => undefined);
+      await p.close().catch(() => undefined);
     }
     // the group moved on: no new work until kafkajs has joined again (its heartbeat learns it too, and rejoins)
     if (code === 'GENERATION_FENCED') this.generation = undefined;
-    if (code === 'PRODUCER_FENCED' && this.producer === p && p) {
-      this.producer = undefined;
-      await p.close().catch(() => undefined);
-    }
     if (hadWork) {
       metrics.transactions.inc({ processor, result: 'aborted' });
       this.o.log.warn({
