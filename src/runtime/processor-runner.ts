@@ -54,6 +54,7 @@ export class ProcessorRunner {
   private readonly txn: RunnerTransaction;
   private readonly groupOffsets: KafkaJsGroupOffsets;
   private punctuationTimer: NodeJS.Timeout | undefined;
+  private readonly punctuating = new Set<Task>();
   private memberId: string | undefined;
   private readonly closing = new Map<number, Promise<void>>();
   private janitorStarted = false;
@@ -151,7 +152,12 @@ export class ProcessorRunner {
     this.punctuationTimer = setInterval(() => {
       if (!this.txn.accepting || this.stopped) return;
       const now = Date.now();
-      for (const t of this.tasks.values()) void this.txn.gate.shared(() => t.punctuateWallClock(now));
+      for (const t of this.tasks.values()) {
+        // one at a time per task: while a commit holds the gate, ticks do not pile up behind it
+        if (this.punctuating.has(t)) continue;
+        this.punctuating.add(t);
+        void this.txn.gate.shared(() => t.punctuateWallClock(now)).finally(() => this.punctuating.delete(t));
+      }
     }, 50);
     this.punctuationTimer.unref();
   }
@@ -165,7 +171,11 @@ export class ProcessorRunner {
     }
     // no new work while the group is being joined (the generation is not known) or the runner stops: left
     // unresolved, the batch is fetched again
-    if (!this.txn.accepting || this.stopped) return;
+    if (!this.txn.accepting || this.stopped) {
+      // kafkajs fetches it again at once: do not spin until its heartbeat learns of the rebalance
+      await new Promise((r) => setTimeout(r, 50));
+      return;
+    }
     await this.txn.gate.shared(async () => {
       if (!this.txn.accepting || this.stopped) return;
       await task.processBatch(batch, ctl);

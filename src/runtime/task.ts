@@ -651,6 +651,7 @@ export class Task implements TxnParticipant {
   /** After the runner's commit: the state goes to LevelDB with its checkpoint and position. Never throws. */
   private async committed(position: TaskPosition, writes: Map<string, StoreWrite[]>, consumed: Map<string, { last: bigint; timestamps: number[] }>, sent: Map<string, number>, ends: Map<string, bigint>): Promise<void> {
     const { spec, partition, metrics } = this.env;
+    if (this.isClosed()) return; // revoked meanwhile: its stores are closed; a restart restores from the changelog
     this.position = position;
     this.consumed = new Map();
     this.sentCounts = new Map();
@@ -687,6 +688,7 @@ export class Task implements TxnParticipant {
    * again (step 1 on: its stores re-read, its punctuations and processor made anew) once the work in progress ended.
    */
   private restartAfter(reason: 'transaction_failed' | 'store_corrupt'): void {
+    if (this.isClosed()) return;
     const { spec, partition, metrics } = this.env;
     metrics.taskReinitialisations.inc({ processor: spec.name, reason });
     this.setState('initializing');
