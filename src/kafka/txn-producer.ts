@@ -1,8 +1,9 @@
 /**
- * The task's transactional producer, foldstream's own, over kafkajs's Cluster and Broker (its connections, metadata
- * and request encoders), replacing kafkajs's producer and eosManager. Same fencing model as before (DESIGN §4,
- * docs/exactly-once.md): one transactional id per task; InitProducerId fences a zombie holding it and completes or
- * aborts its open transaction. What changes is the wire:
+ * The processor runner's transactional producer, foldstream's own, over kafkajs's Cluster and Broker (its connections,
+ * metadata and request encoders), replacing kafkajs's producer and eosManager. One transactional id per processor
+ * runner (exactly-once v2, docs/exactly-once.md); its offsets go in TxnOffsetCommit v3 with the group generation
+ * (KIP-447), so a zombie's are refused (GENERATION_FENCED); InitProducerId completes or aborts an open transaction
+ * of the same id. The wire:
  *
  * - the transaction and group coordinators are looked up once and cached; looked up again only after a coordinator
  *   error (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE, COORDINATOR_LOAD_IN_PROGRESS) or a connection error;
