@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   OUTPUT_UNDECLARED: 'processor code forwarded to a topic that is not declared',
   PRODUCER_FENCED: 'another instance took over this task; this one stops working on it',
   GROUP_INSTANCE_FENCED: 'another live instance joined a consumer group with the same group.instance.id (static membership)',
+  GENERATION_FENCED: "the consumer group moved to a new generation since the runner's transaction began; it is aborted",
   TRANSACTION_FAILED: 'a transaction could not be committed; the task is re-initialised',
   TASK_FAILED: 'a task stopped because its error policy is `fail`',
   KAFKA_UNAVAILABLE: 'the Kafka cluster could not be reached',

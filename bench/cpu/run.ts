@@ -26,6 +26,7 @@ import type { BatchControl, FetchedBatch, FetchedRecord, OutgoingRecord, TaskPro
 import { silentLogger } from '../../src/log.ts';
 import { buildProcessorSpecs } from '../../src/processors/build.ts';
 import { RuntimeMetrics } from '../../src/runtime/metrics.ts';
+import { RunnerTransaction } from '../../src/runtime/runner-transaction.ts';
 import { Task, type TaskEnv } from '../../src/runtime/task.ts';
 import { TopicRegistry } from '../../src/runtime/topic-registry.ts';
 import { MemoryCommittedStore } from '../../src/state/committed-store.ts';
@@ -144,6 +145,25 @@ async function runWorkload(workload: WorkloadName, o: Options): Promise<CpuResul
   const ReadCacheClass = lru.ReadCache as (new (bytes: number) => unknown) | undefined;
   const readCache = ReadCacheClass ? (new ReadCacheClass(o.cacheMaxBytes ?? (p.cacheMaxBytes as number)) as never) : undefined;
   const tasks: Task[] = [];
+  // the processor runner's transaction (exactly-once v2) over the same in-memory producer
+  const txn = new RunnerTransaction({
+    processor: spec.name,
+    groupId: `cpu-${spec.name}`,
+    exactlyOnce: true,
+    transactionalId: `cpu-${spec.name}-bench`,
+    // commits at maxBufferedRecords, not on the wall clock: the same work however busy the machine
+    commitIntervalMs: 3_600_000,
+    maxBufferedRecords: p.maxBufferedRecords as number,
+    createProducer: () => new MemoryProducer(sent),
+    participants: () => tasks,
+    commitOffsets: async () => undefined,
+    metrics,
+    log: silentLogger,
+  });
+  txn.start();
+  await txn.ready();
+  txn.joined({ generationId: 1, memberId: 'bench' });
+  const groupOffsets = { stableOffsets: async () => ({ unstable: false, offsets: {} }), abortTransactionOf: async () => undefined, close: async () => undefined };
   for (let partition = 0; partition < PARTITIONS; partition++) {
     const env: TaskEnv = {
       app: 'cpu',
@@ -156,7 +176,9 @@ async function runWorkload(workload: WorkloadName, o: Options): Promise<CpuResul
       maxBufferedRecords: p.maxBufferedRecords as number,
       taskDir: join(dir, spec.name, String(partition)),
       topics: registryTopics,
-      createProducer: () => new MemoryProducer(sent),
+      txn,
+      groupOffsets,
+      transactionTimeoutMs: 10_000,
       openStore: (s, d) => (o.store === 'memory' ? Promise.resolve(new MemoryCommittedStore(s.name)) : LevelDbStore.open(s.name, d)),
       destroyStore: (d) => LevelDbStore.destroy(d),
       reader: { read: async (_t, _p, from) => from, close: async () => undefined },
@@ -186,7 +208,7 @@ async function runWorkload(workload: WorkloadName, o: Options): Promise<CpuResul
   let done = 0;
   let i = 0;
   for (; i < all.length && done < warmupRecords; i++) {
-    await tasks[all[i]!.partition]!.processBatch(all[i]!, control);
+    await txn.gate.shared(() => tasks[all[i]!.partition]!.processBatch(all[i]!, control));
     done += all[i]!.records.length;
   }
   const phasesBefore = await phaseSums(registry);
@@ -194,7 +216,7 @@ async function runWorkload(workload: WorkloadName, o: Options): Promise<CpuResul
   const wall0 = performance.now();
   let measured = 0;
   for (; i < all.length; i++) {
-    await tasks[all[i]!.partition]!.processBatch(all[i]!, control);
+    await txn.gate.shared(() => tasks[all[i]!.partition]!.processBatch(all[i]!, control));
     measured += all[i]!.records.length;
   }
   const wall = performance.now() - wall0;
@@ -205,6 +227,7 @@ async function runWorkload(workload: WorkloadName, o: Options): Promise<CpuResul
   const phasesAfter = await phaseSums(registry);
   const commitPhasesUs: Record<string, number> = {};
   for (const [phase, s] of Object.entries(phasesAfter)) commitPhasesUs[phase] = round(((s - (phasesBefore[phase] ?? 0)) * 1e6) / measured);
+  await txn.stop();
   for (const t of tasks) await t.close();
   rmSync(dir, { recursive: true, force: true });
   const MiB = 1024 * 1024;

@@ -18,6 +18,7 @@ import { planRebuild, emptyTaskStores, type ReadEvent, type RebuildPlan, type Ta
 import type { Logger } from '../processors/types.ts';
 import { ChangelogReader } from '../kafka/changelog-reader.ts';
 import { FencingChangelogWriter } from '../kafka/changelog-writer.ts';
+import { KafkaJsGroupOffsets } from '../kafka/group-offsets.ts';
 import { createKafka } from '../kafka/client.ts';
 import { createOffsetsAdmin } from '../kafka/offsets-admin.ts';
 import { describeGroups, existingTopics, type GroupState } from '../kafka/reset-admin.ts';
@@ -83,6 +84,24 @@ export async function rebuildAggregate(loaded: LoadedTopology, p: AggregateProce
         fencing.tick(1);
       }
       fencing.stop();
+      // Under exactly-once v2 the app's transactions belong to its processor runners (<app>-<aggregate>-<instanceId>),
+      // named in the metadata of every offset they commit: fence those writers too, then wait until no transaction
+      // holds newer offsets of the inputs (OffsetFetch require_stable), so what is read next is final.
+      const groupOffsets = new KafkaJsGroupOffsets(kafka);
+      try {
+        const own = new Set([...Array(tasks).keys()].map((n) => transactionalId(t.app, p.name, n)));
+        const writers = new Set<string>();
+        for (let partition = 0; partition < tasks; partition++) {
+          const last = await groupOffsets.stableOffsets(group, inputs, partition, false);
+          for (const c of Object.values(last.offsets)) if (c.metadata && !own.has(c.metadata)) writers.add(c.metadata);
+        }
+        for (const writer of writers) await groupOffsets.abortTransactionOf(writer, t.processing.transactionTimeoutMs);
+        for (let partition = 0; partition < tasks; partition++) {
+          while ((await groupOffsets.stableOffsets(group, inputs, partition, true)).unstable) await new Promise((r) => setTimeout(r, 100));
+        }
+      } finally {
+        await groupOffsets.close();
+      }
     }
     // 1. what the stores hold now, and each task's input position (markers, then the group's offsets, as a task does)
     const stores = new Map<number, TaskStores>();

@@ -75,6 +75,16 @@ export function isFencingError(e: unknown): boolean {
   return (code !== undefined && FENCING_CODES.has(code)) || errorTypes(e).some((t) => FENCING.has(t));
 }
 
+const GENERATION_FENCING = new Set(['ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'FENCED_INSTANCE_ID']);
+/** 22 ILLEGAL_GENERATION, 25 UNKNOWN_MEMBER_ID, 82 FENCED_INSTANCE_ID */
+const GENERATION_FENCING_CODES = new Set([22, 25, 82]);
+
+/** A generation-fenced TxnOffsetCommit (KIP-447): the group moved on since the transaction began. */
+export function isGenerationFencingError(e: unknown): boolean {
+  const code = errorCode(e);
+  return (code !== undefined && GENERATION_FENCING_CODES.has(code)) || errorTypes(e).some((t) => GENERATION_FENCING.has(t));
+}
+
 export type DeniedResource = 'topic' | 'group' | 'transactionalId' | 'cluster';
 
 const DENIED: Record<string, DeniedResource> = {

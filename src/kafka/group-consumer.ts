@@ -13,6 +13,7 @@ import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { FoldstreamError } from '../errors.ts';
 import type { Logger } from '../processors/types.ts';
 import { authorizationDenied, retryOnCoordinatorError } from './errors.ts';
+import { installGenerationHooks, withGenerationHooks, type GroupGeneration } from './group-generation.ts';
 import { explainNoCoordinator, GROUP_COORDINATOR } from './kafkajs-cluster.ts';
 import { fencedInstance, withStaticMembership, type StaticMembershipOptions } from './static-membership.ts';
 import { coPartitionedAssigner, type MemberUserData } from './task-assigner.ts';
@@ -30,6 +31,10 @@ export interface GroupConsumerOptions {
   /** after every rebalance: the tasks (partition numbers) this member now owns, and its member id */
   onAssigned: (tasks: number[], memberId: string) => void;
   onRebalancing?: () => void;
+  /** before kafkajs joins the group again (not its first join): awaited; never throws (group-generation.ts) */
+  beforeRejoin?: () => Promise<void>;
+  /** the generation id and member id after every join */
+  onGeneration?: (g: GroupGeneration) => void;
   onBatch: (batch: FetchedBatch, ctl: BatchControl) => Promise<void>;
   /** join as a static member (static-membership.ts) */
   staticMembership?: Omit<StaticMembershipOptions, 'log'>;
@@ -37,6 +42,8 @@ export interface GroupConsumerOptions {
   onFenced?: (e: FoldstreamError) => void;
   log: Logger;
 }
+
+installGenerationHooks();
 
 export class GroupConsumer {
   private consumer: Consumer;
@@ -56,9 +63,15 @@ export class GroupConsumer {
     const consumer = this.kafka.consumer({
       groupId: o.groupId,
       partitionAssigners: [
-        o.staticMembership
-          ? withStaticMembership(coPartitionedAssigner(o.userData), { ...o.staticMembership, log: o.log })
-          : coPartitionedAssigner(o.userData),
+        withGenerationHooks(
+          o.staticMembership
+            ? withStaticMembership(coPartitionedAssigner(o.userData), { ...o.staticMembership, log: o.log })
+            : coPartitionedAssigner(o.userData),
+          {
+            beforeRejoin: () => o.beforeRejoin?.() ?? Promise.resolve(),
+            joined: (g) => o.onGeneration?.(g),
+          },
+        ),
       ],
       sessionTimeout: o.sessionTimeoutMs,
       heartbeatInterval: o.heartbeatIntervalMs,

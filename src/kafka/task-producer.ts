@@ -1,8 +1,9 @@
 /**
- * One producer per task (DESIGN §4): transactionalId `<app>-<processor>-<partition>`, idempotent, acks=-1.
- * init() runs InitProducerId before restore, which fences a zombie holding the same id and completes or aborts its
- * open transaction. The producer is foldstream's own (txn-producer.ts) over kafkajs's Cluster and Broker; this file
- * connects the two. A producer whose commit or abort failed is thrown away by the task, which creates a new one.
+ * The transactional producer of a processor runner (exactly-once v2, docs/exactly-once.md): transactionalId
+ * `<app>-<processor>-<instanceId>`, idempotent, acks=-1. init() runs InitProducerId, which completes or aborts what a
+ * crash of this instance left open (and, used by a new owner of a task with a dead writer's id, fences that writer).
+ * The producer is foldstream's own (txn-producer.ts) over kafkajs's Cluster and Broker; this file connects the two.
+ * A producer whose transaction failed is thrown away by the runner, which creates a new one.
  */
 import { createRequire } from 'node:module';
 import type { Kafka } from 'kafkajs';

@@ -1,8 +1,9 @@
 /**
- * The task's transactional producer, foldstream's own, over kafkajs's Cluster and Broker (its connections, metadata
- * and request encoders), replacing kafkajs's producer and eosManager. Same fencing model as before (DESIGN §4,
- * docs/exactly-once.md): one transactional id per task; InitProducerId fences a zombie holding it and completes or
- * aborts its open transaction. What changes is the wire:
+ * The processor runner's transactional producer, foldstream's own, over kafkajs's Cluster and Broker (its connections,
+ * metadata and request encoders), replacing kafkajs's producer and eosManager. One transactional id per processor
+ * runner (exactly-once v2, docs/exactly-once.md); its offsets go in TxnOffsetCommit v3 with the group generation
+ * (KIP-447), so a zombie's are refused (GENERATION_FENCED); InitProducerId completes or aborts an open transaction
+ * of the same id. The wire:
  *
  * - the transaction and group coordinators are looked up once and cached; looked up again only after a coordinator
  *   error (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE, COORDINATOR_LOAD_IN_PROGRESS) or a connection error;
@@ -23,9 +24,11 @@
  * TRANSACTION_FAILED for everything else (the kafkajs error as the cause).
  */
 import { FoldstreamError } from '../errors.ts';
-import { COORDINATOR_CODES, errorCode, isConnectionError, isFencingError, wasNotSent } from './errors.ts';
+import { COORDINATOR_CODES, errorCode, isConnectionError, isFencingError, isGenerationFencingError, wasNotSent } from './errors.ts';
 import { partitionKey, planProduce, type PartitionBatch } from './produce-plan.ts';
-import type { OutgoingRecord, TaskProducer, TopicPartitionOffset } from './types.ts';
+import { sendToBroker } from './protocol/kafkajs-protocol.ts';
+import { txnOffsetCommitV3, type TxnOffsetCommitV3 } from './protocol/txn-offset-commit.ts';
+import type { OffsetsGeneration, OutgoingRecord, TaskProducer, TopicPartitionOffset } from './types.ts';
 
 /** Below the broker's default message.max.bytes (1 MiB), leaving room for batch and record overhead. */
 export const MAX_PARTITION_BATCH_BYTES = 768 * 1024;
@@ -47,6 +50,8 @@ export interface TxnBroker {
     producerEpoch: number;
     topics: { topic: string; partitions: { partition: number; offset: string }[] }[];
   }): Promise<unknown>;
+  /** TxnOffsetCommit v3 (KIP-447, generation-fenced); absent: sent over the broker as kafkajs's (protocol/) */
+  txnOffsetCommitV3?(r: TxnOffsetCommitV3): Promise<unknown>;
   endTxn(r: { transactionalId: string; producerId: string; producerEpoch: number; transactionResult: boolean }): Promise<unknown>;
   produce(r: {
     topicData: { topic: string; partitions: { partition: number; firstSequence: number; messages: ProduceMessage[] }[] }[];
@@ -285,21 +290,30 @@ export class TxnProducer implements TaskProducer {
     return done;
   }
 
-  async sendOffsets(groupId: string, offsets: TopicPartitionOffset[]): Promise<void> {
+  /**
+   * Adds consumed offsets to the transaction. With `generation` (exactly-once v2), TxnOffsetCommit v3 carries the
+   * group generation and member id, so the group coordinator refuses it from a member of an old generation
+   * (GENERATION_FENCED); its `metadata` (this producer's transactional id) names the writer to a later owner.
+   */
+  async sendOffsets(groupId: string, offsets: TopicPartitionOffset[], generation?: OffsetsGeneration): Promise<void> {
     if (this.state === 'poisoned') throw new FoldstreamError('TRANSACTION_FAILED', 'sendOffsets() in a transaction that already failed: abort it', { canRetry: true });
     if (this.state !== 'transaction') throw new Error('sendOffsets outside a transaction');
     const txnId = this.txnId!;
-    const byTopic = new Map<string, { partition: number; offset: string }[]>();
+    const byTopic = new Map<string, { partition: number; offset: string; metadata?: string | null }[]>();
     for (const o of offsets) {
       let list = byTopic.get(o.topic);
       if (!list) byTopic.set(o.topic, (list = []));
-      list.push({ partition: o.partition, offset: o.offset });
+      list.push({ partition: o.partition, offset: o.offset, ...(generation ? { metadata: txnId } : {}) });
     }
+    const topics = [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
+    const ids = { transactionalId: txnId, groupId, producerId: this.producerId, producerEpoch: this.producerEpoch };
     try {
       await (this.offsetsAdded.get(groupId) ?? this.addOffsets(groupId));
-      await this.coordinatorRequest('group', groupId, (b) =>
-        b.txnOffsetCommit({ transactionalId: txnId, groupId, producerId: this.producerId, producerEpoch: this.producerEpoch, topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) }),
-      );
+      await this.coordinatorRequest('group', groupId, (b) => {
+        if (!generation) return b.txnOffsetCommit({ ...ids, topics: topics.map((t) => ({ topic: t.topic, partitions: t.partitions.map(({ partition, offset }) => ({ partition, offset })) })) });
+        const r: TxnOffsetCommitV3 = { ...ids, generationId: generation.generationId, memberId: generation.memberId, groupInstanceId: generation.groupInstanceId ?? null, topics };
+        return b.txnOffsetCommitV3 ? b.txnOffsetCommitV3(r) : sendToBroker(b, txnOffsetCommitV3(r));
+      });
     } catch (e) {
       throw this.fail(e, 'sending offsets', isFencingError(e) ? 'unusable' : 'poisoned');
     }
@@ -412,6 +426,12 @@ export class TxnProducer implements TaskProducer {
   private fail(e: unknown, what: string, next: State): FoldstreamError {
     if (next !== 'poisoned' || this.inTransaction) this.state = next;
     if (e instanceof FoldstreamError) return e;
+    if (isGenerationFencingError(e)) {
+      return new FoldstreamError('GENERATION_FENCED', `${what} for ${this.txnId ?? 'an idempotent producer'}: ${describe(e)}`, {
+        cause: e,
+        hint: 'the consumer group moved to a new generation since this transaction began (a rebalance, or this instance was out of the group): the transaction is aborted and its tasks go back to their committed position',
+      });
+    }
     if (isFencingError(e)) {
       return new FoldstreamError('PRODUCER_FENCED', `${what} for ${this.txnId ?? 'an idempotent producer'}: ${describe(e)}`, {
         cause: e,

@@ -56,6 +56,13 @@ export interface TopicPartitionOffset {
 }
 
 /** One task's producer: transactional under exactly_once, idempotent (no transactions) under at_least_once. */
+/** The consumer group generation a transaction's offsets are committed under (KIP-447). */
+export interface OffsetsGeneration {
+  generationId: number;
+  memberId: string;
+  groupInstanceId?: string | null;
+}
+
 export interface TaskProducer {
   readonly transactional: boolean;
   /** Connects and runs InitProducerId: fences zombies and completes or aborts their open transaction. */
@@ -64,8 +71,11 @@ export interface TaskProducer {
   readonly inTransaction: boolean;
   /** Sends records; returns, per "topic:partition", the offset after the last record sent. */
   send(records: OutgoingRecord[]): Promise<Map<string, bigint>>;
-  /** Adds consumed offsets (next offset to read) to the transaction. */
-  sendOffsets(groupId: string, offsets: TopicPartitionOffset[]): Promise<void>;
+  /**
+   * Adds consumed offsets (next offset to read) to the transaction; with `generation`, fenced by the consumer group
+   * generation (TxnOffsetCommit v3, KIP-447).
+   */
+  sendOffsets(groupId: string, offsets: TopicPartitionOffset[], generation?: OffsetsGeneration): Promise<void>;
   commit(): Promise<void>;
   abort(): Promise<void>;
   close(): Promise<void>;
@@ -74,6 +84,23 @@ export interface TaskProducer {
 /** Reads one partition of a (changelog) topic, read_committed, from an offset to its end; returns the end offset. */
 export interface PartitionReader {
   read(topic: string, partition: number, fromOffset: bigint, onRecords: (records: FetchedRecord[]) => Promise<void>): Promise<bigint>;
+  close(): Promise<void>;
+}
+
+/** The committed offsets of one task's input partitions, asked with require_stable (OffsetFetch v7). */
+export interface StableOffsets {
+  /** some partition's offsets are held by a transaction that has not ended (UNSTABLE_OFFSET_COMMIT) */
+  unstable: boolean;
+  /** per topic, when stable: the committed offset (absent: none) and its metadata (the writer's transactional id) */
+  offsets: Record<string, { offset?: string; metadata: string | null }>;
+}
+
+/** What a new owner of a task asks of the group and the transaction coordinator (exactly-once v2). */
+export interface GroupOffsets {
+  /** `requireStable` false: the last committed offsets even while a transaction holds newer ones (their metadata names the writer) */
+  stableOffsets(groupId: string, topics: string[], partition: number, requireStable?: boolean): Promise<StableOffsets>;
+  /** InitProducerId with another writer's transactional id: aborts its open transaction and fences it */
+  abortTransactionOf(transactionalId: string, transactionTimeoutMs: number): Promise<void>;
   close(): Promise<void>;
 }
 

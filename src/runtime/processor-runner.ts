@@ -1,10 +1,13 @@
 /**
- * Runs one processor on this instance: its consumer group, its tasks (created and closed as the group assigns
- * partitions), wall-clock punctuation, and the cleanup of state folders of tasks it no longer owns.
+ * Runs one processor on this instance — the role of Kafka Streams' stream thread: its consumer group, its tasks
+ * (created and closed as the group assigns partitions), its transaction (exactly-once v2: one transactional producer
+ * and one transaction per commit interval for all its tasks, runner-transaction.ts), wall-clock punctuation, and the
+ * cleanup of state folders of tasks it no longer owns.
  */
 import { ChangelogReader } from '../kafka/changelog-reader.ts';
 import type { KafkaClient } from '../kafka/client.ts';
 import { GroupConsumer } from '../kafka/group-consumer.ts';
+import { KafkaJsGroupOffsets } from '../kafka/group-offsets.ts';
 import { createTaskProducer } from '../kafka/task-producer.ts';
 import type { FetchedBatch, BatchControl, OffsetsAdmin } from '../kafka/types.ts';
 import type { ProcessorSpec } from '../processors/spec.ts';
@@ -13,9 +16,10 @@ import type { CommittedStore } from '../state/committed-store.ts';
 import { LevelDbStore } from '../state/leveldb-store.ts';
 import type { ReadCache } from '../state/lru-cache.ts';
 import { StateDirJanitor, taskDir } from '../state/state-dir.ts';
-import { groupId, transactionalId } from '../topology/names.ts';
+import { groupId, runnerTransactionalId } from '../topology/names.ts';
 import type { Topology } from '../topology/schema.ts';
 import type { RuntimeMetrics } from './metrics.ts';
+import { RunnerTransaction } from './runner-transaction.ts';
 import { Task, type TaskState } from './task.ts';
 import type { TopicRegistry } from './topic-registry.ts';
 import { join } from 'node:path';
@@ -49,8 +53,10 @@ export class ProcessorRunner {
   private readonly reader: ChangelogReader;
   private readonly janitor: StateDirJanitor;
   private readonly groupId: string;
+  private readonly txn: RunnerTransaction;
+  private readonly groupOffsets: KafkaJsGroupOffsets;
   private punctuationTimer: NodeJS.Timeout | undefined;
-  private generation = 0;
+  private readonly punctuating = new Set<Task>();
   private memberId: string | undefined;
   private readonly closing = new Map<number, Promise<void>>();
   private janitorStarted = false;
@@ -62,6 +68,27 @@ export class ProcessorRunner {
     const t = o.topology;
     this.groupId = groupId(t.app, o.spec.name);
     this.reader = new ChangelogReader(o.kafka, o.log);
+    this.groupOffsets = new KafkaJsGroupOffsets(o.kafka);
+    const exactlyOnce = t.processing.guarantee === 'exactly_once';
+    const txnId = exactlyOnce ? runnerTransactionalId(t.app, o.spec.name, o.instanceId) : undefined;
+    this.txn = new RunnerTransaction({
+      processor: o.spec.name,
+      groupId: this.groupId,
+      exactlyOnce,
+      transactionalId: txnId,
+      commitIntervalMs: t.processing.commitIntervalMs,
+      maxBufferedRecords: t.processing.maxBufferedRecords,
+      createProducer: () =>
+        createTaskProducer(o.kafka, {
+          ...(txnId ? { transactionalId: txnId, groupId: this.groupId } : {}),
+          transactionTimeoutMs: t.processing.transactionTimeoutMs,
+          onRetry: (reason) => o.metrics.transactionRetries.inc({ reason }),
+        }),
+      participants: () => this.tasks.values(),
+      commitOffsets: (offsets) => this.consumer.commitOffsets(offsets),
+      metrics: o.metrics,
+      log: o.log,
+    });
     this.janitor = new StateDirJanitor(join(o.stateDir, t.app, o.spec.name), t.processing.stateCleanupDelayMs, () => new Set(this.tasks.keys()), o.log);
     this.consumer = new GroupConsumer(o.kafka, {
       groupId: this.groupId,
@@ -81,9 +108,9 @@ export class ProcessorRunner {
         if (memberId !== '') o.metrics.rebalances.inc({ processor: o.spec.name });
         void this.assign(tasks, memberId);
       },
-      onRebalancing: () => {
-        this.generation++;
-      },
+      beforeRejoin: () => this.txn.beforeRejoin(),
+      // a static member's offset commits carry its group.instance.id, as its heartbeats do
+      onGeneration: (g) => this.txn.joined(o.staticMembership ? { ...g, groupInstanceId: o.staticMembership.groupInstanceId } : g),
       onBatch: (batch, ctl) => this.onBatch(batch, ctl),
       ...(o.staticMembership ? { staticMembership: o.staticMembership, onFenced: () => (this.fenced = true) } : {}),
       log: o.log,
@@ -130,10 +157,18 @@ export class ProcessorRunner {
   }
 
   async start(): Promise<void> {
+    // InitProducerId (in the background; tasks wait for it): it aborts what a crash of this instance left open
+    this.txn.start();
     await this.consumer.start();
     this.punctuationTimer = setInterval(() => {
+      if (!this.txn.accepting || this.stopped) return;
       const now = Date.now();
-      for (const t of this.tasks.values()) void t.punctuateWallClock(now);
+      for (const t of this.tasks.values()) {
+        // one at a time per task: while a commit holds the gate, ticks do not pile up behind it
+        if (this.punctuating.has(t)) continue;
+        this.punctuating.add(t);
+        void this.txn.gate.shared(() => t.punctuateWallClock(now)).finally(() => this.punctuating.delete(t));
+      }
     }, 50);
     this.punctuationTimer.unref();
   }
@@ -145,19 +180,31 @@ export class ProcessorRunner {
       this.consumer.pause([batch.partition]);
       return;
     }
-    await task.processBatch(batch, ctl);
+    // no new work while the group is being joined (the generation is not known) or the runner stops: left
+    // unresolved, the batch is fetched again
+    if (!this.txn.accepting || this.stopped) {
+      // kafkajs fetches it again at once: do not spin until its heartbeat learns of the rebalance
+      await new Promise((r) => setTimeout(r, 50));
+      return;
+    }
+    await this.txn.gate.shared(async () => {
+      if (!this.txn.accepting || this.stopped) return;
+      await task.processBatch(batch, ctl);
+    });
   }
 
   private async assign(partitions: number[], memberId: string): Promise<void> {
     if (this.stopped) return;
     this.joined = true;
-    this.generation++;
     const next = new Set(partitions);
     // A new member id means this instance was out of the group (a zombie whose session expired, or a restarted
     // consumer): others may have owned its tasks meanwhile, so none of them is kept; they start again from step 1.
     const rejoined = this.memberId !== undefined && memberId !== this.memberId;
     this.memberId = memberId;
     const revoked = [...this.tasks.keys()].filter((p) => rejoined || !next.has(p));
+    // Before a rejoin the transaction was ended (group-generation.ts); a consumer restarted after a crash did not
+    // rejoin: its revoked tasks' work in the open transaction is aborted before they close.
+    if (revoked.some((p) => this.tasks.get(p)!.inTransaction)) await this.txn.abort(new Error('tasks revoked without a rejoin'));
     for (const p of revoked) {
       const task = this.tasks.get(p)!;
       this.tasks.delete(p);
@@ -170,11 +217,7 @@ export class ProcessorRunner {
     }
     for (const p of partitions) {
       const existing = this.tasks.get(p);
-      if (existing) {
-        // still ours after the rebalance: a fenced task can safely take its work back now
-        if (existing.state === 'fenced') existing.reinitialize();
-        continue;
-      }
+      if (existing) continue;
       this.janitor.claimed(p);
       const task = this.createTask(p);
       this.tasks.set(p, task);
@@ -192,25 +235,20 @@ export class ProcessorRunner {
   }
 
   private createTask(partition: number): Task {
-    const { topology: t, spec, kafka } = this.o;
-    const exactlyOnce = t.processing.guarantee === 'exactly_once';
-    const log = this.o.log;
+    const { topology: t, spec } = this.o;
     return new Task({
       app: t.app,
       spec,
       groupId: this.groupId,
       partition,
-      exactlyOnce,
+      exactlyOnce: t.processing.guarantee === 'exactly_once',
       commitIntervalMs: t.processing.commitIntervalMs,
       maxBufferedRecords: t.processing.maxBufferedRecords,
       taskDir: taskDir(this.o.stateDir, t.app, spec.name, partition),
       topics: this.o.topics,
-      createProducer: () =>
-        createTaskProducer(kafka, {
-          ...(exactlyOnce ? { transactionalId: transactionalId(t.app, spec.name, partition), groupId: this.groupId } : {}),
-          transactionTimeoutMs: t.processing.transactionTimeoutMs,
-          onRetry: (reason) => this.o.metrics.transactionRetries.inc({ reason }),
-        }),
+      txn: this.txn,
+      groupOffsets: this.groupOffsets,
+      transactionTimeoutMs: t.processing.transactionTimeoutMs,
       openStore: (_s, dir) => LevelDbStore.open(_s.name, dir),
       destroyStore: (dir) => LevelDbStore.destroy(dir),
       reader: this.reader,
@@ -223,25 +261,10 @@ export class ProcessorRunner {
       },
       metrics: this.o.metrics,
       readCache: this.o.readCache,
-      log,
+      log: this.o.log,
       now: Date.now,
-      onStateChange: (task, _from, to) => {
-        this.refreshStateGauge();
-        if (to === 'fenced') this.afterFencing(task);
-      },
+      onStateChange: () => this.refreshStateGauge(),
     });
-  }
-
-  /**
-   * A fenced task is re-initialised only if no rebalance took it away within a session timeout: a zombie learns
-   * from its next heartbeat that it lost the task, and must not fence the new owner back.
-   */
-  private afterFencing(task: Task): void {
-    const generation = this.generation;
-    setTimeout(() => {
-      if (this.stopped || this.tasks.get(task.partition) !== task || task.state !== 'fenced') return;
-      if (this.generation === generation) task.reinitialize();
-    }, this.sessionTimeoutMs).unref();
   }
 
   private refreshStateGauge(): void {
@@ -250,14 +273,16 @@ export class ProcessorRunner {
     for (const s of TASK_STATES) this.o.metrics.tasksByState.set({ processor: this.name, state: s }, counts[s]);
   }
 
-  /** Stops consuming (the batch in progress commits), then closes every task. */
+  /** Stops taking work, commits the open transaction (still a member of the group), stops consuming, closes every task. */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.punctuationTimer) clearInterval(this.punctuationTimer);
     this.janitor.stop();
+    await this.txn.stop();
     await this.consumer.stop().catch((e: Error) => this.o.log.warn({ event: 'consumer.stop_failed', error: e.message }));
     await Promise.all([...this.tasks.values()].map((t) => t.close()));
     this.tasks.clear();
     await this.reader.close();
+    await this.groupOffsets.close();
   }
 }

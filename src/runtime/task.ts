@@ -1,24 +1,24 @@
 /**
- * One task: one processor × one input partition. The unit of ordering, state, transactions and fencing.
- * The exactly-once protocol of DESIGN §4 lives here, step by step:
- *   1. init     — a producer with transactionalId <app>-<processor>-<partition>; InitProducerId fences zombies and
- *                 completes or aborts their open transaction;
- *   2. restore  — only then open the stores and replay each changelog from the store's checkpoint to its end;
- *   3. position — the input position restored with the stores (offset markers), or the group's committed offset
- *                 read after step 1; batches below it are dropped, a batch past it makes the consumer seek back;
- *   4. process  — one transaction at a time: outputs, changelog records, an offset marker, sendOffsets, commit;
- *                 only after the commit, the store writes, checkpoint and position go to LevelDB together;
- *   5. fenced or failed — drop the buffer, throw the producer away, re-initialise (fenced: only if still owned);
- *   6. close    — on revoke or shutdown.
- * A transaction never outlives the batch that opened it: kafkajs has no revoke callback and re-fetches records
- * that are not resolved, so each batch ends with a commit (and a large batch commits every commitIntervalMs or
- * maxBufferedRecords records).
+ * One task: one processor × one input partition. The unit of ordering, state and position. Its transaction is the
+ * processor runner's (exactly-once v2, runner-transaction.ts): the task processes records into it and, at the
+ * runner's commit, hands over its part. Step by step:
+ *   1. wait    — a new owner waits until no transaction of the previous writer holds the task's offsets (OffsetFetch
+ *                with require_stable) or records beyond the stable end of its changelogs; if that takes longer than
+ *                2 × commitIntervalMs + 1 s, the writer is dead: its transactional id (from the position marker of
+ *                the task's stores, or the metadata of its last committed offsets) is fenced, which aborts it;
+ *   2. restore  — replay each changelog from the store's checkpoint to its end;
+ *   3. position — the input position restored with the stores (offset markers), or the group's stable committed
+ *                offset; batches below it are dropped, a batch past it makes the consumer seek back;
+ *   4. process  — records into the runner's open transaction; outputs sent as they accumulate; at the runner's
+ *                commit: changelog records and a position marker (naming the writer), offsets; only after the
+ *                commit, the store writes, checkpoint and position go to LevelDB together (prepareCommit);
+ *   5. aborted  — the runner's transaction failed: drop the buffer, go back to the committed position, start again;
+ *   6. close    — on revoke or shutdown (the runner ended its transaction before: no transaction outlives a rejoin).
  */
 import { join } from 'node:path';
 import { FoldstreamError, errorMessage } from '../errors.ts';
-import { authorizationDenied, isFencingError, isRebalanceError } from '../kafka/errors.ts';
-import { transactionalId } from '../topology/names.ts';
-import type { BatchControl, FetchedBatch, FetchedRecord, OffsetsAdmin, OutgoingRecord, PartitionReader, TaskProducer, TopicPartitionOffset } from '../kafka/types.ts';
+import { authorizationDenied, isRebalanceError } from '../kafka/errors.ts';
+import type { BatchControl, FetchedBatch, FetchedRecord, GroupOffsets, OffsetsAdmin, OutgoingRecord, PartitionReader, StableOffsets, TopicPartitionOffset } from '../kafka/types.ts';
 import type { ProcessorSpec, StoreSpec } from '../processors/spec.ts';
 import type { Logger, Processor } from '../processors/types.ts';
 import { BufferedStore } from '../state/buffered-store.ts';
@@ -26,10 +26,11 @@ import { decodeChangelogRecord, laterPosition, positionRecord } from '../state/c
 import type { CommittedStore, StoreWrite, TaskPosition } from '../state/committed-store.ts';
 import { StoreCorruptError } from '../state/leveldb-store.ts';
 import type { ReadCache } from '../state/lru-cache.ts';
-import { CountBuffer, type CommitPhase, type RuntimeMetrics } from './metrics.ts';
+import { CountBuffer, type RuntimeMetrics } from './metrics.ts';
 import { Mutex } from './mutex.ts';
 import { PunctuationSchedule } from './punctuation.ts';
 import { RecordHandler, TaskFailedError } from './record-handler.ts';
+import type { TaskCommit, TxnParticipant } from './runner-transaction.ts';
 import { TaskContext } from './task-context.ts';
 import type { TopicRegistry } from './topic-registry.ts';
 
@@ -50,7 +51,10 @@ export interface TaskEnv {
   /** folder of this task's stores: <stateDir>/<app>/<processor>/<partition> */
   taskDir: string;
   topics: TopicRegistry;
-  createProducer(): TaskProducer;
+  /** the processor runner's transaction */
+  txn: TaskTxn;
+  groupOffsets: GroupOffsets;
+  transactionTimeoutMs: number;
   openStore(store: StoreSpec, dir: string): Promise<CommittedStore>;
   destroyStore(dir: string): Promise<void>;
   reader: PartitionReader;
@@ -69,6 +73,20 @@ export interface TaskEnv {
   onStateChange(task: Task, from: TaskState, to: TaskState): void;
 }
 
+/** What a task uses of its runner's transaction (runner-transaction.ts). */
+export interface TaskTxn {
+  readonly transactionalId: string | undefined;
+  /** the runner's producer is initialised (InitProducerId ended what a crash of this instance left open) */
+  ready(): Promise<void>;
+  send(records: OutgoingRecord[]): Promise<void>;
+  recordsProcessed(n: number): void;
+  readonly due: boolean;
+  /** inside the task's shared work: commit now */
+  commitFromTask(): Promise<void>;
+  /** inside the task's shared work: the task failed mid-transaction, abort it */
+  abortFromTask(cause: unknown): Promise<void>;
+}
+
 interface OpenStore {
   spec: StoreSpec;
   committed: CommittedStore;
@@ -78,9 +96,12 @@ interface OpenStore {
 /** Output records sent in one send() call; more are sent at commit. */
 const FLUSH_RECORDS = 500;
 
-export class Task {
+export class Task implements TxnParticipant {
   state: TaskState = 'created';
-  private producer: TaskProducer | undefined;
+  /** has work in the runner's open transaction */
+  private txWork = false;
+  /** a store found corrupt while processing: wiped before the restart that follows the abort */
+  private corruptStore: string | undefined;
   private stores = new Map<string, OpenStore>();
   private position: TaskPosition = { offsets: {}, streamTime: -1 };
   private ctx: TaskContext | undefined;
@@ -90,8 +111,6 @@ export class Task {
   private readonly lock = new Mutex();
   /** last offset consumed per topic in the open transaction */
   private consumed = new Map<string, { last: bigint; timestamps: number[] }>();
-  private txStartedAt = 0;
-  private txRecords = 0;
   private sentCounts = new Map<string, number>();
   private heartbeat: (() => Promise<void>) | undefined;
   private initAttempt = 0;
@@ -196,28 +215,29 @@ export class Task {
   private async initialize(): Promise<void> {
     const { spec, partition } = this.env;
     const t0 = Date.now();
-    // 1. Init: InitProducerId fences any zombie with this transactional id and ends its transaction.
-    this.producer = this.env.createProducer();
-    await this.producer.init();
-    if (this.isClosed()) return;
-
-    // 2. Restore: open the stores only now, and continue each from its checkpoint.
-    this.setState('restoring');
-    let restored = 0;
     for (const s of spec.stores) {
       const committed = await this.openOrWipe(s);
       this.stores.set(s.name, { spec: s, committed, buffered: new BufferedStore(s.name, committed, s.cacheSize, this.env.readCache) });
     }
+    if (this.isClosed()) return;
+
+    // 1. Wait: no transaction of the previous writer may hold this task's offsets or changelog records (this
+    // instance's own, left by a crash, is aborted by the runner's InitProducerId).
+    await this.env.txn.ready();
+    if (this.isClosed()) return;
+    const stable = await this.waitForStable();
+    if (!stable || this.isClosed()) return;
+
+    // 2. Restore: continue each store from its checkpoint.
+    this.setState('restoring');
+    let restored = 0;
     for (const s of this.stores.values()) restored += await this.restore(s);
 
-    // 3. Position: from the offset markers restored with the stores, or the group's (now stable) committed offsets.
+    // 3. Position: from the offset markers restored with the stores, or the group's (stable) committed offsets.
     let position: TaskPosition | undefined;
     for (const s of this.stores.values()) position = laterPosition(position, await s.committed.position());
     const committedOffsets: Record<string, string> = {};
-    for (const input of spec.inputs) {
-      const c = (await this.env.admin.committedOffsets(this.env.groupId, input.topic)).get(partition);
-      if (c !== undefined) committedOffsets[input.topic] = c.toString();
-    }
+    for (const [topic, c] of Object.entries(stable.offsets)) if (c.offset !== undefined) committedOffsets[topic] = c.offset;
     const fromGroup: TaskPosition = { offsets: committedOffsets, streamTime: -1 };
     if (position) {
       for (const [t, o] of Object.entries(committedOffsets)) {
@@ -280,6 +300,75 @@ export class Task {
       position: this.position.offsets,
       ms: Date.now() - t0,
     });
+  }
+
+  /**
+   * Step 1 (exactly-once v2, KIP-447): polls until the group's offsets of the task's inputs are stable (no
+   * transaction holds newer ones: OffsetFetch require_stable) and every changelog's last stable offset is its high
+   * watermark; returns the stable offsets, or undefined if the task closed meanwhile. A writer whose transaction is
+   * still open after 2 × commitIntervalMs + 1 s is taken for dead (a live one commits every interval): its
+   * transactional id is fenced, which aborts that transaction at once rather than after transactionTimeoutMs.
+   */
+  private async waitForStable(): Promise<StableOffsets | undefined> {
+    const { spec, partition, groupOffsets, admin, groupId } = this.env;
+    const topics = spec.inputs.map((i) => i.topic);
+    const started = Date.now();
+    const patience = 2 * this.env.commitIntervalMs + 1_000;
+    let fenced = false;
+    let logged = false;
+    for (;;) {
+      if (this.isClosed()) return undefined;
+      const offsets = await groupOffsets.stableOffsets(groupId, topics, partition, true);
+      let open: string | undefined = offsets.unstable ? 'offsets' : undefined;
+      for (const s of this.stores.values()) {
+        const changelog = s.spec.changelog;
+        if (open || !changelog) continue;
+        const lso = (await admin.endOffsets(changelog)).get(partition) ?? 0n;
+        const hw = (await admin.highWatermarks(changelog)).get(partition) ?? 0n;
+        // A transaction open beyond what the store holds: restoring to the last stable offset and processing would do
+        // its work again. A store whose checkpoint is already past the last stable offset holds committed work beyond
+        // it (a transaction whose markers a restarting broker lost: restore() keeps such a store) and need not wait.
+        const checkpoint = BigInt((await s.committed.checkpoint()) ?? '0');
+        if (lso < hw && checkpoint <= lso) open = `changelog ${changelog}-${partition}`;
+      }
+      if (!open) {
+        if (logged) this.log.info({ event: 'task.previous_transaction_ended', processor: spec.name, partition, waitedMs: Date.now() - started, fenced });
+        return offsets;
+      }
+      if (!logged) {
+        logged = true;
+        this.log.info({ event: 'task.waiting_for_previous_transaction', processor: spec.name, partition, holds: open });
+      }
+      if (!fenced && Date.now() - started > patience) {
+        fenced = true;
+        const writers = await this.previousWriters(topics);
+        if (!writers.length) this.log.warn({ event: 'task.previous_writer_unknown', processor: spec.name, partition, holds: open, waitedMs: Date.now() - started, hint: 'waits until the broker aborts the transaction (transactionTimeoutMs)' });
+        for (const writer of writers) {
+          this.log.warn({ event: 'task.fencing_previous_writer', processor: spec.name, partition, transactionalId: writer, holds: open, waitedMs: Date.now() - started });
+          await groupOffsets.abortTransactionOf(writer, this.env.transactionTimeoutMs).catch((e: unknown) =>
+            this.log.warn({ event: 'task.fencing_failed', processor: spec.name, partition, transactionalId: writer, error: errorMessage(e) }),
+          );
+        }
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Transactional ids that wrote this task before: the position markers of its stores, the metadata of its committed offsets. */
+  private async previousWriters(topics: string[]): Promise<string[]> {
+    const out = new Set<string>();
+    for (const s of this.stores.values()) {
+      const w = (await s.committed.position().catch(() => undefined))?.writer;
+      if (w) out.add(w);
+    }
+    const last = await this.env.groupOffsets.stableOffsets(this.env.groupId, topics, this.partition, false).catch((e: unknown) => {
+      this.log.warn({ event: 'task.offsets_unreadable', processor: this.env.spec.name, partition: this.partition, error: errorMessage(e) });
+      return undefined;
+    });
+    for (const c of Object.values(last?.offsets ?? {})) if (c.metadata) out.add(c.metadata);
+    const own = this.env.txn.transactionalId;
+    if (own) out.delete(own);
+    return [...out];
   }
 
   private async openOrWipe(s: StoreSpec): Promise<CommittedStore> {
@@ -364,7 +453,7 @@ export class Task {
     return applied;
   }
 
-  /** Step 4 for one fetched batch. Never throws. */
+  /** Step 4 for one fetched batch, inside the runner's shared work. Never throws. */
   processBatch(batch: FetchedBatch, ctl: BatchControl): Promise<void> {
     return this.lock.run(async () => {
       if (this.state !== 'running') {
@@ -377,7 +466,7 @@ export class Task {
       try {
         await this.processRecords(batch, records, ctl);
       } catch (e) {
-        await this.onFailure(e, batch.topic);
+        await this.onFailure(e);
       } finally {
         this.heartbeat = undefined;
         this.counts.flush();
@@ -385,9 +474,15 @@ export class Task {
     });
   }
 
+  /** The next offset to process of `topic`: after what the open transaction holds, or the committed position. */
+  private nextOffset(topic: string): string | undefined {
+    const c = this.consumed.get(topic);
+    return c ? (c.last + 1n).toString() : this.position.offsets[topic];
+  }
+
   /** Step 3 applied to a batch: drop what is below the position, seek back when the batch starts past it. */
   private admit(batch: FetchedBatch): FetchedRecord[] | undefined {
-    const pos = this.position.offsets[batch.topic];
+    const pos = this.nextOffset(batch.topic);
     if (pos === undefined) return batch.records;
     const position = BigInt(pos);
     const fetched = BigInt(batch.fetchedOffset);
@@ -405,11 +500,10 @@ export class Task {
   }
 
   private async processRecords(batch: FetchedBatch, records: FetchedRecord[], ctl: BatchControl): Promise<void> {
-    const { spec, metrics } = this.env;
+    const { spec, metrics, txn } = this.env;
     const ctx = this.ctx!;
     let rebalancing = false;
     let sinceHeartbeat = 0;
-    this.txStartedAt = Date.now();
     const lastRecord = records[records.length - 1];
     for (const record of records) {
       if (ctl.shouldStop() || rebalancing) break;
@@ -420,12 +514,16 @@ export class Task {
       } catch (e) {
         if (!(e instanceof TaskFailedError)) throw e;
         // Policy `fail`: keep what was processed before this record, then stop the task.
-        await this.commit(ctl);
+        this.resolve(ctl);
+        await txn.commitFromTask();
         this.log.error({ event: 'task.failed', processor: spec.name, partition: this.partition, error: e.message });
-        this.setState('failed');
-        this.env.consumer.pause([this.partition]);
+        if (this.state === 'running') {
+          this.setState('failed');
+          this.env.consumer.pause([this.partition]);
+        }
         return;
       }
+      this.txWork = true;
       this.latency.observe((performance.now() - started) / 1000);
       this.counts.add(metrics.recordsConsumed, `consumed\0${batch.topic}`, () => ({ processor: spec.name, topic: batch.topic }));
       const c = this.consumed.get(record.topic) ?? { last: -1n, timestamps: [] };
@@ -436,14 +534,16 @@ export class Task {
       if (record === lastRecord && BigInt(batch.lastOffset) > c.last) c.last = BigInt(batch.lastOffset);
       c.timestamps.push(record.timestamp);
       this.consumed.set(record.topic, c);
-      this.txRecords++;
+      txn.recordsProcessed(1);
       if (ctx.streamTime > streamTimeBefore && this.schedule.mayFire('stream-time', ctx.streamTime)) {
         await this.schedule.fire('stream-time', ctx.streamTime, (p, at) => this.runPunctuator(p.fn, at, 'stream-time'));
       }
       if (ctx.outputs.length >= FLUSH_RECORDS) await this.flushOutputs();
-      if (this.txRecords >= this.env.maxBufferedRecords || Date.now() - this.txStartedAt >= this.env.commitIntervalMs) {
-        await this.commit(ctl);
-        this.txStartedAt = Date.now();
+      if (txn.due) {
+        // the runner's transaction is due (bound on buffered records, or the commit interval): commit it now
+        this.resolve(ctl);
+        await txn.commitFromTask();
+        if (this.state !== 'running') return; // aborted: back to the committed position, the batch is fetched again
       }
       if (++sinceHeartbeat >= 100) {
         sinceHeartbeat = 0;
@@ -451,15 +551,21 @@ export class Task {
           await ctl.heartbeat();
         } catch (e) {
           if (!isRebalanceError(e)) throw e;
-          rebalancing = true; // commit what we have and hand the batch back quickly
+          rebalancing = true; // hand the batch back quickly: the runner ends the transaction before the rejoin
         }
       }
     }
-    await this.commit(ctl);
-    const lastOffset = this.position.offsets[batch.topic];
-    if (lastOffset !== undefined) {
-      metrics.consumerLag.set({ processor: spec.name, topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(lastOffset))));
+    // kafkajs fetches on from here; the offsets are committed with the runner's transaction
+    this.resolve(ctl);
+    const next = this.nextOffset(batch.topic);
+    if (next !== undefined) {
+      metrics.consumerLag.set({ processor: spec.name, topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(next))));
     }
+  }
+
+  /** Tells kafkajs what is processed, so it fetches on (its offsets are committed by the runner's transaction). */
+  private resolve(ctl: BatchControl): void {
+    for (const c of this.consumed.values()) ctl.resolveOffset(c.last.toString());
   }
 
   private async runPunctuator(fn: (ts: number) => void | Promise<void>, at: number, type: 'stream-time' | 'wall-clock'): Promise<void> {
@@ -468,6 +574,8 @@ export class Task {
     try {
       await fn(at);
       ctx.release();
+      this.txWork = true;
+      this.env.txn.recordsProcessed(0);
       this.env.metrics.punctuations.inc({ processor: this.env.spec.name, type });
     } catch (e) {
       ctx.rollback();
@@ -476,49 +584,52 @@ export class Task {
     }
   }
 
-  /** Wall-clock punctuations, in a transaction of their own. Never throws. */
+  /** Wall-clock punctuations, inside the runner's shared work and transaction. Never throws. */
   punctuateWallClock(now: number): Promise<void> {
     if (this.state !== 'running' || !this.schedule.hasWallClock) return Promise.resolve();
     return this.lock.run(async () => {
       if (this.state !== 'running') return;
       try {
-        const fired = await this.schedule.fire('wall-clock', now, (p, at) => this.runPunctuator(p.fn, at, 'wall-clock'));
-        if (fired) await this.commit(undefined);
+        await this.schedule.fire('wall-clock', now, (p, at) => this.runPunctuator(p.fn, at, 'wall-clock'));
+        if (this.ctx!.outputs.length >= FLUSH_RECORDS) await this.flushOutputs();
       } catch (e) {
-        await this.onFailure(e, undefined);
+        await this.onFailure(e);
       } finally {
         this.counts.flush();
       }
     });
   }
 
-  private async ensureTransaction(): Promise<void> {
-    if (this.env.exactlyOnce && !this.producer!.inTransaction) await this.producer!.begin();
-  }
-
-  /** Sends outputs so far inside the open transaction (keeps memory bounded in large batches). */
+  /** Sends outputs so far inside the runner's open transaction (keeps memory bounded in large batches). */
   private async flushOutputs(): Promise<void> {
     const outputs = this.ctx!.drainOutputs();
     if (!outputs.length) return;
-    await this.ensureTransaction();
-    await this.producer!.send(outputs);
+    this.txWork = true;
     this.countSent(outputs);
+    await this.env.txn.send(outputs);
   }
 
   private countSent(records: OutgoingRecord[]): void {
     for (const r of records) this.sentCounts.set(r.topic, (this.sentCounts.get(r.topic) ?? 0) + 1);
   }
 
-  /** Ends the transaction: outputs, changelog and marker, offsets, commit; then LevelDB. */
-  private async commit(ctl: BatchControl | undefined): Promise<void> {
-    const ctx = this.ctx!;
-    const producer = this.producer!;
-    if (!ctx.dirty && this.consumed.size === 0 && !producer.inTransaction) return;
-    const { spec, partition, metrics } = this.env;
-    const t0 = performance.now();
-    const position: TaskPosition = { offsets: { ...this.position.offsets }, streamTime: ctx.streamTime };
-    for (const [topic, c] of this.consumed) position.offsets[topic] = (c.last + 1n).toString();
+  get inTransaction(): boolean {
+    return this.txWork || this.consumed.size > 0 || (this.ctx?.dirty ?? false);
+  }
 
+  /**
+   * The task's part of the runner's commit (called exclusive of task work): its outputs not sent yet, per changelog
+   * the store writes and a position marker naming the writer, and its input offsets — the ones it processed to, or,
+   * with no record processed (punctuations only), its committed ones again, so that every transaction is fenced by
+   * the group generation. Once committed, the writes go to LevelDB with their checkpoint and the position.
+   */
+  prepareCommit(writerId: string | undefined): TaskCommit | undefined {
+    const ctx = this.ctx;
+    if (this.state !== 'running' || !ctx || !this.inTransaction) return undefined;
+    const { partition } = this.env;
+    const position: TaskPosition = { offsets: { ...this.position.offsets }, streamTime: ctx.streamTime };
+    if (writerId) position.writer = writerId;
+    for (const [topic, c] of this.consumed) position.offsets[topic] = (c.last + 1n).toString();
     const writes = new Map<string, StoreWrite[]>();
     const changelog: OutgoingRecord[] = [];
     for (const s of this.stores.values()) {
@@ -529,68 +640,93 @@ export class Task {
       const marker = positionRecord(position);
       changelog.push({ topic: s.spec.changelog, partition, key: marker.key, value: marker.value, headers: marker.headers! });
     }
-    const outputs = ctx.drainOutputs();
-    const all = [...outputs, ...changelog];
-    const offsets: TopicPartitionOffset[] = [...this.consumed].map(([topic, c]) => ({ topic, partition, offset: (c.last + 1n).toString() }));
-
-    const phase = this.phaseTimer;
-    await this.ensureTransaction();
-    let at = performance.now();
-    const ends = await producer.send(all);
-    at = phase('produce', at);
-    if (this.env.exactlyOnce) {
-      if (offsets.length) {
-        await producer.sendOffsets(this.env.groupId, offsets);
-        at = phase('offsets', at);
-      }
-      await producer.commit();
-      at = phase('end_transaction', at);
-    }
-    // Committed: now, and only now, the state goes to LevelDB with its checkpoint and position.
-    this.countSent(all);
-    for (const s of this.stores.values()) {
-      const checkpoint = s.spec.changelog ? ends.get(`${s.spec.changelog}:${partition}`) : undefined;
-      const meta: { checkpoint?: string; position: TaskPosition } = { position };
-      if (checkpoint !== undefined) meta.checkpoint = checkpoint.toString();
-      await s.committed.apply(writes.get(s.spec.name) ?? [], meta);
-      s.buffered.committedWrites();
-    }
-    phase('leveldb_apply', at);
-    this.position = position;
-    if (!this.env.exactlyOnce && offsets.length) await this.env.consumer.commitOffsets(offsets);
-    const now = Date.now();
-    for (const [topic, c] of this.consumed) {
-      ctl?.resolveOffset(c.last.toString());
-      for (const ts of c.timestamps) this.endToEnd.observe(Math.max(0, now - ts) / 1000);
-      void topic;
-    }
-    for (const [topic, n] of this.sentCounts) metrics.recordsProduced.inc({ processor: spec.name, topic }, n);
-    this.counts.flush();
-    metrics.transactions.inc({ processor: spec.name, result: 'committed' });
-    metrics.commitLatency.observe({ processor: spec.name }, (performance.now() - t0) / 1000);
-    this.consumed = new Map();
-    this.sentCounts = new Map();
-    this.txRecords = 0;
+    const records = [...ctx.drainOutputs(), ...changelog];
+    this.countSent(records);
+    const offsets: TopicPartitionOffset[] = this.env.spec.inputs.flatMap(({ topic }) => {
+      const offset = position.offsets[topic];
+      return offset === undefined ? [] : [{ topic, partition, offset }];
+    });
+    const consumed = this.consumed;
+    const sent = this.sentCounts;
+    return {
+      records,
+      offsets: this.env.exactlyOnce ? offsets : offsets.filter((o) => consumed.has(o.topic)),
+      committed: (ends) => this.committed(position, writes, consumed, sent, ends),
+    };
   }
 
-  /** Observes the time since `since` as one commit phase (foldstream_commit_phase_seconds); returns now. */
-  private readonly phaseTimer = (name: CommitPhase, since: number): number => {
-    const now = performance.now();
-    this.env.metrics.commitPhase.observe({ processor: this.env.spec.name, phase: name }, (now - since) / 1000);
-    return now;
-  };
+  /** After the runner's commit: the state goes to LevelDB with its checkpoint and position. Never throws. */
+  private async committed(position: TaskPosition, writes: Map<string, StoreWrite[]>, consumed: Map<string, { last: bigint; timestamps: number[] }>, sent: Map<string, number>, ends: Map<string, bigint>): Promise<void> {
+    const { spec, partition, metrics } = this.env;
+    if (this.isClosed()) return; // revoked meanwhile: its stores are closed; a restart restores from the changelog
+    this.position = position;
+    this.consumed = new Map();
+    this.sentCounts = new Map();
+    this.txWork = false;
+    try {
+      for (const s of this.stores.values()) {
+        const checkpoint = s.spec.changelog ? ends.get(`${s.spec.changelog}:${partition}`) : undefined;
+        const meta: { checkpoint?: string; position: TaskPosition } = { position };
+        if (checkpoint !== undefined) meta.checkpoint = checkpoint.toString();
+        await s.committed.apply(writes.get(s.spec.name) ?? [], meta);
+        s.buffered.committedWrites();
+      }
+    } catch (e) {
+      // committed to Kafka, not to LevelDB: the store is restored from its changelog
+      this.log.warn({ event: 'task.apply_failed', code: e instanceof StoreCorruptError ? 'STORE_CORRUPT' : 'TRANSACTION_FAILED', processor: spec.name, partition, error: errorMessage(e) });
+      if (e instanceof StoreCorruptError) this.corruptStore = e.store;
+      this.restartAfter('store_corrupt');
+      return;
+    }
+    const now = Date.now();
+    for (const c of consumed.values()) for (const ts of c.timestamps) this.endToEnd.observe(Math.max(0, now - ts) / 1000);
+    for (const [topic, n] of sent) metrics.recordsProduced.inc({ processor: spec.name, topic }, n);
+    this.counts.flush();
+  }
+
+  /** Step 5: the runner's transaction was aborted. Nothing of it reached LevelDB; back to the committed position. */
+  aborted(): void {
+    if (this.state !== 'running') return;
+    this.restartAfter('transaction_failed');
+  }
+
+  /**
+   * Drops what the task holds of the open transaction, seeks its inputs back to the committed position, and starts
+   * again (step 1 on: its stores re-read, its punctuations and processor made anew) once the work in progress ended.
+   */
+  private restartAfter(reason: 'transaction_failed' | 'store_corrupt'): void {
+    if (this.isClosed()) return;
+    const { spec, partition, metrics } = this.env;
+    metrics.taskReinitialisations.inc({ processor: spec.name, reason });
+    this.setState('initializing');
+    const seekTo = { ...this.position.offsets };
+    this.consumed = new Map();
+    this.sentCounts = new Map();
+    this.txWork = false;
+    this.ctx?.discard();
+    for (const [t, o] of Object.entries(seekTo)) this.env.consumer.seek(t, partition, o);
+    this.env.consumer.pause([partition]);
+    void this.lock.run(async () => {
+      await this.release();
+      const corrupt = this.corruptStore;
+      this.corruptStore = undefined;
+      if (corrupt) await this.env.destroyStore(join(this.env.taskDir, corrupt)).catch(() => undefined);
+    }).then(() => {
+      if (!this.isClosed()) void this.start();
+    });
+  }
 
   /**
    * The resource an ACL is missing for, as precisely as the error allows: a transactional id or group exactly; a topic
    * by the work that failed (kafkajs drops the topic name of TOPIC_AUTHORIZATION_FAILED), with the operation needed.
    */
   private deniedResource(e: unknown, phase: 'init' | 'transaction'): string | undefined {
-    const { spec, partition } = this.env;
+    const { spec } = this.env;
     switch (authorizationDenied(e)) {
       case undefined:
         return undefined;
       case 'transactionalId':
-        return `transactional id ${transactionalId(this.env.app, spec.name, partition)} (WRITE)`;
+        return `transactional id ${this.env.txn.transactionalId ?? '(none)'} (WRITE)`;
       case 'group':
         return `consumer group ${this.env.groupId} (READ)`;
       case 'cluster':
@@ -604,55 +740,31 @@ export class Task {
     }
   }
 
-  /** Step 5. The transaction is lost; nothing of it reached LevelDB. */
-  private async onFailure(e: unknown, topic: string | undefined): Promise<void> {
-    const { spec, metrics, partition } = this.env;
-    const fenced = isFencingError(e);
-    const reason = fenced ? 'fenced' : e instanceof StoreCorruptError ? 'store_corrupt' : 'transaction_failed';
-    const denied = fenced ? undefined : this.deniedResource(e, 'transaction');
+  /** A failure while processing (a corrupt store, a failed send): the runner's transaction is aborted, this task starts again. */
+  private async onFailure(e: unknown): Promise<void> {
+    const { spec, partition } = this.env;
+    const denied = this.deniedResource(e, 'transaction');
+    const corrupt = e instanceof StoreCorruptError;
     this.log.warn({
-      event: fenced ? 'task.fenced' : 'task.transaction_failed',
-      code: fenced ? 'PRODUCER_FENCED' : denied ? 'KAFKA_AUTHORIZATION_FAILED' : reason === 'store_corrupt' ? 'STORE_CORRUPT' : 'TRANSACTION_FAILED',
+      event: 'task.transaction_failed',
+      code: e instanceof FoldstreamError ? e.code : denied ? 'KAFKA_AUTHORIZATION_FAILED' : corrupt ? 'STORE_CORRUPT' : 'TRANSACTION_FAILED',
       processor: spec.name,
       partition,
       error: errorMessage(e),
       ...(denied ? { denied, hint: 'grant the ACLs `foldstream describe --acls` prints' } : {}),
     });
-    metrics.transactions.inc({ processor: spec.name, result: 'aborted' });
-    metrics.taskReinitialisations.inc({ processor: spec.name, reason });
-    const corruptStore = e instanceof StoreCorruptError ? this.stores.get(e.store) : undefined;
-    const seekTo = { ...this.position.offsets };
-    await this.release();
-    if (corruptStore) await this.env.destroyStore(join(this.env.taskDir, corruptStore.spec.name));
-    for (const [t, o] of Object.entries(seekTo)) if (!topic || t === topic) this.env.consumer.seek(t, partition, o);
-    this.env.consumer.pause([partition]);
-    if (fenced) {
-      // Another instance may own this task now; the runner re-initialises it only if this instance still does.
-      this.setState('fenced');
-      return;
-    }
-    void this.start();
+    if (corrupt) this.corruptStore = e.store;
+    this.txWork = true; // whatever it sent is in the transaction: it is aborted with the rest
+    await this.env.txn.abortFromTask(e);
   }
 
-  /** Drops the open transaction, the producer and the stores (their files stay). `closing`: called by close(). */
-  private async release(closing = false): Promise<void> {
+  /** Drops the task's buffer, its processor and its stores (their files stay). */
+  private async release(): Promise<void> {
     this.ctx?.discard();
     this.consumed = new Map();
     this.sentCounts = new Map();
-    this.txRecords = 0;
+    this.txWork = false;
     this.schedule.clear();
-    const producer = this.producer;
-    this.producer = undefined;
-    if (producer) {
-      if (producer.inTransaction) {
-        await producer.abort().catch((e: unknown) => {
-          // closed after another instance took the task over (a resumed zombie): the broker refuses the old epoch
-          // (after a failure, onFailure has already said why; only a close reports it)
-          if (closing && isFencingError(e)) this.log.warn({ event: 'task.fenced', code: 'PRODUCER_FENCED', processor: this.env.spec.name, partition: this.partition, during: 'close', error: errorMessage(e) });
-        });
-      }
-      await producer.close().catch(() => undefined);
-    }
     try {
       await this.processor?.close?.();
     } catch (e) {
@@ -668,7 +780,7 @@ export class Task {
     for (const s of stores.values()) await s.committed.close().catch(() => undefined);
   }
 
-  /** Re-initialise after fencing, when the runner knows this instance still owns the task. */
+  /** Start again after a failure, when the runner knows this instance still owns the task. */
   reinitialize(): void {
     if (this.state === 'fenced' || this.state === 'failed') void this.start();
   }
@@ -681,12 +793,15 @@ export class Task {
     }
   }
 
-  /** Step 6: revoke or shutdown. Commits nothing (no transaction outlives its batch); closes everything. */
+  /**
+   * Step 6: revoke or shutdown. Commits nothing: the runner ended its transaction before (before a rejoin, at stop),
+   * or aborts it before closing a task that has work in it.
+   */
   async close(): Promise<void> {
     const was = this.state;
     this.setState('closed');
     this.wakeUp?.();
-    await this.lock.run(() => this.release(true));
+    await this.lock.run(() => this.release());
     this.counts.flush();
     // an initialisation in progress stops at its next step and releases what it opened
     await this.starting?.catch(() => undefined);

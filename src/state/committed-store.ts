@@ -9,6 +9,8 @@ import { compareKeys, inBounds } from './key-order.ts';
 export interface TaskPosition {
   offsets: Record<string, string>;
   streamTime: number;
+  /** the transactional id that wrote it (exactly-once v2): a new owner fences it if its transaction hangs */
+  writer?: string;
 }
 
 export interface StoreWrite {

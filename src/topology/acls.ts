@@ -10,10 +10,12 @@
  *   topic DESCRIBE_CONFIGS  a topic with declared configs: the start checks them (a changelog must be compacted)
  *   topic CREATE            only when foldstream creates missing topics (omit with `run --no-create-topics`)
  *   group READ              the consumer group of each processor stage (join, offsets, which instance owns a partition)
- *   transactionalId WRITE   one per task under exactly_once: `<app>-<stage>-<partition>`
+ *   transactionalId WRITE   under exactly_once, prefixed `<app>-<stage>-`: one per processor runner and instance,
+ *                           `<app>-<stage>-<instanceId>` (instance ids are made at the first start, so only a prefix
+ *                           can name them); a new owner of a task also fences a dead instance's id under that prefix
  */
 import { outputsOf } from './describe.ts';
-import { groupId, inputsOf, internalTopics, stagePartitions, stagesOf, transactionalId } from './names.ts';
+import { groupId, inputsOf, internalTopics, runnerTransactionalId, stagesOf } from './names.ts';
 import type { Topology } from './schema.ts';
 
 export type AclResource = 'topic' | 'group' | 'transactionalId' | 'cluster';
@@ -21,8 +23,10 @@ export type AclOperation = 'READ' | 'WRITE' | 'CREATE' | 'DESCRIBE' | 'DESCRIBE_
 
 export interface RequiredAcl {
   resource: AclResource;
-  /** literal resource name (`kafka-cluster` for the cluster) */
+  /** resource name (`kafka-cluster` for the cluster): literal, or a prefix with `prefixed` */
   name: string;
+  /** the ACL's resource pattern type is PREFIXED: it covers every name that starts with `name` */
+  prefixed?: boolean;
   operation: AclOperation;
   /** why foldstream needs it */
   reason: string;
@@ -79,10 +83,7 @@ export function requiredAcls(t: Topology, opts: { createTopics?: boolean } = {})
   if (t.processing.guarantee === 'exactly_once') {
     for (const p of t.processors) {
       for (const stage of stagesOf(p)) {
-        const partitions = stagePartitions(t, p, stage);
-        for (let n = 0; n < partitions; n++) {
-          add({ resource: 'transactionalId', name: transactionalId(t.app, stage.name, n), operation: 'WRITE', reason: `task ${stage.name}[${n}]` });
-        }
+        add({ resource: 'transactionalId', name: runnerTransactionalId(t.app, stage.name, ''), prefixed: true, operation: 'WRITE', reason: `processor runner of ${stage.name}, one per instance (<prefix><instanceId>)` });
       }
     }
   }
@@ -98,10 +99,10 @@ function topicsWithConfigs(t: Topology): string[] {
 
 /** The ACLs as text: a table, then the kafka-acls.sh commands that grant them to `principal`. */
 export function formatAcls(t: Topology, acls: RequiredAcl[], principal = 'User:<principal>'): string {
-  const rows = acls.map((a) => [a.resource, a.name, a.operation, a.reason + (a.createOnly ? ' (not needed with run --no-create-topics)' : '')]);
+  const rows = acls.map((a) => [a.resource, a.prefixed ? `${a.name}* (prefixed)` : a.name, a.operation, a.reason + (a.createOnly ? ' (not needed with run --no-create-topics)' : '')]);
   const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i]!.length), 0));
   const lines = [
-    `ACLs app ${t.app} needs (principal ${principal}; all literal, allow):`,
+    `ACLs app ${t.app} needs (principal ${principal}; allow; literal unless marked prefixed):`,
     ...rows.map((r) => '  ' + r.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c)).join('  ')),
     '',
     'Grant them with kafka-acls.sh (add --command-config for your admin client):',
@@ -120,7 +121,7 @@ function aclCliResource(a: RequiredAcl): string {
     case 'group':
       return `--group ${a.name}`;
     case 'transactionalId':
-      return `--transactional-id ${a.name}`;
+      return `--transactional-id ${a.name}${a.prefixed ? ' --resource-pattern-type prefixed' : ''}`;
     case 'cluster':
       return '--cluster';
   }

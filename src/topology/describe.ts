@@ -3,7 +3,7 @@
  * every name foldstream derives (consumer groups, transactional ids, changelog, dead-letter and repartition topics)
  * taken from names.ts, so this text and the running app never disagree.
  */
-import { changelogTopic, dlqTopic, groupId, inputsOf, replays, replayTopic, repartitionTopic, responseTopic, stageName, stagePartitions, stagesOf, storesOf, SUBSCRIPTIONS_STAGE, transactionalId } from './names.ts';
+import { changelogTopic, dlqTopic, groupId, inputsOf, replays, replayTopic, repartitionTopic, responseTopic, runnerTransactionalId, stageName, stagePartitions, stagesOf, storesOf, SUBSCRIPTIONS_STAGE } from './names.ts';
 import type { ProcessorDecl, Topology } from './schema.ts';
 import { planTopics } from './topic-plan.ts';
 import { topicRoles } from './topic-roles.ts';
@@ -70,12 +70,10 @@ function stepText(step: ProcessorDecl['steps'][number]): string {
   return `route by ${step.route.by}: ${to.join(', ')}${step.route.continue ? ' (and continue)' : ''}`;
 }
 
-function transactionalText(t: Topology, p: ProcessorDecl, name = p.name): string {
+function transactionalText(t: Topology, _p: ProcessorDecl, name = _p.name): string {
   if (t.processing.guarantee !== 'exactly_once') return `none (${t.processing.guarantee})`;
-  const partitions = t.topics[inputsOf(p)[0]!]?.partitions ?? 1;
-  const last = transactionalId(t.app, name, partitions - 1);
-  const scheme = `${t.app}-${name}-<partition>`;
-  return partitions === 1 ? `${scheme} (${last})` : `${scheme} (${transactionalId(t.app, name, 0)} … ${last})`;
+  // exactly-once v2: one transactional producer per processor runner, i.e. per processor and instance
+  return `${runnerTransactionalId(t.app, name, '<instanceId>')} (one per instance)`;
 }
 
 const groupByKey = (g: NonNullable<Extract<ProcessorDecl, { type: 'projection' }>['groupBy']>) => (typeof g === 'string' ? g : g.key);

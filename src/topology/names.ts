@@ -5,6 +5,8 @@
 import type { ProcessorDecl, Topology } from './schema.ts';
 
 export const groupId = (app: string, processor: string) => `${app}-${processor}`;
+/** The transactional id of a processor runner under exactly-once v2: one per processor and instance. */
+export const runnerTransactionalId = (app: string, processor: string, instanceId: string) => `${app}-${processor}-${instanceId}`;
 export const transactionalId = (app: string, processor: string, partition: number) => `${app}-${processor}-${partition}`;
 /** Whether a cleanup.policy value (e.g. "compact", "compact,delete") compacts the topic. */
 export const isCompacted = (policy: string | undefined): boolean => (policy ?? '').split(',').some((p) => p.trim() === 'compact');

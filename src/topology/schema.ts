@@ -105,7 +105,7 @@ export const ProcessingSchema = z
     sessionTimeoutMs: positiveInt().default(30000).describe('consumer group session timeout'),
     heartbeatIntervalMs: positiveInt().default(3000).describe('consumer group heartbeat interval'),
     rebalanceTimeoutMs: positiveInt().default(60000).describe('time members have to rejoin during a rebalance'),
-    transactionTimeoutMs: positiveInt().default(60000).describe('broker aborts a transaction left open longer than this'),
+    transactionTimeoutMs: positiveInt().default(10000).describe('broker aborts a transaction left open longer than this (exactly-once v2: a runner commits every commitIntervalMs; as Kafka Streams)'),
     stateCleanupDelayMs: nonNegativeInt()
       .default(600000)
       .describe('state of a task this instance no longer owns is deleted after this delay'),

@@ -56,6 +56,10 @@ function observed(ctx: ChaosContext): RunReport['observed'] {
       if (l.event === 'group.joined' && l.leader === true) rebalances++;
       else if (l.event === 'task.fenced') fencedTasks++;
       else if (l.event === 'task.transaction_failed') failedTransactions++;
+      else if (l.event === 'runner.transaction_aborted') {
+        if (l.code === 'GENERATION_FENCED' || l.code === 'PRODUCER_FENCED') fencedTasks++;
+        else failedTransactions++;
+      }
       else if (l.event === 'record.dead_lettered') deadLettered++;
     }
   }

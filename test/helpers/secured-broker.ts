@@ -75,7 +75,7 @@ const OPERATION = {
 const aclOf = (a: RequiredAcl, principal: string) => ({
   resourceType: RESOURCE[a.resource],
   resourceName: a.resource === 'cluster' ? 'kafka-cluster' : a.name,
-  resourcePatternType: ResourcePatternTypes.LITERAL,
+  resourcePatternType: a.prefixed ? ResourcePatternTypes.PREFIXED : ResourcePatternTypes.LITERAL,
   principal,
   host: '*',
   operation: OPERATION[a.operation],

@@ -112,17 +112,20 @@ test('a zombie paused past its session timeout is fenced when it resumes, and no
     zombie.kill('SIGSTOP');
     const s = new Instance(c.file, { stateDir: c.stateDir('successor'), name: 'successor' });
     successor = s;
-    // The successor joins; once the zombie's session expires it gets every task, and its InitProducerIds fence
-    // the zombie's producers and abort their open transactions.
+    // The successor joins; once the zombie's session expires it gets every task. Its tasks wait for the zombie's
+    // open transaction (OffsetFetch require_stable), and after 2 × commitIntervalMs + 1 s fence its transactional id,
+    // which aborts it (exactly-once v2).
     await s.waitReady();
     await waitFor(async () => tasksOf((await s.readyz())?.body).length === 6, 120_000, 'the successor owning every task');
     model = await produceCounting(c.input, 5000, 173, model);
     zombie.kill('SIGCONT');
-    await waitFor(() => zombie.events('task.fenced').length > 0 || zombie.events('group.joined').length > 1, 120_000, 'the zombie noticing');
+    const fenced = () => zombie.events('runner.transaction_aborted').filter((l) => l.code === 'GENERATION_FENCED' || l.code === 'PRODUCER_FENCED');
+    await waitFor(() => fenced().length > 0 || zombie.events('group.joined').length > 1, 120_000, 'the zombie noticing');
     await produceCounting(c.input, 5000, 173, model);
     await waitForCaughtUp(`${c.app}-counter`, c.input);
     await waitFor(async () => (await zombie.readyz())?.status === 200 && (await s.readyz())?.status === 200, 60_000, 'both ready');
-    t.true(zombie.events('task.fenced').length > 0, 'the zombie was fenced');
+    t.true(fenced().length > 0, 'the zombie was fenced (its transaction refused: stale generation, or its transactional id fenced)');
+    t.log(`the zombie's transactions refused: ${fenced().map((l) => l.code).join(', ')}`);
     t.is(await zombie.stop(), 0);
     t.is(await s.stop(), 0);
     await assertExactlyOnce(t, c, model);

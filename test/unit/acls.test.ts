@@ -14,11 +14,13 @@ const has = (acls: ReturnType<typeof requiredAcls>, resource: string, name: stri
 
 test('an aggregate, a projection with groupBy and a custom processor: groups and transactional ids per stage, the gateway, the repartition topic', (t) => {
   const acls = requiredAcls(rich());
-  // the projection's two stages each have a group and a transactional id per partition
+  // the projection's two stages each have a group and a prefix for the transactional ids of their runners (one per
+  // instance: <app>-<stage>-<instanceId>, exactly-once v2)
   for (const stage of ['shop-users', 'shop-email-index', 'shop-email-index-group', 'shop-auditor']) {
     t.true(has(acls, 'group', stage, 'READ'), stage);
-    for (let p = 0; p < 4; p++) t.true(has(acls, 'transactionalId', `${stage}-${p}`, 'WRITE'), `${stage}-${p}`);
+    t.true(acls.some((a) => a.resource === 'transactionalId' && a.name === `${stage}-` && a.prefixed === true && a.operation === 'WRITE'), `${stage}-*`);
   }
+  t.false(acls.some((a) => a.resource === 'transactionalId' && !a.prefixed), 'no transactional id per task any more');
   t.true(has(acls, 'topic', 'shop-email-index-repartition', 'READ'));
   t.true(has(acls, 'topic', 'shop-email-index-repartition', 'WRITE'));
   t.true(has(acls, 'topic', 'shop-commands', 'WRITE'), 'the command gateway writes commands');
@@ -43,6 +45,6 @@ test('describe --acls prints each ACL with its reason and the kafka-acls.sh comm
   const acls = requiredAcls(rich());
   t.regex(r.stdout, /ACLs app shop needs \(principal User:shop/);
   t.is(r.stdout.split('\n').filter((l) => l.includes('kafka-acls.sh --bootstrap-server <brokers> --add --allow-principal User:shop')).length, acls.length);
-  t.regex(r.stdout, /--operation Write --transactional-id shop-users-0/);
+  t.regex(r.stdout, /--operation Write --transactional-id shop-users- --resource-pattern-type prefixed/);
   t.regex(r.stdout, /--operation DescribeConfigs --topic shop-users-by-email/);
 });

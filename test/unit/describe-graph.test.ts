@@ -32,7 +32,7 @@ test('describe shows each processor with its type, inputs, outputs, stores, chan
     'command-expiry → changelog shop-users-command-expiry-changelog',
     'dead-letter  shop-users-dlq',
     'consumer group  shop-users',
-    'transactional id  shop-users-<partition> (shop-users-0 … shop-users-3)',
+    'transactional id  shop-users-<instanceId> (one per instance)',
     'on error  dlq after 3 retries',
   ]);
   const projection = block(text, 'email-index');

@@ -3,16 +3,19 @@
  * InitProducerId bumps the epoch), then resumed with SIGCONT. Each pause is aimed at a moment the victim has a
  * transaction open: right after the SIGSTOP the victim's partitions are probed (a transaction open there belongs to
  * the frozen process); when none is, the victim is resumed at once and the pause tried again (up to MAX_AIMS times,
- * then it stays paused anyway). Such a zombie must be fenced: its log shows task.fenced (a send, commit or, when it
- * lost its tasks on rejoining, the abort of a closing task refused) or a failed transaction after the resume, and
+ * then it stays paused anyway). Such a zombie must be fenced: its log shows its runner's transaction aborted after the
+ * resume (runner.transaction_aborted: GENERATION_FENCED, the group coordinator refused its offsets; PRODUCER_FENCED,
+ * the new owner fenced its transactional id) or, before exactly-once v2, task.fenced or a failed transaction, and
  * the verifier finds no duplicate of what it was doing.
  */
 import type { Instance } from '../../helpers/processes.ts';
 import type { Scenario } from './scenario.ts';
 
 function fencedAfter(inst: Instance, since: number): string | undefined {
-  const line = inst.lines.find((l) => (l.event === 'task.fenced' || l.event === 'task.transaction_failed') && Date.parse(String(l.time)) >= since);
-  return line ? `${line.event} partition ${String(line.partition)}: ${String(line.error).slice(0, 160)}` : undefined;
+  const line = inst.lines.find((l) => (l.event === 'task.fenced' || l.event === 'task.transaction_failed' || l.event === 'runner.transaction_aborted') && Date.parse(String(l.time)) >= since);
+  if (!line) return undefined;
+  const where = line.partition === undefined ? `${String(line.code)} (the runner's transaction)` : `partition ${String(line.partition)}`;
+  return `${line.event} ${where}: ${String(line.error).slice(0, 160)}`;
 }
 
 /**
