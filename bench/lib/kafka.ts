@@ -22,7 +22,7 @@ export class Broker {
     return this.admin;
   }
 
-  async createTopics(topics: { name: string; partitions: number; compact?: boolean }[]): Promise<void> {
+  async createTopics(topics: { name: string; partitions: number; compact?: boolean; retainForever?: boolean }[]): Promise<void> {
     const admin = await this.connect();
     // a just-created topic can be unknown to metadata for a moment: this waits it out (kafkajs's waitForLeaders bails)
     await createTopicsAndWait(
@@ -31,7 +31,10 @@ export class Broker {
         topic: t.name,
         numPartitions: t.partitions,
         replicationFactor: 1,
-        configEntries: t.compact ? [{ name: 'cleanup.policy', value: 'compact' }] : [],
+        configEntries: [
+          ...(t.compact ? [{ name: 'cleanup.policy', value: 'compact' }] : []),
+          ...(t.retainForever ? [{ name: 'retention.ms', value: '-1' }] : []),
+        ],
       })),
     );
   }

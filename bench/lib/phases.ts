@@ -46,9 +46,10 @@ export function appName(ctx: Context, system: SystemName, workload: WorkloadName
 export async function createOutputs(ctx: Context, workload: WorkloadName, app: string, input?: string): Promise<RunTopics> {
   const topics: RunTopics =
     workload === 'projection' ? { input: input ?? `${app}-in`, view: `${app}-view` } : { input: input ?? `${app}-in`, events: `${app}-events`, replies: `${app}-replies` };
-  const create: { name: string; partitions: number; compact?: boolean }[] = input ? [] : [{ name: topics.input, partitions: 12 }];
+  const create: { name: string; partitions: number; compact?: boolean; retainForever?: boolean }[] = input ? [] : [{ name: topics.input, partitions: 12 }];
   if (topics.view) create.push({ name: topics.view, partitions: 12, compact: true });
-  if (topics.events) create.push({ name: topics.events, partitions: 12 });
+  // an events topic keeps every event (foldstream refuses one with a finite retention: docs/topology.md)
+  if (topics.events) create.push({ name: topics.events, partitions: 12, retainForever: true });
   if (topics.replies) create.push({ name: topics.replies, partitions: 12 });
   await ctx.broker.createTopics(create);
   return topics;
