@@ -47,6 +47,28 @@ export function progressReporter(o: ProgressOptions = {}): ProgressFactory {
   return (phase, total, unit) => startProgress(phase, total, o, unit);
 }
 
+/**
+ * For app/ functions that report `(done, total)` (redrive, replay): the same display, started at the first report, a
+ * line every tenth of the total when stderr is no terminal, stopped when `done` reaches `total`.
+ */
+export function callbackProgress(phase: string, o: ProgressOptions = {}, unit = 'records'): (done: number, total: number) => void {
+  let shown: Progress | undefined;
+  let shownTotal = -1;
+  return (done, total) => {
+    if (!shown || total !== shownTotal) {
+      shown?.stop();
+      shown = startProgress(phase, total, { ...o, every: o.every ?? Math.max(1, Math.ceil(total / 10)) }, unit);
+      shownTotal = total;
+    }
+    shown.update(done);
+    if (done >= total) {
+      shown.stop();
+      shown = undefined;
+      shownTotal = -1;
+    }
+  };
+}
+
 function barProgress(phase: string, total: number | undefined, stream: NodeJS.WritableStream, unit: string): Progress {
   const known = total !== undefined && total > 0;
   const bar = new SingleBar({

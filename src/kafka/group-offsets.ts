@@ -18,13 +18,20 @@ export class KafkaJsGroupOffsets implements GroupOffsets {
   private readonly cluster: KafkaJsTxnCluster;
   private connected: Promise<void> | undefined;
   private coordinators = new Map<string, TxnBroker>();
+  /** closed by the runner's stop: a task's last poll still in flight must not connect again */
+  private closed = false;
 
   constructor(private readonly kafka: Kafka) {
     this.cluster = new KafkaJsTxnCluster(kafka);
   }
 
   async stableOffsets(groupId: string, topics: string[], partition: number, requireStable = true): Promise<StableOffsets> {
+    if (this.closed) throw new Error('the group offsets reader is closed (the runner stopped)');
     await (this.connected ??= this.cluster.connect());
+    if (this.closed) {
+      await this.cluster.disconnect().catch(() => undefined);
+      throw new Error('the group offsets reader is closed (the runner stopped)');
+    }
     let broker = this.coordinators.get(groupId);
     try {
       broker ??= await this.cluster.coordinator('group', groupId);
@@ -47,6 +54,7 @@ export class KafkaJsGroupOffsets implements GroupOffsets {
   }
 
   async abortTransactionOf(transactionalId: string, transactionTimeoutMs: number): Promise<void> {
+    if (this.closed) return;
     const producer = new TxnProducer(new KafkaJsTxnCluster(this.kafka), { transactionalId, transactionTimeoutMs });
     try {
       await producer.init();
@@ -56,6 +64,7 @@ export class KafkaJsGroupOffsets implements GroupOffsets {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     if (this.connected) await this.connected.then(() => this.cluster.disconnect(), () => undefined).catch(() => undefined);
     this.connected = undefined;
   }

@@ -119,6 +119,11 @@ export class RunnerTransaction {
         const p = this.o.createProducer();
         try {
           await p.init();
+          if (this.stopped) {
+            // the runner stopped while this producer started: nobody would close it
+            await p.close().catch(() => undefined);
+            throw new Error('the processor runner stopped');
+          }
           this.producer = p;
           return p;
         } catch (e) {
@@ -336,6 +341,8 @@ export class RunnerTransaction {
     if (this.timer) clearInterval(this.timer);
     await this.commit('stop');
     this.stopped = true;
+    // a producer still starting closes itself when its init returns (ensureProducer)
+    await this.producerReady?.catch(() => undefined);
     await this.gate.exclusive(async () => {
       const p = this.producer;
       this.producer = undefined;

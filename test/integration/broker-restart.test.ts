@@ -47,8 +47,10 @@ test('kill -9 of the broker while transactions are open, and a restart on the sa
   await startCluster(opts);
   const brokers = cluster.brokers;
 
-  // Long transactions: a task commits at the end of its batch or every 2 s, so most of the time one is open.
-  c = await countingApp({ partitions: 6, commitIntervalMs: 2000, maxBufferedRecords: 100_000, brokers });
+  // Transactions of 500 ms, so most of the time one is open; short enough that the backlog takes several of them (the
+  // runner's one transaction per interval covers every task: at 2 s the whole backlog fitted in two commits, and the
+  // third, the one the fault holds, never came).
+  c = await countingApp({ partitions: 6, commitIntervalMs: 500, maxBufferedRecords: 100_000, brokers });
   const group = `${c.app}-counter`;
   // The backlog is all written before the processor starts: the test's producer must not meet the dead broker.
   const model = await produceCounting(c.input, 60_000, 211, undefined, brokers);

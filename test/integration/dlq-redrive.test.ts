@@ -180,7 +180,7 @@ test('a redrive killed with kill -9 mid-way and run again sends every dead lette
   let stderr = '';
   const exited = new Promise<NodeJS.Signals | null>((r) => child.on('exit', (_code, signal) => r(signal)));
   child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-  await waitFor(() => [...stderr.matchAll(/sent back (\d+)\/\d+/g)].some((m) => Number(m[1]) > 0) || child.exitCode !== null, 120_000, 'the redrive to send some');
+  await waitFor(() => [...stderr.matchAll(/sent back:? (\d+)\/\d+/g)].some((m) => Number(m[1]) > 0) || child.exitCode !== null, 120_000, 'the redrive to send some');
   child.kill('SIGKILL');
   t.is(await exited, 'SIGKILL', `the redrive was killed, not finished: ${stderr}`);
 

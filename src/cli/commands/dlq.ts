@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { callbackProgress } from '../../app/progress.ts';
 import { FoldstreamError } from '../../errors.ts';
 import type { Logger } from '../../processors/types.ts';
 import type { DeadLetter, DeadLetterFilter, DeadLetterListing } from '../../app/dead-letters.ts';
@@ -96,18 +97,9 @@ async function guarded(fn: () => Promise<void>): Promise<void> {
   }
 }
 
-/** Progress of a long read or redrive on stderr: a rewritten line on a terminal, a log line every 10% otherwise. */
+/** Progress of a long read or redrive on stderr: a bar on a terminal, a line every tenth otherwise (app/progress.ts). */
 function progress(what: string): (done: number, total: number) => void {
-  let lastTenth = -1;
-  return (done, total) => {
-    if (process.stderr.isTTY) {
-      process.stderr.write(`\r${what} ${done}/${total}${done >= total ? '\n' : ''}`);
-      return;
-    }
-    const tenth = total ? Math.floor((done * 10) / total) : 10;
-    if (tenth !== lastTenth) console.error(`${what} ${done}/${total}`);
-    lastTenth = tenth;
-  };
+  return callbackProgress(what, {}, what === 'read' ? 'offsets' : 'dead letters');
 }
 
 export function registerDlq(program: Command): void {

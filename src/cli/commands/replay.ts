@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { callbackProgress } from '../../app/progress.ts';
 import { FoldstreamError } from '../../errors.ts';
 import type { Logger } from '../../processors/types.ts';
 import type { ProjectionProcessorDecl } from '../../topology/schema.ts';
@@ -73,13 +74,7 @@ export function registerReplay(program: Command): void {
 
       // loaded here so that the commands that never talk to Kafka do not load kafkajs either
       const { Replay } = await import('../../app/replay.ts');
-      let lastTenth = -1;
-      const onProgress = (done: number, total: number) => {
-        if (process.stderr.isTTY) return void process.stderr.write(`\rrebuilt ${done}/${total}${done >= total ? '\n' : ''}`);
-        const tenth = total ? Math.floor((done * 10) / total) : 10;
-        if (tenth !== lastTenth) console.error(`rebuilt ${done}/${total}`);
-        lastTenth = tenth;
-      };
+      const onProgress = callbackProgress('rebuilt', {}, 'views');
       let replay: InstanceType<typeof Replay> | undefined;
       try {
         replay = new Replay(loaded, { projection: p, aggregates, from, to, log: quiet, onProgress });
