@@ -163,7 +163,7 @@ async function runWorkload(workload: WorkloadName, o: Options): Promise<CpuResul
   txn.start();
   await txn.ready();
   txn.joined({ generationId: 1, memberId: 'bench' });
-  const groupOffsets = { stableOffsets: async () => ({ unstable: false, offsets: {} }), abortTransactionOf: async () => undefined, close: async () => undefined };
+  const groupOffsets = { stableOffsets: async () => ({ unstable: false, offsets: {} }), abortTransactionOf: async () => undefined, memberInstanceIds: async () => new Set<string>(), close: async () => undefined };
   for (let partition = 0; partition < PARTITIONS; partition++) {
     const env: TaskEnv = {
       app: 'cpu',
@@ -179,6 +179,7 @@ async function runWorkload(workload: WorkloadName, o: Options): Promise<CpuResul
       txn,
       groupOffsets,
       transactionTimeoutMs: 10_000,
+      fenceDeadWriters: false,
       openStore: (s, d) => (o.store === 'memory' ? Promise.resolve(new MemoryCommittedStore(s.name)) : LevelDbStore.open(s.name, d)),
       destroyStore: (d) => LevelDbStore.destroy(d),
       reader: { read: async (_t, _p, from) => from, close: async () => undefined },

@@ -23,7 +23,7 @@ import { createTopics } from '../kafka/admin.ts';
 import { ChangelogReader } from '../kafka/changelog-reader.ts';
 import { createKafka, type KafkaClient } from '../kafka/client.ts';
 import { createOffsetsAdmin } from '../kafka/offsets-admin.ts';
-import { createTaskProducer } from '../kafka/task-producer.ts';
+import { createTaskProducer, sendInOneTransaction } from '../kafka/task-producer.ts';
 import type { FetchedRecord, OffsetsAdmin, OutgoingRecord, RecordHeaders } from '../kafka/types.ts';
 import type { Logger } from '../processors/types.ts';
 import { DLQ_HEADERS } from '../runtime/record-handler.ts';
@@ -301,14 +301,7 @@ export class DeadLetters {
               value: Buffer.from(JSON.stringify({ sentTo: `${target.topic}/${d.source.partition}`, code: d.code, at: new Date().toISOString() })),
             });
           }
-          await producer.begin();
-          try {
-            await producer.send(records);
-            await producer.commit();
-          } catch (e) {
-            if (producer.inTransaction) await producer.abort().catch(() => undefined);
-            throw e;
-          }
+          await sendInOneTransaction(producer, records);
           sent += batch.length;
           this.q.log.info({ event: 'dlq.redriven', dlq, sent, of: toSend });
           this.q.onProgress?.(sent, toSend);

@@ -15,7 +15,7 @@ import { FoldstreamError } from '../errors.ts';
 import { ChangelogReader } from '../kafka/changelog-reader.ts';
 import { createKafka, type KafkaClient } from '../kafka/client.ts';
 import { createOffsetsAdmin } from '../kafka/offsets-admin.ts';
-import { createTaskProducer } from '../kafka/task-producer.ts';
+import { createTaskProducer, sendInOneTransaction } from '../kafka/task-producer.ts';
 import type { FetchedRecord, OffsetsAdmin, OutgoingRecord, RecordHeaders } from '../kafka/types.ts';
 import { REPLAY_HEADERS, type ReplayOutcome } from '../processors/projection/replay.ts';
 import type { Logger } from '../processors/types.ts';
@@ -238,14 +238,7 @@ export class Replay {
         }
         records.push(control(k, 'end'));
       }
-      await producer.begin();
-      try {
-        await producer.send(records);
-        await producer.commit();
-      } catch (e) {
-        if (producer.inTransaction) await producer.abort().catch(() => undefined);
-        throw e;
-      }
+      await sendInOneTransaction(producer, records);
     }
   }
 

@@ -5,13 +5,14 @@
  * end of its hanging transaction at once: InitProducerId with its transactional id (named by the last position marker
  * of the task's changelogs, or by the metadata of its last committed offsets) aborts it and fences its producer.
  */
-import type { Kafka } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 import { isConnectionError, isCoordinatorError } from './errors.ts';
 import { sendToBroker } from './protocol/kafkajs-protocol.ts';
 import { offsetFetchV7, UNSTABLE_OFFSET_COMMIT } from './protocol/offset-fetch.ts';
 import { KafkaJsTxnCluster } from './task-producer.ts';
 import type { TxnBroker } from './txn-producer.ts';
 import { TxnProducer } from './txn-producer.ts';
+import { decodeUserData } from './task-assigner.ts';
 import type { GroupOffsets, StableOffsets } from './types.ts';
 
 export class KafkaJsGroupOffsets implements GroupOffsets {
@@ -20,6 +21,7 @@ export class KafkaJsGroupOffsets implements GroupOffsets {
   private coordinators = new Map<string, TxnBroker>();
   /** closed by the runner's stop: a task's last poll still in flight must not connect again */
   private closed = false;
+  private admin: Promise<Admin> | undefined;
 
   constructor(private readonly kafka: Kafka) {
     this.cluster = new KafkaJsTxnCluster(kafka);
@@ -63,8 +65,24 @@ export class KafkaJsGroupOffsets implements GroupOffsets {
     }
   }
 
+  async memberInstanceIds(groupId: string): Promise<Set<string>> {
+    if (this.closed) throw new Error('the group offsets reader is closed (the runner stopped)');
+    const admin = await (this.admin ??= (async () => {
+      const a = this.kafka.admin({ retry: { retries: 2 } });
+      await a.connect();
+      return a;
+    })().catch((e: unknown) => {
+      this.admin = undefined;
+      throw e;
+    }));
+    const { groups } = await admin.describeGroups([groupId]);
+    return new Set((groups[0]?.members ?? []).map((m) => decodeUserData({ memberId: m.memberId, memberMetadata: m.memberMetadata }).instanceId));
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    if (this.admin) await this.admin.then((a) => a.disconnect(), () => undefined).catch(() => undefined);
+    this.admin = undefined;
     if (this.connected) await this.connected.then(() => this.cluster.disconnect(), () => undefined).catch(() => undefined);
     this.connected = undefined;
   }

@@ -10,7 +10,7 @@ import type { Kafka } from 'kafkajs';
 import { createCluster, explainNoCoordinator, GROUP_COORDINATOR, READ_UNCOMMITTED, TRANSACTION_COORDINATOR, type KafkaJsCluster } from './kafkajs-cluster.ts';
 import { TxnProducer, type TxnBroker, type TxnCluster, type TxnRetryReason } from './txn-producer.ts';
 import { protocolError, sendToBroker, type ProtocolRequest } from './protocol/kafkajs-protocol.ts';
-import type { TaskProducer } from './types.ts';
+import type { OutgoingRecord, TaskProducer } from './types.ts';
 
 const require = createRequire(import.meta.url);
 const apiKeys = require('kafkajs/src/protocol/requests/apiKeys.js') as { AddPartitionsToTxn: number };
@@ -131,4 +131,16 @@ export class KafkaJsTxnCluster implements TxnCluster {
 
 export function createTaskProducer(kafka: Kafka, opts: TaskProducerOptions): TaskProducer {
   return new TxnProducer(new KafkaJsTxnCluster(kafka), opts);
+}
+
+/** One transaction holding `records` (an offline tool's step: redrive, replay): committed, or aborted and thrown. */
+export async function sendInOneTransaction(producer: TaskProducer, records: OutgoingRecord[]): Promise<void> {
+  await producer.begin();
+  try {
+    await producer.send(records);
+    await producer.commit();
+  } catch (e) {
+    if (producer.inTransaction) await producer.abort().catch(() => undefined);
+    throw e;
+  }
 }

@@ -101,6 +101,8 @@ export interface GroupOffsets {
   stableOffsets(groupId: string, topics: string[], partition: number, requireStable?: boolean): Promise<StableOffsets>;
   /** InitProducerId with another writer's transactional id: aborts its open transaction and fences it */
   abortTransactionOf(transactionalId: string, transactionTimeoutMs: number): Promise<void>;
+  /** the instance ids of the group's members now (the userData they joined with) */
+  memberInstanceIds(groupId: string): Promise<Set<string>>;
   close(): Promise<void>;
 }
 

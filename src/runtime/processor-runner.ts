@@ -76,6 +76,7 @@ export class ProcessorRunner {
       groupId: this.groupId,
       exactlyOnce,
       transactionalId: txnId,
+      instanceId: o.instanceId,
       commitIntervalMs: t.processing.commitIntervalMs,
       maxBufferedRecords: t.processing.maxBufferedRecords,
       createProducer: () =>
@@ -249,6 +250,7 @@ export class ProcessorRunner {
       txn: this.txn,
       groupOffsets: this.groupOffsets,
       transactionTimeoutMs: t.processing.transactionTimeoutMs,
+      fenceDeadWriters: t.processing.fenceDeadWriters,
       openStore: (_s, dir) => LevelDbStore.open(_s.name, dir),
       destroyStore: (dir) => LevelDbStore.destroy(dir),
       reader: this.reader,

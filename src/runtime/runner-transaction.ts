@@ -52,6 +52,8 @@ export interface RunnerTransactionOptions {
   exactlyOnce: boolean;
   /** `<app>-<processor>-<instanceId>` under exactly_once */
   transactionalId: string | undefined;
+  /** this instance's id, the last part of transactionalId */
+  instanceId?: string;
   commitIntervalMs: number;
   maxBufferedRecords: number;
   createProducer(): TaskProducer;
@@ -104,6 +106,21 @@ export class RunnerTransaction {
       if (this.open && !this.stopped && Date.now() - this.openedAt >= this.o.commitIntervalMs) void this.commit();
     }, Math.max(5, Math.min(50, Math.floor(this.o.commitIntervalMs / 4))));
     this.timer.unref();
+  }
+
+  private readonly fencedWriters = new Set<string>();
+
+  writerInstance(transactionalId: string): string | undefined {
+    const own = this.o.transactionalId;
+    if (!own || !this.o.instanceId || !own.endsWith(this.o.instanceId)) return undefined;
+    const prefix = own.slice(0, own.length - this.o.instanceId.length);
+    return transactionalId.startsWith(prefix) && transactionalId !== own ? transactionalId.slice(prefix.length) : undefined;
+  }
+
+  claimFencing(transactionalId: string): boolean {
+    if (this.fencedWriters.has(transactionalId)) return false;
+    this.fencedWriters.add(transactionalId);
+    return true;
   }
 
   /** Resolves once the runner's producer is initialised. */

@@ -55,6 +55,8 @@ export interface TaskEnv {
   txn: TaskTxn;
   groupOffsets: GroupOffsets;
   transactionTimeoutMs: number;
+  /** processing.fenceDeadWriters */
+  fenceDeadWriters: boolean;
   openStore(store: StoreSpec, dir: string): Promise<CommittedStore>;
   destroyStore(dir: string): Promise<void>;
   reader: PartitionReader;
@@ -79,6 +81,10 @@ export interface TaskTxn {
   /** the runner's producer is initialised (InitProducerId ended what a crash of this instance left open) */
   ready(): Promise<void>;
   send(records: OutgoingRecord[]): Promise<void>;
+  /** the instance id in another runner's transactional id of this processor (`<app>-<stage>-<instanceId>`), if it is one */
+  writerInstance(transactionalId: string): string | undefined;
+  /** true the first time a dead writer's id is claimed for fencing by a task of this runner */
+  claimFencing(transactionalId: string): boolean;
   recordsProcessed(n: number): void;
   readonly due: boolean;
   /** inside the task's shared work: commit now */
@@ -225,6 +231,8 @@ export class Task implements TxnParticipant {
     // instance's own, left by a crash, is aborted by the runner's InitProducerId).
     await this.env.txn.ready();
     if (this.isClosed()) return;
+    if (this.env.exactlyOnce && this.env.fenceDeadWriters) await this.fenceDeadWriters();
+    if (this.isClosed()) return;
     const stable = await this.waitForStable();
     if (!stable || this.isClosed()) return;
 
@@ -351,6 +359,31 @@ export class Task implements TxnParticipant {
         }
       }
       await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /**
+   * A previous writer of this task whose instance is no longer a member of the group is dead (kill -9 without
+   * restart): its transaction may still be open with outputs only (no offsets yet, no changelog: nothing the wait
+   * below sees), holding back every read_committed reader of those outputs until the transaction timeout. Fencing its
+   * transactional id now aborts it at once. A writer of a live instance is left alone (it committed or aborted before
+   * it rejoined); an id fenced already by another task of this runner is not fenced again.
+   */
+  private async fenceDeadWriters(): Promise<void> {
+    const { spec, partition, groupOffsets, groupId, txn } = this.env;
+    try {
+      const writers = await this.previousWriters(spec.inputs.map((i) => i.topic));
+      if (!writers.length) return;
+      const live = await groupOffsets.memberInstanceIds(groupId);
+      for (const writer of writers) {
+        const instance = txn.writerInstance(writer);
+        if (instance === undefined || live.has(instance) || !txn.claimFencing(writer)) continue;
+        this.log.info({ event: 'task.fencing_dead_writer', processor: spec.name, partition, transactionalId: writer, instance });
+        await groupOffsets.abortTransactionOf(writer, this.env.transactionTimeoutMs);
+      }
+    } catch (e) {
+      // the wait below still holds the task back while a transaction holds its offsets or changelog records
+      this.log.warn({ event: 'task.fencing_failed', processor: spec.name, partition, error: errorMessage(e) });
     }
   }
 

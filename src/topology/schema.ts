@@ -105,6 +105,10 @@ export const ProcessingSchema = z
     sessionTimeoutMs: positiveInt().default(30000).describe('consumer group session timeout'),
     heartbeatIntervalMs: positiveInt().default(3000).describe('consumer group heartbeat interval'),
     rebalanceTimeoutMs: positiveInt().default(60000).describe('time members have to rejoin during a rebalance'),
+    fenceDeadWriters: z
+      .boolean()
+      .default(true)
+      .describe('exactly-once: a new owner of a task fences at once the transactional id of a previous writer whose instance left the group, so its open transaction ends now, not after transactionTimeoutMs'),
     transactionTimeoutMs: positiveInt().default(10000).describe('broker aborts a transaction left open longer than this (exactly-once v2: a runner commits every commitIntervalMs; as Kafka Streams)'),
     stateCleanupDelayMs: nonNegativeInt()
       .default(600000)

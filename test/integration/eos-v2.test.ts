@@ -34,7 +34,7 @@ interface EchoApp {
  * A stateless processor: the echo module copies each input record to `copies`. No store, so no changelog: nothing
  * but the consumer group's offsets and generation stands between a zombie and a duplicate.
  */
-async function echoApp(o: { partitions: number; commitIntervalMs: number; punctuateMs?: number }): Promise<EchoApp> {
+async function echoApp(o: { partitions: number; commitIntervalMs: number; punctuateMs?: number; fenceDeadWriters?: boolean }): Promise<EchoApp> {
   const app = unique('echo');
   const dir = mkdtempSync(join(tmpdir(), `${app}-`));
   const input = `${app}-input`;
@@ -52,6 +52,8 @@ async function echoApp(o: { partitions: number; commitIntervalMs: number; punctu
       '  sessionTimeoutMs: 6000',
       '  heartbeatIntervalMs: 1000',
       '  transactionTimeoutMs: 60000',
+      // off where a test proves the guards behind it (generation, require_stable, the wait's fencing by id)
+      `  fenceDeadWriters: ${o.fenceDeadWriters ?? true}`,
       'http: { port: 0 }',
       `modules: { root: ${FIXTURES} }`,
       'topics:',
@@ -147,7 +149,7 @@ function cleanup(t: ExecutionContext, c: { dir: string; cleanup(): Promise<void>
 }
 
 test('(a, e) a stateless zombie paused after producing and before its offset commit is refused by its stale generation when it resumes: 0 duplicates', async (t) => {
-  const c = await echoApp({ partitions: 4, commitIntervalMs: 1000 });
+  const c = await echoApp({ partitions: 4, commitIntervalMs: 1000, fenceDeadWriters: false });
   const instances: Instance[] = [];
   cleanup(t, c, instances);
   const arm = join(c.dir, 'arm');
@@ -179,7 +181,7 @@ test('(a, e) a stateless zombie paused after producing and before its offset com
 
 /** (b): the zombie paused between its TxnOffsetCommit and its EndTxn; `then` resumes or kills it. */
 const pausedBeforeEndTxn = test.macro(async (t, then: 'resume' | 'kill') => {
-  const c = await echoApp({ partitions: 4, commitIntervalMs: 3000 });
+  const c = await echoApp({ partitions: 4, commitIntervalMs: 3000, fenceDeadWriters: false });
   const instances: Instance[] = [];
   cleanup(t, c, instances);
   const arm = join(c.dir, 'arm');
@@ -263,13 +265,16 @@ test('(d) kill -9 without restart: the survivor takes the tasks over within the 
   const failoverMs = Date.now() - killedAt;
   t.log(`failover in ${failoverMs} ms (session timeout 6 s, transaction timeout 60 s); fenced: ${b.events('task.fencing_previous_writer').length}`);
   t.true(failoverMs < 40_000, 'well before the transaction timeout of 60 s');
+  // a's transaction may hold outputs only (no offsets yet, no changelog): nothing the wait sees, so b fences a's
+  // transactional id because a left the group; without it, read_committed readers of the copies would wait 60 s
+  t.true(b.events('task.fencing_dead_writer').length > 0, "b fenced the dead instance's transactional id");
   const produced = await producing.stop();
   await assertEachCopiedOnce(t, c, produced);
   t.is(await b.stop(), 0);
 });
 
 test('(f) a zombie whose open transaction holds only punctuations: its offsets are committed again with it, so the new owner waits for it', async (t) => {
-  const c = await echoApp({ partitions: 1, commitIntervalMs: 3000, punctuateMs: 200 });
+  const c = await echoApp({ partitions: 1, commitIntervalMs: 3000, punctuateMs: 200, fenceDeadWriters: false });
   const instances: Instance[] = [];
   cleanup(t, c, instances);
   const arm = join(c.dir, 'arm');
