@@ -76,7 +76,7 @@ export class ProcessorRunner {
       groupId: this.groupId,
       exactlyOnce,
       transactionalId: txnId,
-      instanceId: o.instanceId,
+      ...(exactlyOnce ? { transactionalIdPrefix: runnerTransactionalId(t.app, o.spec.name, '') } : {}),
       commitIntervalMs: t.processing.commitIntervalMs,
       maxBufferedRecords: t.processing.maxBufferedRecords,
       createProducer: () =>

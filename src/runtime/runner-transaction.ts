@@ -40,7 +40,7 @@ export interface TxnParticipant {
   readonly partition: number;
   /** has work (records processed, outputs sent, writes buffered) in the open transaction */
   readonly inTransaction: boolean;
-  /** its part of the commit, or undefined when it has nothing in the transaction; `force`: its offsets even so */
+  /** its part of the commit (its position marker names `writerId`), or undefined when it has nothing in the transaction */
   prepareCommit(writerId: string | undefined): TaskCommit | undefined;
   /** the transaction was aborted: drop what it buffered and go back to the committed position */
   aborted(): void;
@@ -52,8 +52,8 @@ export interface RunnerTransactionOptions {
   exactlyOnce: boolean;
   /** `<app>-<processor>-<instanceId>` under exactly_once */
   transactionalId: string | undefined;
-  /** this instance's id, the last part of transactionalId */
-  instanceId?: string;
+  /** `<app>-<processor>-`: what every runner's transactional id of this processor starts with, the instance id after it */
+  transactionalIdPrefix?: string;
   commitIntervalMs: number;
   maxBufferedRecords: number;
   createProducer(): TaskProducer;
@@ -84,6 +84,8 @@ export class RunnerTransaction {
   private written = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** previous writers fenced by a task of this runner since the last join (whether one is dead is asked per generation) */
+  private readonly fencedWriters = new Set<string>();
 
   constructor(private readonly o: RunnerTransactionOptions) {}
 
@@ -108,13 +110,11 @@ export class RunnerTransaction {
     this.timer.unref();
   }
 
-  private readonly fencedWriters = new Set<string>();
-
+  /** The instance id in another runner's transactional id of this processor, if it is one. */
   writerInstance(transactionalId: string): string | undefined {
-    const own = this.o.transactionalId;
-    if (!own || !this.o.instanceId || !own.endsWith(this.o.instanceId)) return undefined;
-    const prefix = own.slice(0, own.length - this.o.instanceId.length);
-    return transactionalId.startsWith(prefix) && transactionalId !== own ? transactionalId.slice(prefix.length) : undefined;
+    const prefix = this.o.transactionalIdPrefix;
+    if (!prefix || transactionalId === this.o.transactionalId || !transactionalId.startsWith(prefix)) return undefined;
+    return transactionalId.slice(prefix.length);
   }
 
   claimFencing(transactionalId: string): boolean {
@@ -136,11 +136,8 @@ export class RunnerTransaction {
         const p = this.o.createProducer();
         try {
           await p.init();
-          if (this.stopped) {
-            // the runner stopped while this producer started: nobody would close it
-            await p.close().catch(() => undefined);
-            throw new Error('the processor runner stopped');
-          }
+          // the runner stopped while this producer started: nobody else would close it (the catch below does)
+          if (this.stopped) throw new Error('the processor runner stopped');
           this.producer = p;
           return p;
         } catch (e) {
@@ -168,6 +165,7 @@ export class RunnerTransaction {
 
   joined(g: OffsetsGeneration): void {
     this.generation = g;
+    this.fencedWriters.clear();
   }
 
   /** A task processed `n` records into the open transaction. */

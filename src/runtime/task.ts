@@ -83,7 +83,7 @@ export interface TaskTxn {
   send(records: OutgoingRecord[]): Promise<void>;
   /** the instance id in another runner's transactional id of this processor (`<app>-<stage>-<instanceId>`), if it is one */
   writerInstance(transactionalId: string): string | undefined;
-  /** true the first time a dead writer's id is claimed for fencing by a task of this runner */
+  /** true the first time since the last join that a task of this runner claims a dead writer's id for fencing */
   claimFencing(transactionalId: string): boolean;
   recordsProcessed(n: number): void;
   readonly due: boolean;
